@@ -1,0 +1,112 @@
+//! `docent-api`: serves the HTTP API (with the worker in-process on the embedded default), runs
+//! migrations, and prints the OpenAPI spec.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use docent_infrastructure::config::Overrides;
+use docent_infrastructure::{Config, bootstrap, db, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "docent-api", version, about = "docent's HTTP API")]
+struct Cli {
+    /// A configuration file (default: ./docent.toml when it exists).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve {
+        /// The listen address (overrides DOCENT_ADDR).
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        /// The data directory (overrides DOCENT_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Apply pending migrations (`up`, the default), roll back (`down`), or list them (`status`).
+    Migrate {
+        #[arg(default_value = "up", value_parser = ["up", "down", "status"])]
+        action: String,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve {
+        addr: None,
+        data_dir: None,
+    });
+    let overrides = match &command {
+        Command::Serve { addr, data_dir } => Overrides {
+            addr: *addr,
+            data_dir: data_dir.clone(),
+        },
+        Command::Migrate { .. } | Command::Openapi => Overrides::default(),
+    };
+    if matches!(command, Command::Openapi) {
+        std::io::stdout().write_all(docent_http_api::openapi_json().as_bytes())?;
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    telemetry::init(&config.log);
+    tracing::info!(config = %config.redacted_summary(), "configuration loaded");
+    match command {
+        Command::Serve { .. } => serve(config).await,
+        Command::Migrate { action } => migrate(&config, &action).await,
+        Command::Openapi => Ok(()),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let services = bootstrap(&config, config.database.migrate_on_start).await?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "docent-api listening");
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    // On the embedded default the worker runs in this process.
+    let worker = config.uses_sqlite().then(|| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(docent_worker::run_until(async move {
+            drop(stopped.changed().await)
+        }))
+    });
+    docent_http_api::serve(services, listener, telemetry::shutdown_signal()).await?;
+    drop(stop);
+    if let Some(worker) = worker {
+        worker.await?;
+    }
+    Ok(())
+}
+
+async fn migrate(config: &Config, action: &str) -> anyhow::Result<()> {
+    let connection = docent_infrastructure::bootstrap::open_database(config).await?;
+    match action {
+        "down" => db::migrate_down(&connection, Some(1)).await?,
+        "status" => {
+            let (applied, pending) = db::migration_status(&connection).await?;
+            let mut out = std::io::stdout().lock();
+            applied
+                .iter()
+                .try_for_each(|m| writeln!(out, "applied  {m}"))?;
+            pending
+                .iter()
+                .try_for_each(|m| writeln!(out, "pending  {m}"))?;
+        }
+        _ => db::migrate_up(&connection).await?,
+    }
+    tracing::info!(action, "migrations done");
+    Ok(())
+}

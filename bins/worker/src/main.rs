@@ -1,0 +1,37 @@
+//! `docent-worker`: processes background jobs against the configured database (PostgreSQL at
+//! scale; on the embedded default `docent-api serve` runs the same worker in-process).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use docent_infrastructure::config::Overrides;
+use docent_infrastructure::{Config, bootstrap, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "docent-worker", version, about = "docent's background worker")]
+struct Cli {
+    /// A configuration file (default: ./docent.toml when it exists).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Claim and process jobs until SIGTERM (the default).
+    Run,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let Command::Run = cli.command.unwrap_or(Command::Run);
+    let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
+    telemetry::init(&config.log);
+    tracing::info!(config = %config.redacted_summary(), "configuration loaded");
+    // The worker never migrates: the API owns the schema.
+    let _services = bootstrap(&config, false).await?;
+    docent_worker::run_until(telemetry::shutdown_signal()).await;
+    Ok(())
+}

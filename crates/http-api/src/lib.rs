@@ -1,0 +1,79 @@
+//! The HTTP API: poem + poem-openapi routes, DTOs, the security scheme, error mapping, request ids,
+//! metrics, and the generated OpenAPI spec. Handlers only parse, call a service, and convert.
+
+mod auth;
+mod error;
+mod metrics;
+mod middleware;
+mod state;
+mod v1;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use docent_infrastructure::Services;
+use poem::listener::TcpAcceptor;
+use poem::{IntoEndpoint as _, Route, Server};
+use poem_openapi::{ExtraHeader, OpenApiService};
+
+pub use error::{ApiError, ErrorBody};
+
+/// The title of the spec.
+const TITLE: &str = "docent";
+/// The spec's version: fixed, so the committed spec only changes when the API does.
+const SPEC_VERSION: &str = "0.1.0";
+/// The server URL written into the spec: fixed for the same reason.
+const SPEC_SERVER: &str = "http://127.0.0.1:8080";
+
+fn api_service(api: v1::Api) -> OpenApiService<v1::Api, ()> {
+    OpenApiService::new(api, TITLE, SPEC_VERSION)
+        .description(
+            "docent: document-grounded chatbots for organizations. Authenticate with \
+             `Authorization: Bearer <token>` using the session token from sign-up or login. \
+             Every error body is `{code, message, request_id}` and every response carries \
+             `X-Request-Id`.",
+        )
+        .server(SPEC_SERVER)
+        .extra_response_header::<String, _>(
+            ExtraHeader::new("X-Request-Id")
+                .description("The id of this request, also in error bodies."),
+        )
+}
+
+/// The OpenAPI document, as committed at `openapi/openapi.json`.
+#[must_use]
+pub fn openapi_json() -> String {
+    let mut json = api_service(v1::api(state::ApiState::spec_only())).spec();
+    json.push('\n');
+    json
+}
+
+/// The whole application: API routes, spec, docs, health and metrics, behind the request
+/// middleware (request ids, error bodies, metrics, access log, body-size limit).
+pub fn app(services: Services) -> poem::endpoint::BoxEndpoint<'static> {
+    let metrics = Arc::new(metrics::Metrics::new());
+    let max_body = services.config.http.max_json_body_bytes;
+    let trust_forwarded_for = services.config.http.trust_forwarded_for;
+    let state = state::ApiState::new(services);
+    let service = api_service(v1::api(state));
+    let route = Route::new()
+        .at("/openapi.json", service.spec_endpoint())
+        .nest("/docs", service.swagger_ui())
+        .at("/metrics", metrics::endpoint(metrics.clone()))
+        .nest("/", service.into_endpoint());
+    middleware::wrap(route, metrics, trust_forwarded_for, max_body)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish for
+/// up to ten seconds.
+pub async fn serve(
+    services: Services,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app(services), shutdown, Some(Duration::from_secs(10)))
+        .await
+}

@@ -1,0 +1,110 @@
+//! Prometheus metrics: request counts and latencies per operation, served as text at `/metrics`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::http::StatusCode;
+use poem::{Endpoint, IntoResponse as _, Response, handler};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    operation: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    method: String,
+    operation: String,
+}
+
+type HistogramFamily = Family<DurationLabels, Histogram, fn() -> Histogram>;
+
+/// The process's HTTP metrics.
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: HistogramFamily,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::with_prefix("docent");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let durations: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_requests",
+            "HTTP requests by operation and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by operation",
+            durations.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            durations,
+        }
+    }
+
+    pub(crate) fn observe(
+        &self,
+        method: &str,
+        operation: &str,
+        status: StatusCode,
+        took: Duration,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                operation: operation.to_owned(),
+                status: status.as_u16(),
+            })
+            .inc();
+        self.durations
+            .get_or_create(&DurationLabels {
+                method: method.to_owned(),
+                operation: operation.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// `GET /metrics`.
+pub(crate) fn endpoint(metrics: Arc<Metrics>) -> impl Endpoint<Output = Response> {
+    #[handler]
+    fn render(metrics: poem::web::Data<&Arc<Metrics>>) -> Response {
+        match metrics.render() {
+            Ok(text) => text
+                .with_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+                .into_response(),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    }
+    poem::EndpointExt::data(render, metrics)
+}

@@ -1,0 +1,175 @@
+//! The request middleware: assigns the request id, records who the client is, renders every error
+//! as `{code, message, request_id}`, sets `X-Request-Id` (and `Retry-After` on 429), records
+//! metrics and writes the access log.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::StatusCode;
+use poem::http::header::{CONTENT_LENGTH, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
+use poem::{Body, Endpoint, EndpointExt as _, IntoResponse as _, Request, Response};
+use poem_openapi::OperationId;
+use tokio::io::AsyncReadExt as _;
+use tracing::Instrument as _;
+
+use crate::error::{ApiError, ErrorBody, from_framework};
+use crate::metrics::Metrics;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Who is calling, recorded on every request for handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientInfo {
+    /// The client address (from `X-Forwarded-For` only when configured to trust it).
+    pub ip: Option<IpAddr>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+}
+
+/// A client-supplied request id is kept when it is short and plain; otherwise a new one is made.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+fn client_info(req: &Request, trust_forwarded_for: bool) -> ClientInfo {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            req.headers()
+                .get(FORWARDED_FOR)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        })
+        .flatten();
+    let direct = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(std::net::SocketAddr::ip);
+    ClientInfo {
+        ip: forwarded.or(direct),
+        user_agent: req
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+/// Renders an error body.
+pub(crate) fn error_response(error: &ApiError, request_id: &str) -> Response {
+    let body = ErrorBody {
+        code: error.code.to_owned(),
+        message: error.message.clone(),
+        request_id: request_id.to_owned(),
+    };
+    let json = serde_json::json!({
+        "code": body.code,
+        "message": body.message,
+        "request_id": body.request_id,
+    });
+    let mut response = Response::builder()
+        .status(error.status)
+        .content_type("application/json; charset=utf-8")
+        .body(json.to_string());
+    if let Some(wait) = error.retry_after {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
+            response.headers_mut().insert(RETRY_AFTER, value);
+        }
+    }
+    response
+}
+
+/// Refuses a declared body over `max` bytes with 413, and cuts an undeclared (chunked) body after
+/// `max` bytes so that it fails to parse instead of filling memory.
+fn limit_body(req: &mut Request, max: usize) -> Result<(), ApiError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > max as u64 => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is larger than {max} bytes"),
+        )),
+        Some(_) => Ok(()),
+        None => {
+            let body = req.take_body();
+            req.set_body(Body::from_async_read(
+                body.into_async_read().take(max as u64 + 1),
+            ));
+            Ok(())
+        }
+    }
+}
+
+/// Wraps the application in the request middleware.
+pub(crate) fn wrap(
+    app: impl Endpoint + 'static,
+    metrics: Arc<Metrics>,
+    trust_forwarded_for: bool,
+    max_body: usize,
+) -> poem::endpoint::BoxEndpoint<'static> {
+    let app = app.map_to_response().boxed();
+    app.around(move |ep, mut req| {
+        let metrics = metrics.clone();
+        async move {
+            let started = Instant::now();
+            let id = request_id(&req);
+            let client = client_info(&req, trust_forwarded_for);
+            req.extensions_mut().insert(client);
+            let method = req.method().to_string();
+            let path = req.uri().path().to_owned();
+            let span = tracing::info_span!("request", request_id = %id, %method, %path);
+            let result = match limit_body(&mut req, max_body) {
+                Ok(()) => ep.call(req).instrument(span.clone()).await,
+                Err(error) => Err(error.into()),
+            };
+            let (mut response, operation) = match result {
+                Ok(response) => {
+                    let operation = response.data::<OperationId>().map_or("other", |o| o.0);
+                    (response.into_response(), operation)
+                }
+                Err(error) => {
+                    let operation = error.data::<OperationId>().map_or("other", |o| o.0);
+                    let api_error = error
+                        .downcast_ref::<ApiError>()
+                        .cloned()
+                        .unwrap_or_else(|| from_framework(&error));
+                    if let Some(cause) = &api_error.internal {
+                        tracing::error!(parent: &span, %cause, code = api_error.code, "request failed");
+                    }
+                    (error_response(&api_error, &id), operation)
+                }
+            };
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                response.headers_mut().insert(REQUEST_ID, value);
+            }
+            let took = started.elapsed();
+            let status = response.status();
+            metrics.observe(&method, operation, status, took);
+            tracing::info!(
+                parent: &span,
+                status = status.as_u16(),
+                operation,
+                millis = took.as_millis() as u64,
+                "request"
+            );
+            Ok(response)
+        }
+    })
+    .boxed()
+}

@@ -1,0 +1,96 @@
+//! Version 1 of the API: one module per resource, combined into one tuple type.
+
+mod auth;
+mod invitations;
+mod members;
+mod ops;
+mod orgs;
+mod users;
+
+use docent_tenancy::Role;
+use poem_openapi::{Enum, Tags};
+
+use crate::state::ApiState;
+
+/// The whole API.
+pub(crate) type Api = (
+    auth::AuthApi,
+    users::UsersApi,
+    orgs::OrgsApi,
+    members::MembersApi,
+    invitations::InvitationsApi,
+    ops::OpsApi,
+);
+
+/// Builds the API objects around `state`.
+pub(crate) fn api(state: ApiState) -> Api {
+    (
+        auth::AuthApi::new(state.clone()),
+        users::UsersApi::new(state.clone()),
+        orgs::OrgsApi::new(state.clone()),
+        members::MembersApi::new(state.clone()),
+        invitations::InvitationsApi::new(state.clone()),
+        ops::OpsApi::new(state),
+    )
+}
+
+/// The tags operations are grouped by.
+#[derive(Tags)]
+pub(crate) enum ApiTags {
+    /// Sign-up, sign-in, sessions and passwords.
+    Auth,
+    /// The signed-in user.
+    Users,
+    /// Organizations.
+    Orgs,
+    /// Members of an organization and their roles.
+    Members,
+    /// Invitations to join an organization.
+    Invitations,
+    /// Health, readiness and metrics.
+    Ops,
+}
+
+/// A member's role in an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub(crate) enum RoleDto {
+    /// Everything, including deleting the organization and managing owners.
+    Owner,
+    /// Manages members (except owners), invitations and settings.
+    Admin,
+    /// Uses and changes the organization's content.
+    Member,
+    /// Reads the organization's content.
+    Viewer,
+}
+
+impl From<Role> for RoleDto {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Owner => Self::Owner,
+            Role::Admin => Self::Admin,
+            Role::Member => Self::Member,
+            Role::Viewer => Self::Viewer,
+        }
+    }
+}
+
+impl From<RoleDto> for Role {
+    fn from(role: RoleDto) -> Self {
+        match role {
+            RoleDto::Owner => Self::Owner,
+            RoleDto::Admin => Self::Admin,
+            RoleDto::Member => Self::Member,
+            RoleDto::Viewer => Self::Viewer,
+        }
+    }
+}
+
+/// Parses `?limit=&cursor=`.
+pub(crate) fn page_request(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<docent_kernel::PageRequest, crate::error::ApiError> {
+    Ok(docent_kernel::PageRequest::new(limit, cursor)?)
+}

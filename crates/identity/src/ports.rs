@@ -1,0 +1,110 @@
+//! What the identity service needs from outside: storage and a sign-in throttle.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use docent_kernel::{Email, SessionId, StoreError, TokenHash, UserId};
+
+use crate::model::{DisplayName, PasswordReset, Session, User};
+
+/// Stores user accounts.
+#[async_trait]
+pub trait UserRepo: Send + Sync + std::fmt::Debug {
+    /// Inserts a user with its password hash. Returns `Conflict("users_email")` when the e-mail
+    /// address is taken.
+    async fn insert(&self, user: &User, password_hash: &str) -> Result<(), StoreError>;
+
+    /// The user with this address, with its password hash.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<(User, String)>, StoreError>;
+
+    /// The user with this id.
+    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// The password hash of a user.
+    async fn password_hash(&self, id: UserId) -> Result<Option<String>, StoreError>;
+
+    /// Renames a user; `NotFound` when there is no such user.
+    async fn update_name(&self, id: UserId, name: &DisplayName) -> Result<User, StoreError>;
+
+    /// Replaces the password hash, revokes every session of the user except `keep` and invalidates
+    /// pending password resets — atomically.
+    async fn change_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Stores sessions by the hash of their token.
+#[async_trait]
+pub trait SessionRepo: Send + Sync + std::fmt::Debug {
+    /// Stores a new session.
+    async fn insert(&self, session: &Session, token: &TokenHash) -> Result<(), StoreError>;
+
+    /// The session with this token hash and its user, if the session is neither revoked nor
+    /// expired at `now` and the user is not disabled.
+    async fn find_active(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Session, User)>, StoreError>;
+
+    /// Records that the session was used at `now`.
+    async fn touch(&self, id: SessionId, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The user's sessions that are neither revoked nor expired, oldest first.
+    async fn list_active(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError>;
+
+    /// Revokes one session of `user`; `false` when the user has no such active session.
+    async fn revoke(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Stores password-reset requests by the hash of their token.
+#[async_trait]
+pub trait PasswordResetRepo: Send + Sync + std::fmt::Debug {
+    /// Stores a new reset and invalidates the user's earlier unused ones, atomically.
+    async fn replace(&self, reset: &PasswordReset, token: &TokenHash) -> Result<(), StoreError>;
+
+    /// The unused, unexpired reset with this token hash.
+    async fn find_valid(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PasswordReset>, StoreError>;
+
+    /// Marks the reset used, sets the new password hash, revokes all the user's sessions and other
+    /// resets — atomically. Returns `false` (and changes nothing) when the reset was already used or
+    /// expired by then.
+    async fn complete(
+        &self,
+        reset: &PasswordReset,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Limits repeated failed sign-ins per e-mail address and per client address.
+#[async_trait]
+pub trait LoginThrottle: Send + Sync + std::fmt::Debug {
+    /// `Err(retry_after)` while the address or the client is locked out.
+    async fn check(&self, email: &str, client: Option<IpAddr>) -> Result<(), Duration>;
+
+    /// Counts one failed sign-in.
+    async fn record_failure(&self, email: &str, client: Option<IpAddr>);
+
+    /// Forgets the failures of an address after a successful sign-in.
+    async fn record_success(&self, email: &str);
+}

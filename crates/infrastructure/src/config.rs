@@ -1,0 +1,495 @@
+//! Configuration: defaults, then an optional `docent.toml`, then `DOCENT_*` environment variables
+//! (`__` separates nesting: `DOCENT_DATABASE__URL`), then command-line overrides.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Where the HTTP API listens (`DOCENT_ADDR`).
+    pub addr: SocketAddr,
+    /// Where docent keeps its files: the SQLite database, mail outbox, later blobs and vectors
+    /// (`DOCENT_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// The public base URL of the web app, used in links sent by e-mail (`DOCENT_PUBLIC_URL`);
+    /// defaults to `http://{addr}`.
+    pub public_url: Option<String>,
+    /// The relational database.
+    pub database: DatabaseConfig,
+    /// Sessions.
+    pub session: SessionConfig,
+    /// Sign-in protection.
+    pub auth: AuthConfig,
+    /// Outgoing mail.
+    pub mail: MailConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// HTTP details.
+    pub http: HttpConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            public_url: None,
+            database: DatabaseConfig::default(),
+            session: SessionConfig::default(),
+            auth: AuthConfig::default(),
+            mail: MailConfig::default(),
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// The relational database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…` (`DOCENT_DATABASE__URL`); defaults to `docent.db` in the data
+    /// directory.
+    pub url: Option<SecretString>,
+    /// The size of the connection pool.
+    pub max_connections: u32,
+    /// Whether `serve` applies pending migrations at start.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+            migrate_on_start: true,
+        }
+    }
+}
+
+/// Sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionConfig {
+    /// How long a session lasts after sign-in, in hours.
+    pub lifetime_hours: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            lifetime_hours: 24 * 7,
+        }
+    }
+}
+
+/// Sign-in protection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Failed sign-ins for one e-mail address within the window before it is locked out.
+    pub max_failures_per_email: u32,
+    /// Failed sign-ins from one client address within the window before it is locked out.
+    pub max_failures_per_client: u32,
+    /// The window, in seconds.
+    pub failure_window_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            max_failures_per_email: 5,
+            max_failures_per_client: 20,
+            failure_window_secs: 15 * 60,
+        }
+    }
+}
+
+/// How mail leaves docent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Write each message to the log (development only: links carry secrets).
+    Log,
+    /// Write each message as an `.eml` file into `mail.file_dir`.
+    File,
+    /// Send through an SMTP server.
+    Smtp,
+}
+
+/// Outgoing mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MailConfig {
+    /// The transport.
+    pub transport: MailTransport,
+    /// The sender, e.g. `docent <noreply@example.com>`.
+    pub from: String,
+    /// Where the `file` transport writes; defaults to `outbox` in the data directory.
+    pub file_dir: Option<PathBuf>,
+    /// The SMTP server, for the `smtp` transport.
+    pub smtp: SmtpConfig,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::Log,
+            from: "docent <noreply@docent.invalid>".to_owned(),
+            file_dir: None,
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+/// How to secure the SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Upgrade a plain connection with STARTTLS (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption (a local relay only).
+    None,
+}
+
+/// An SMTP server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmtpConfig {
+    /// The host name.
+    pub host: Option<String>,
+    /// The port.
+    pub port: u16,
+    /// The user name, if the server wants one.
+    pub username: Option<String>,
+    /// The password (`DOCENT_MAIL__SMTP__PASSWORD`).
+    pub password: Option<SecretString>,
+    /// Transport security.
+    pub tls: SmtpTls,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            username: None,
+            password: None,
+            tls: SmtpTls::Starttls,
+        }
+    }
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// The format.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `docent=debug,info`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// HTTP details.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// The largest accepted JSON request body, in bytes.
+    pub max_json_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            trust_forwarded_for: false,
+            max_json_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Overrides {
+    /// `--addr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<SocketAddr>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Why the configuration was refused; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value has the wrong type or shape.
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    /// A value is well-formed but unacceptable.
+    #[error("invalid configuration: `{key}`: {reason}")]
+    Invalid {
+        /// The key, e.g. `database.url`.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Loads defaults ← `file` (or `./docent.toml` if present) ← `DOCENT_*` ← `overrides`, and
+    /// validates the result.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = file.map_or_else(|| PathBuf::from("docent.toml"), Path::to_path_buf);
+        let figment = Figment::new()
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("DOCENT_").split("__"))
+            .merge(Serialized::defaults(overrides));
+        Self::from_figment(&figment)
+    }
+
+    /// Extracts and validates a configuration from any figment (used by tests).
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let config: Self = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.session.lifetime_hours == 0 {
+            return Err(invalid("session.lifetime_hours", "must be at least 1"));
+        }
+        if self.auth.max_failures_per_email == 0 || self.auth.max_failures_per_client == 0 {
+            return Err(invalid("auth", "failure limits must be at least 1"));
+        }
+        url::Url::parse(&self.public_url())
+            .map_err(|e| invalid("public_url", format!("not a URL: {e}")))?;
+        self.mail
+            .from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| invalid("mail.from", format!("not a mailbox: {e}")))?;
+        if self.mail.transport == MailTransport::Smtp && self.mail.smtp.host.is_none() {
+            return Err(invalid(
+                "mail.smtp.host",
+                "is required for the smtp transport",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    #[must_use]
+    pub fn database_url(&self) -> String {
+        self.database.url.as_ref().map_or_else(
+            || {
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    self.data_dir.join("docent.db").display()
+                )
+            },
+            |url| url.expose_secret().to_owned(),
+        )
+    }
+
+    /// Whether the database is SQLite (the embedded default).
+    #[must_use]
+    pub fn uses_sqlite(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
+
+    /// The public base URL without a trailing slash.
+    #[must_use]
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// Where the `file` mail transport writes.
+    #[must_use]
+    pub fn mail_dir(&self) -> PathBuf {
+        self.mail
+            .file_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+
+    /// A one-line summary with every secret removed, for the start-up log.
+    #[must_use]
+    pub fn redacted_summary(&self) -> String {
+        let mut out = format!(
+            "addr={} data_dir={} public_url={} database={} migrate_on_start={} pool={} \
+             session_lifetime_hours={} mail.transport={:?} mail.from={:?} log.format={:?}",
+            self.addr,
+            self.data_dir.display(),
+            self.public_url(),
+            redact_url(&self.database_url()),
+            self.database.migrate_on_start,
+            self.database.max_connections,
+            self.session.lifetime_hours,
+            self.mail.transport,
+            self.mail.from,
+            self.log.format,
+        );
+        if self.mail.transport == MailTransport::Smtp {
+            let _ = write!(
+                out,
+                " mail.smtp.host={} mail.smtp.port={} mail.smtp.username={} mail.smtp.password={}",
+                self.mail.smtp.host.as_deref().unwrap_or("-"),
+                self.mail.smtp.port,
+                self.mail.smtp.username.as_deref().unwrap_or("-"),
+                if self.mail.smtp.password.is_some() {
+                    "<redacted>"
+                } else {
+                    "-"
+                },
+            );
+        }
+        out
+    }
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// Removes the password (and any query string) from a database URL.
+fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("<redacted>"));
+            }
+            url.set_query(None);
+            url.to_string()
+        }
+        Err(_) => "<unparseable>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::Jail;
+    use figment::providers::Serialized;
+
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let config = Config::from_figment(&Figment::new()).unwrap();
+        assert_eq!(config.addr.to_string(), "127.0.0.1:8080");
+        assert!(config.uses_sqlite());
+        assert!(config.database_url().ends_with("data/docent.db?mode=rwc"));
+        assert_eq!(config.public_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error.
+    fn environment_overrides_file_and_overrides_win() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "docent.toml",
+                "addr = \"127.0.0.1:9000\"\n[session]\nlifetime_hours = 5\n",
+            )?;
+            jail.set_env("DOCENT_SESSION__LIFETIME_HOURS", "7");
+            jail.set_env("DOCENT_DATA_DIR", "/tmp/docent-x");
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.addr.port(), 9000);
+            assert_eq!(config.session.lifetime_hours, 7);
+            assert_eq!(config.data_dir, PathBuf::from("/tmp/docent-x"));
+            let overridden = Config::load(
+                None,
+                &Overrides {
+                    addr: Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
+                    data_dir: None,
+                },
+            )
+            .unwrap();
+            assert_eq!(overridden.addr.port(), 9100);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let figment = Figment::new().merge(Serialized::default("addr", "not an address"));
+        let message = Config::from_figment(&figment).unwrap_err().to_string();
+        assert!(message.contains("addr"), "{message}");
+
+        let figment = Figment::new().merge(Serialized::default("database.url", "mysql://x"));
+        let message = Config::from_figment(&figment).unwrap_err().to_string();
+        assert!(message.contains("database.url"), "{message}");
+
+        let figment = Figment::new().merge(Serialized::default("mail.transport", "pigeon"));
+        let message = Config::from_figment(&figment).unwrap_err().to_string();
+        assert!(message.contains("mail.transport"), "{message}");
+    }
+
+    #[test]
+    fn the_summary_hides_secrets() {
+        let figment = Figment::new()
+            .merge(Serialized::default(
+                "database.url",
+                "postgres://docent:hunter2hunter2@db:5432/docent?sslmode=require",
+            ))
+            .merge(Serialized::default("mail.transport", "smtp"))
+            .merge(Serialized::default("mail.smtp.host", "smtp.example.com"))
+            .merge(Serialized::default(
+                "mail.smtp.password",
+                "smtp-secret-value",
+            ));
+        let config = Config::from_figment(&figment).unwrap();
+        let summary = config.redacted_summary();
+        assert!(!summary.contains("hunter2"), "{summary}");
+        assert!(!summary.contains("smtp-secret-value"), "{summary}");
+        assert!(summary.contains("db:5432"), "{summary}");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

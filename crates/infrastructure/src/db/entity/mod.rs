@@ -1,0 +1,8 @@
+//! sea-orm entities. They never leave this crate: repositories convert them to domain types.
+
+pub mod invitations;
+pub mod memberships;
+pub mod organizations;
+pub mod password_resets;
+pub mod sessions;
+pub mod users;

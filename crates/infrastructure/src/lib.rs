@@ -1,0 +1,13 @@
+//! The only crate that knows sea-orm, SMTP and (as later issues land) Qdrant, fastembed, model
+//! providers and object storage. It implements every domain port, loads the configuration, and
+//! wires everything together in [`bootstrap`].
+
+pub mod bootstrap;
+pub mod config;
+pub mod db;
+pub mod mail;
+pub mod telemetry;
+pub mod throttle;
+
+pub use bootstrap::{BootstrapError, Services, bootstrap};
+pub use config::{Config, ConfigError, LogFormat};

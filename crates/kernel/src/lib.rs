@@ -1,0 +1,25 @@
+//! The shared vocabulary of docent: typed ids, the tenant context, error kinds, paging, the clock,
+//! e-mail addresses, secret tokens, the store error every repository port returns, and the outbound
+//! mail port. It holds only what several domain crates must agree on, and no infrastructure types.
+
+pub mod clock;
+pub mod email;
+pub mod error;
+pub mod id;
+pub mod mail;
+pub mod paging;
+pub mod tenant;
+pub mod token;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use email::{Email, EmailError};
+pub use error::{ErrorKind, StoreError};
+pub use id::{
+    ApiKeyId, ChatbotId, ConversationId, DocumentId, InvitationId, MessageId, OrgId,
+    PasswordResetId, ProviderId, SessionId, UserId,
+};
+pub use mail::{MailError, Mailer, OutgoingMail};
+pub use paging::{Cursor, Page, PageRequest, PagingError};
+pub use secrecy::{ExposeSecret, SecretString};
+pub use tenant::{Actor, TenantCtx};
+pub use token::{TokenHash, TokenKind};

@@ -1,0 +1,373 @@
+//! The tenancy service: organizations, members, invitations, and access checks.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use docent_kernel::{
+    Actor, Clock, Email, ExposeSecret as _, InvitationId, Mailer, OrgId, OutgoingMail, Page,
+    PageRequest, SecretString, StoreError, TenantCtx, TokenKind, UserId,
+};
+
+use crate::error::TenancyError;
+use crate::model::{
+    Invitation, IssuedInvitation, Member, OrgName, OrgWithRole, Organization, Role, Slug,
+};
+use crate::policy::{OrgAccess, Permission};
+use crate::ports::{InvitationRepo, MemberRepo, OrgRepo};
+
+/// Settings of the tenancy service.
+#[derive(Debug, Clone)]
+pub struct TenancyConfig {
+    /// How long an invitation works.
+    pub invitation_ttl: Duration,
+    /// The base URL of the web app, for links in e-mails (no trailing slash).
+    pub public_url: String,
+}
+
+/// Organizations, members, invitations and the access policy.
+#[derive(Debug)]
+pub struct TenancyService {
+    orgs: Arc<dyn OrgRepo>,
+    members: Arc<dyn MemberRepo>,
+    invitations: Arc<dyn InvitationRepo>,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn Clock>,
+    config: TenancyConfig,
+}
+
+/// What a caller changes on an organization; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct OrgUpdate<'a> {
+    /// A new name.
+    pub name: Option<&'a str>,
+    /// A new slug.
+    pub slug: Option<&'a str>,
+}
+
+impl TenancyService {
+    /// Builds the service.
+    #[must_use]
+    pub fn new(
+        orgs: Arc<dyn OrgRepo>,
+        members: Arc<dyn MemberRepo>,
+        invitations: Arc<dyn InvitationRepo>,
+        mailer: Arc<dyn Mailer>,
+        clock: Arc<dyn Clock>,
+        config: TenancyConfig,
+    ) -> Self {
+        Self {
+            orgs,
+            members,
+            invitations,
+            mailer,
+            clock,
+            config,
+        }
+    }
+
+    /// Checks that `user` is a member of `org` whose role allows `permission`.
+    ///
+    /// A non-member gets `OrgNotFound` (never `Forbidden`), so org ids cannot be probed.
+    pub async fn authorize(
+        &self,
+        user: UserId,
+        org: OrgId,
+        permission: Permission,
+    ) -> Result<OrgAccess, TenancyError> {
+        let found = self
+            .orgs
+            .find_for_member(org, user)
+            .await?
+            .ok_or(TenancyError::OrgNotFound)?;
+        if !permission.allowed_for(found.role) {
+            return Err(TenancyError::Forbidden);
+        }
+        Ok(OrgAccess {
+            tenant: TenantCtx::new(found.org.id, Actor::User(user)),
+            org: found.org,
+            role: found.role,
+        })
+    }
+
+    /// Creates an organization owned by `user`.
+    pub async fn create_org(&self, user: UserId, name: &str) -> Result<OrgWithRole, TenancyError> {
+        let name = OrgName::parse(name).map_err(|reason| invalid("name", reason))?;
+        let base = Slug::from_name(&name);
+        let now = self.clock.now();
+        let mut slug = base.clone();
+        // A clash on the derived slug is resolved with a short random suffix; a handful of tries
+        // makes a persistent clash practically impossible.
+        for _ in 0..5 {
+            let org = Organization {
+                id: OrgId::generate(),
+                name: name.clone(),
+                slug: slug.clone(),
+                created_at: now,
+            };
+            match self.orgs.create(&org, user, now).await {
+                Ok(()) => {
+                    return Ok(OrgWithRole {
+                        org,
+                        role: Role::Owner,
+                    });
+                }
+                Err(StoreError::Conflict(_)) => {
+                    let suffix = &org.id.as_uuid().simple().to_string()[26..];
+                    slug = base.with_suffix(suffix);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(TenancyError::SlugTaken)
+    }
+
+    /// The organizations `user` belongs to.
+    pub async fn list_orgs(
+        &self,
+        user: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<OrgWithRole>, TenancyError> {
+        let rows = self.orgs.list_for_member(user, page).await?;
+        Ok(Page::from_rows(rows, page, |o| o.org.id.as_uuid()))
+    }
+
+    /// Renames an organization or changes its slug (admin or owner).
+    pub async fn update_org(
+        &self,
+        access: &OrgAccess,
+        update: OrgUpdate<'_>,
+    ) -> Result<Organization, TenancyError> {
+        require(access, Permission::UpdateOrg)?;
+        let mut org = access.org.clone();
+        if let Some(name) = update.name {
+            org.name = OrgName::parse(name).map_err(|reason| invalid("name", reason))?;
+        }
+        if let Some(slug) = update.slug {
+            org.slug = Slug::parse(slug).map_err(|reason| invalid("slug", reason))?;
+        }
+        self.orgs.update(&org).await.map_err(|e| match e {
+            StoreError::Conflict(_) => TenancyError::SlugTaken,
+            StoreError::NotFound => TenancyError::OrgNotFound,
+            other @ (StoreError::Unavailable(_) | StoreError::Corrupt(_)) => other.into(),
+        })?;
+        Ok(org)
+    }
+
+    /// Deletes an organization (owner only).
+    pub async fn delete_org(&self, access: &OrgAccess) -> Result<(), TenancyError> {
+        require(access, Permission::DeleteOrg)?;
+        self.orgs
+            .delete(access.org.id, self.clock.now())
+            .await
+            .map_err(|e| e.or_on_not_found(TenancyError::OrgNotFound))
+    }
+
+    /// The members of the organization.
+    pub async fn list_members(
+        &self,
+        access: &OrgAccess,
+        page: &PageRequest,
+    ) -> Result<Page<Member>, TenancyError> {
+        require(access, Permission::ReadOrg)?;
+        let rows = self.members.list(access.org.id, page).await?;
+        Ok(Page::from_rows(rows, page, |m| m.user_id.as_uuid()))
+    }
+
+    /// Changes a member's role. Admins manage admins, members and viewers; only owners grant or
+    /// take away ownership; the last owner cannot be demoted.
+    pub async fn change_role(
+        &self,
+        access: &OrgAccess,
+        user: UserId,
+        role: Role,
+    ) -> Result<Member, TenancyError> {
+        require(access, Permission::ManageMembers)?;
+        let target = self
+            .members
+            .get(access.org.id, user)
+            .await?
+            .ok_or(TenancyError::MemberNotFound)?;
+        let touches_ownership = target.role == Role::Owner || role == Role::Owner;
+        if touches_ownership && access.role != Role::Owner {
+            return Err(TenancyError::Forbidden);
+        }
+        self.members
+            .set_role(access.org.id, user, role)
+            .await
+            .map_err(member_store_error)?;
+        Ok(Member { role, ..target })
+    }
+
+    /// Removes a member. Anyone may leave; removing someone else needs admin (owner to remove an
+    /// owner); the last owner cannot leave.
+    pub async fn remove_member(
+        &self,
+        access: &OrgAccess,
+        user: UserId,
+    ) -> Result<(), TenancyError> {
+        let leaving = access.tenant.actor() == Actor::User(user);
+        if !leaving {
+            require(access, Permission::ManageMembers)?;
+            let target = self
+                .members
+                .get(access.org.id, user)
+                .await?
+                .ok_or(TenancyError::MemberNotFound)?;
+            if target.role == Role::Owner && access.role != Role::Owner {
+                return Err(TenancyError::Forbidden);
+            }
+        }
+        self.members
+            .remove(access.org.id, user)
+            .await
+            .map_err(member_store_error)
+    }
+
+    /// Invites `email` with `role` and mails the link. Admins cannot invite owners.
+    pub async fn invite(
+        &self,
+        access: &OrgAccess,
+        inviter: UserId,
+        email: &str,
+        role: Role,
+    ) -> Result<IssuedInvitation, TenancyError> {
+        require(access, Permission::ManageInvitations)?;
+        let email = Email::parse(email).map_err(|e| invalid("email", e.to_string()))?;
+        if role == Role::Owner && access.role != Role::Owner {
+            return Err(TenancyError::Forbidden);
+        }
+        if self
+            .members
+            .has_member_with_email(access.org.id, &email)
+            .await?
+        {
+            return Err(TenancyError::AlreadyMember);
+        }
+        let now = self.clock.now();
+        let invitation = Invitation {
+            id: InvitationId::generate(),
+            org_id: access.org.id,
+            email,
+            role,
+            invited_by: inviter,
+            created_at: now,
+            expires_at: now + self.config.invitation_ttl,
+        };
+        let (token, hash) = TokenKind::Invitation.generate();
+        self.invitations.create(&invitation, &hash, now).await?;
+        let days = self.config.invitation_ttl.num_days();
+        let body = format!(
+            "Hello,\n\nYou have been invited to join the organization \"{org}\" on docent as {role}.\n\
+             To accept, sign in (or sign up with this e-mail address) and open this link within {days} days:\n\n\
+             {url}/accept-invitation?token={token}\n\n\
+             If the web app is not in use, send the token to POST /v1/invitations/accept.\n\
+             Token: {token}\n",
+            org = access.org.name.as_str(),
+            url = self.config.public_url,
+            token = token.expose_secret(),
+        );
+        let mail = OutgoingMail {
+            to: invitation.email.clone(),
+            subject: format!("You are invited to {} on docent", access.org.name.as_str()),
+            body,
+        };
+        if let Err(error) = self.mailer.send(mail).await {
+            tracing::warn!(%error, invitation_id = %invitation.id, "could not send the invitation mail");
+            // An invitation nobody received is useless and would block a retry's replacement
+            // semantics only confusingly; revoke it and tell the caller to try again.
+            self.invitations
+                .revoke(access.org.id, invitation.id, self.clock.now())
+                .await?;
+            return Err(TenancyError::MailUnavailable);
+        }
+        Ok(IssuedInvitation { invitation, token })
+    }
+
+    /// The organization's pending invitations.
+    pub async fn list_invitations(
+        &self,
+        access: &OrgAccess,
+        page: &PageRequest,
+    ) -> Result<Page<Invitation>, TenancyError> {
+        require(access, Permission::ManageInvitations)?;
+        let rows = self
+            .invitations
+            .list_pending(access.org.id, self.clock.now(), page)
+            .await?;
+        Ok(Page::from_rows(rows, page, |i| i.id.as_uuid()))
+    }
+
+    /// Revokes a pending invitation.
+    pub async fn revoke_invitation(
+        &self,
+        access: &OrgAccess,
+        id: InvitationId,
+    ) -> Result<(), TenancyError> {
+        require(access, Permission::ManageInvitations)?;
+        if self
+            .invitations
+            .revoke(access.org.id, id, self.clock.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(TenancyError::InvitationNotFound)
+        }
+    }
+
+    /// Accepts an invitation for the signed-in user `user` whose address is `email`.
+    pub async fn accept_invitation(
+        &self,
+        user: UserId,
+        email: &Email,
+        token: &SecretString,
+    ) -> Result<OrgWithRole, TenancyError> {
+        let hash = TokenKind::Invitation
+            .parse_secret(token)
+            .ok_or(TenancyError::InvalidInvitation)?;
+        let now = self.clock.now();
+        let invitation = self
+            .invitations
+            .find_pending(&hash, now)
+            .await?
+            .ok_or(TenancyError::InvalidInvitation)?;
+        if &invitation.email != email {
+            return Err(TenancyError::InvitationEmailMismatch);
+        }
+        let accepted = self
+            .invitations
+            .accept(&invitation, user, now)
+            .await
+            .map_err(|e| e.or_on_conflict(TenancyError::AlreadyMember))?;
+        if !accepted {
+            return Err(TenancyError::InvalidInvitation);
+        }
+        self.orgs
+            .find_for_member(invitation.org_id, user)
+            .await?
+            .ok_or(TenancyError::InvalidInvitation)
+    }
+}
+
+fn require(access: &OrgAccess, permission: Permission) -> Result<(), TenancyError> {
+    if permission.allowed_for(access.role) {
+        Ok(())
+    } else {
+        Err(TenancyError::Forbidden)
+    }
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> TenancyError {
+    TenancyError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn member_store_error(e: StoreError) -> TenancyError {
+    match e {
+        StoreError::Conflict(_) => TenancyError::LastOwner,
+        StoreError::NotFound => TenancyError::MemberNotFound,
+        other @ (StoreError::Unavailable(_) | StoreError::Corrupt(_)) => other.into(),
+    }
+}

@@ -1,0 +1,42 @@
+# docent's single entry point. On a fresh machine use ./dev <recipe>, which installs just first.
+
+export CARGO_TARGET_DIR := env("CARGO_TARGET_DIR", env("HOME") / ".cache/docent/target")
+
+# List the recipes.
+default:
+    @just --list
+
+# Run docent (API + worker) on the embedded default: SQLite and files in ./data.
+run *ARGS:
+    cargo run --locked -p docent-api -- serve {{ARGS}}
+
+# Run the whole test suite (unit, SQLite + PostgreSQL repositories, end-to-end, spec snapshot).
+test *ARGS:
+    cargo test --workspace --locked {{ARGS}}
+
+# Check formatting and lints as CI does.
+lint:
+    cargo fmt --all --check && cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Regenerate the committed OpenAPI document from the code.
+openapi:
+    cargo run --locked -q -p docent-api -- openapi > openapi/openapi.json
+
+# Apply pending migrations to the configured database (`just migrate status`, `just migrate down`).
+migrate ACTION="up":
+    cargo run --locked -p docent-api -- migrate {{ACTION}}
+
+# Start the scaled setup (api, worker, PostgreSQL, Qdrant) with Docker Compose.
+up:
+    docker compose -f docker/compose.yaml up -d --build
+
+# Stop the Docker Compose setup.
+down:
+    docker compose -f docker/compose.yaml down
+
+# Everything CI checks.
+verify: lint test

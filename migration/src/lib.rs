@@ -1,0 +1,21 @@
+//! The database schema of docent as sea-orm migrations, one file per migration, each with `up` and
+//! `down`. They run at `docent-api serve` start (unless disabled) and with `docent-api migrate`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_identity;
+mod m20261126_000002_tenancy;
+
+/// All migrations, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_identity::Migration),
+            Box::new(m20261126_000002_tenancy::Migration),
+        ]
+    }
+}
