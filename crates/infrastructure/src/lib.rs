@@ -7,6 +7,8 @@ pub mod config;
 pub mod db;
 pub mod mail;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod throttle;
 
 pub use bootstrap::{BootstrapError, Services, bootstrap};

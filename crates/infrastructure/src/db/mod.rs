@@ -4,6 +4,8 @@
 pub mod entity;
 mod identity;
 mod tenancy;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 

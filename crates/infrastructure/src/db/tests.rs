@@ -1,0 +1,429 @@
+//! Repository tests. Every scenario runs twice: on a SQLite file and on a fresh PostgreSQL database.
+
+use chrono::{Duration, Utc};
+use docent_identity::{
+    DisplayName, PasswordReset, PasswordResetRepo as _, Session, SessionRepo, User, UserRepo,
+};
+use docent_kernel::{
+    Email, InvitationId, OrgId, PageRequest, PasswordResetId, SessionId, StoreError, TokenKind,
+    UserId,
+};
+use docent_tenancy::{
+    Invitation, InvitationRepo, MemberRepo, OrgName, OrgRepo, Organization, Role, Slug,
+};
+
+use super::SqlStore;
+use crate::testing::{Backend, TestDatabase};
+
+/// Generates one test per backend for each scenario.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::run(crate::testing::Backend::Sqlite, super::$scenario).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    super::run(crate::testing::Backend::Postgres, super::$scenario).await;
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    users_are_unique_by_normalized_email,
+    sessions_expire_and_revoke,
+    password_change_revokes_other_sessions_and_resets,
+    password_resets_are_single_use_and_superseded,
+    orgs_are_visible_to_members_only,
+    org_pages_follow_cursors,
+    the_last_owner_stays,
+    invitations_replace_accept_and_revoke,
+    deleted_orgs_disappear_with_their_invitations,
+);
+
+async fn run<F, Fut>(backend: Backend, scenario: F)
+where
+    F: FnOnce(SqlStore) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (database, connection) = TestDatabase::migrated(backend).await;
+    scenario(SqlStore::new(connection)).await;
+    drop(database);
+}
+
+fn new_user(email: &str) -> User {
+    User {
+        id: UserId::generate(),
+        email: Email::parse(email).unwrap(),
+        name: DisplayName::parse("Test User").unwrap(),
+        created_at: Utc::now(),
+        disabled_at: None,
+    }
+}
+
+async fn insert_user(store: &SqlStore, email: &str) -> User {
+    let user = new_user(email);
+    UserRepo::insert(store, &user, "$argon2id$stored-hash").await.unwrap();
+    user
+}
+
+fn new_session(user: UserId, ttl: Duration) -> Session {
+    let now = Utc::now();
+    Session {
+        id: SessionId::generate(),
+        user_id: user,
+        created_at: now,
+        expires_at: now + ttl,
+        last_seen_at: now,
+        revoked_at: None,
+        user_agent: Some("test".to_owned()),
+        client_addr: Some("127.0.0.1".to_owned()),
+    }
+}
+
+async fn new_org(store: &SqlStore, owner: UserId, name: &str) -> Organization {
+    let org_name = OrgName::parse(name).unwrap();
+    let org = Organization {
+        id: OrgId::generate(),
+        slug: Slug::from_name(&org_name),
+        name: org_name,
+        created_at: Utc::now(),
+    };
+    OrgRepo::create(store, &org, owner, Utc::now()).await.unwrap();
+    org
+}
+
+async fn users_are_unique_by_normalized_email(store: SqlStore) {
+    let user = insert_user(&store, "Alice@Example.com").await;
+    let clash = new_user("alice@example.COM");
+    assert!(matches!(
+        UserRepo::insert(&store, &clash, "x").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (found, hash) = store
+        .find_by_email(&Email::parse("ALICE@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, user.id);
+    assert_eq!(hash, "$argon2id$stored-hash");
+    let renamed = store
+        .update_name(user.id, &DisplayName::parse("Alice B").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(renamed.name.as_str(), "Alice B");
+    assert!(matches!(
+        store
+            .update_name(UserId::generate(), &DisplayName::parse("x").unwrap())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(UserRepo::get(&store, user.id).await.unwrap().unwrap().name.as_str(), "Alice B");
+}
+
+async fn sessions_expire_and_revoke(store: SqlStore) {
+    let user = insert_user(&store, "bob@example.com").await;
+    let (_, live_token) = TokenKind::Session.generate();
+    let live = new_session(user.id, Duration::hours(1));
+    SessionRepo::insert(&store, &live, &live_token).await.unwrap();
+    let (_, expired_token) = TokenKind::Session.generate();
+    let expired = new_session(user.id, Duration::seconds(-1));
+    SessionRepo::insert(&store, &expired, &expired_token).await.unwrap();
+
+    let now = Utc::now();
+    let (found, owner) = store.find_active(&live_token, now).await.unwrap().unwrap();
+    assert_eq!((found.id, owner.id), (live.id, user.id));
+    assert!(store.find_active(&expired_token, now).await.unwrap().is_none());
+    let (_, unknown) = TokenKind::Session.generate();
+    assert!(store.find_active(&unknown, now).await.unwrap().is_none());
+    let listed: Vec<_> = store
+        .list_active(user.id, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, vec![live.id]);
+
+    // Another user cannot revoke it; its owner can, once.
+    let mallory = insert_user(&store, "mallory@example.com").await;
+    assert!(!SessionRepo::revoke(&store, mallory.id, live.id, now).await.unwrap());
+    assert!(SessionRepo::revoke(&store, user.id, live.id, now).await.unwrap());
+    assert!(!SessionRepo::revoke(&store, user.id, live.id, now).await.unwrap());
+    assert!(store.find_active(&live_token, now).await.unwrap().is_none());
+}
+
+async fn password_change_revokes_other_sessions_and_resets(store: SqlStore) {
+    let user = insert_user(&store, "carol@example.com").await;
+    let (_, keep_token) = TokenKind::Session.generate();
+    let keep = new_session(user.id, Duration::hours(1));
+    SessionRepo::insert(&store, &keep, &keep_token).await.unwrap();
+    let (_, other_token) = TokenKind::Session.generate();
+    SessionRepo::insert(&store, &new_session(user.id, Duration::hours(1)), &other_token)
+        .await
+        .unwrap();
+    let (_, reset_token) = TokenKind::PasswordReset.generate();
+    let now = Utc::now();
+    let reset = PasswordReset {
+        id: PasswordResetId::generate(),
+        user_id: user.id,
+        created_at: now,
+        expires_at: now + Duration::minutes(30),
+    };
+    store.replace(&reset, &reset_token).await.unwrap();
+
+    store
+        .change_password(user.id, "new-hash", Some(keep.id), Utc::now())
+        .await
+        .unwrap();
+    let now = Utc::now();
+    assert!(store.find_active(&keep_token, now).await.unwrap().is_some());
+    assert!(store.find_active(&other_token, now).await.unwrap().is_none());
+    assert!(store.find_valid(&reset_token, now).await.unwrap().is_none());
+    assert_eq!(
+        store.password_hash(user.id).await.unwrap().as_deref(),
+        Some("new-hash")
+    );
+}
+
+async fn password_resets_are_single_use_and_superseded(store: SqlStore) {
+    let user = insert_user(&store, "dave@example.com").await;
+    let (_, session_token) = TokenKind::Session.generate();
+    SessionRepo::insert(&store, &new_session(user.id, Duration::hours(1)), &session_token)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let first = PasswordReset {
+        id: PasswordResetId::generate(),
+        user_id: user.id,
+        created_at: now,
+        expires_at: now + Duration::minutes(30),
+    };
+    let (_, first_token) = TokenKind::PasswordReset.generate();
+    store.replace(&first, &first_token).await.unwrap();
+    let second = PasswordReset {
+        id: PasswordResetId::generate(),
+        ..first.clone()
+    };
+    let (_, second_token) = TokenKind::PasswordReset.generate();
+    store.replace(&second, &second_token).await.unwrap();
+
+    let now = Utc::now();
+    assert!(store.find_valid(&first_token, now).await.unwrap().is_none());
+    let found = store.find_valid(&second_token, now).await.unwrap().unwrap();
+    assert_eq!(found.id, second.id);
+    assert!(
+        store
+            .find_valid(&second_token, now + Duration::minutes(31))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert!(store.complete(&found, "reset-hash", now).await.unwrap());
+    assert!(!store.complete(&found, "again", now).await.unwrap());
+    assert!(!store.complete(&first, "stale", now).await.unwrap());
+    assert_eq!(
+        store.password_hash(user.id).await.unwrap().as_deref(),
+        Some("reset-hash")
+    );
+    assert!(store.find_active(&session_token, now).await.unwrap().is_none());
+}
+
+async fn orgs_are_visible_to_members_only(store: SqlStore) {
+    let owner = insert_user(&store, "erin@example.com").await;
+    let outsider = insert_user(&store, "frank@example.com").await;
+    let org = new_org(&store, owner.id, "Acme Corp").await;
+    let seen = store.find_for_member(org.id, owner.id).await.unwrap().unwrap();
+    assert_eq!((seen.org.slug.as_str(), seen.role), ("acme-corp", Role::Owner));
+    assert!(store.find_for_member(org.id, outsider.id).await.unwrap().is_none());
+    assert!(
+        store
+            .list_for_member(outsider.id, &PageRequest::first())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Slugs are unique; renaming keeps the row.
+    let clash = Organization {
+        id: OrgId::generate(),
+        ..org.clone()
+    };
+    assert!(matches!(
+        OrgRepo::create(&store, &clash, outsider.id, Utc::now()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let renamed = Organization {
+        name: OrgName::parse("Acme Inc").unwrap(),
+        slug: Slug::parse("acme-inc").unwrap(),
+        ..org.clone()
+    };
+    store.update(&renamed).await.unwrap();
+    let seen = store.find_for_member(org.id, owner.id).await.unwrap().unwrap();
+    assert_eq!(seen.org.slug.as_str(), "acme-inc");
+    assert!(store.has_member_with_email(org.id, &owner.email).await.unwrap());
+    assert!(!store.has_member_with_email(org.id, &outsider.email).await.unwrap());
+}
+
+async fn org_pages_follow_cursors(store: SqlStore) {
+    let owner = insert_user(&store, "gina@example.com").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(new_org(&store, owner.id, &format!("Org {i}")).await.id);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = PageRequest::new(Some(2), cursor.as_deref()).unwrap();
+        let rows = store.list_for_member(owner.id, &page).await.unwrap();
+        let page = docent_kernel::Page::from_rows(rows, &page, |o| o.org.id.as_uuid());
+        seen.extend(page.items.iter().map(|o| o.org.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+}
+
+async fn the_last_owner_stays(store: SqlStore) {
+    let owner = insert_user(&store, "hank@example.com").await;
+    let second = insert_user(&store, "ivy@example.com").await;
+    let org = new_org(&store, owner.id, "Owners").await;
+    assert!(matches!(
+        store.set_role(org.id, owner.id, Role::Admin).await,
+        Err(StoreError::Conflict("last_owner"))
+    ));
+    assert!(matches!(
+        store.remove(org.id, owner.id).await,
+        Err(StoreError::Conflict("last_owner"))
+    ));
+    assert!(matches!(
+        store.set_role(org.id, second.id, Role::Admin).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // With a second owner, the first may step down.
+    let invitation = invite(&store, org.id, owner.id, "ivy@example.com", Role::Owner).await;
+    assert!(store.accept(&invitation.0, second.id, Utc::now()).await.unwrap());
+    store.set_role(org.id, owner.id, Role::Viewer).await.unwrap();
+    let members = store.list(org.id, &PageRequest::first()).await.unwrap();
+    let roles: Vec<_> = members.iter().map(|m| (m.email.as_str(), m.role)).collect();
+    assert!(roles.contains(&("hank@example.com", Role::Viewer)));
+    assert!(roles.contains(&("ivy@example.com", Role::Owner)));
+    assert!(matches!(
+        store.remove(org.id, second.id).await,
+        Err(StoreError::Conflict("last_owner"))
+    ));
+    store.remove(org.id, owner.id).await.unwrap();
+    assert!(MemberRepo::get(&store, org.id, owner.id).await.unwrap().is_none());
+}
+
+async fn invite(
+    store: &SqlStore,
+    org: OrgId,
+    by: UserId,
+    email: &str,
+    role: Role,
+) -> (Invitation, docent_kernel::TokenHash) {
+    let now = Utc::now();
+    let invitation = Invitation {
+        id: InvitationId::generate(),
+        org_id: org,
+        email: Email::parse(email).unwrap(),
+        role,
+        invited_by: by,
+        created_at: now,
+        expires_at: now + Duration::days(7),
+    };
+    let (_, hash) = TokenKind::Invitation.generate();
+    InvitationRepo::create(store, &invitation, &hash, now)
+        .await
+        .unwrap();
+    (invitation, hash)
+}
+
+
+async fn invitations_replace_accept_and_revoke(store: SqlStore) {
+    let owner = insert_user(&store, "jack@example.com").await;
+    let invitee = insert_user(&store, "kate@example.com").await;
+    let org = new_org(&store, owner.id, "Invites").await;
+    let (first, first_token) = invite(&store, org.id, owner.id, "kate@example.com", Role::Member).await;
+    let (second, second_token) =
+        invite(&store, org.id, owner.id, "kate@example.com", Role::Viewer).await;
+    let now = Utc::now();
+    assert!(store.find_pending(&first_token, now).await.unwrap().is_none());
+    let pending = store
+        .list_pending(org.id, now, &PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(pending.iter().map(|i| i.id).collect::<Vec<_>>(), vec![second.id]);
+    assert!(!store.accept(&first, invitee.id, now).await.unwrap());
+
+    let found = store.find_pending(&second_token, now).await.unwrap().unwrap();
+    assert!(store.accept(&found, invitee.id, now).await.unwrap());
+    assert!(!store.accept(&found, invitee.id, now).await.unwrap());
+    let joined = store.find_for_member(org.id, invitee.id).await.unwrap().unwrap();
+    assert_eq!(joined.role, Role::Viewer);
+
+    // An existing member cannot accept a second invitation.
+    let (again, _) = invite(&store, org.id, owner.id, "kate@example.com", Role::Admin).await;
+    assert!(matches!(
+        store.accept(&again, invitee.id, Utc::now()).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // Revocation is scoped to the organization.
+    let other_org = new_org(&store, owner.id, "Other").await;
+    let (pending, _) = invite(&store, org.id, owner.id, "liz@example.com", Role::Member).await;
+    assert!(!InvitationRepo::revoke(&store, other_org.id, pending.id, Utc::now()).await.unwrap());
+    assert!(InvitationRepo::revoke(&store, org.id, pending.id, Utc::now()).await.unwrap());
+    assert!(!InvitationRepo::revoke(&store, org.id, pending.id, Utc::now()).await.unwrap());
+}
+
+async fn deleted_orgs_disappear_with_their_invitations(store: SqlStore) {
+    let owner = insert_user(&store, "mia@example.com").await;
+    let org = new_org(&store, owner.id, "Doomed").await;
+    let (_, token) = invite(&store, org.id, owner.id, "nick@example.com", Role::Member).await;
+    store.delete(org.id, Utc::now()).await.unwrap();
+    assert!(store.find_for_member(org.id, owner.id).await.unwrap().is_none());
+    assert!(store.find_pending(&token, Utc::now()).await.unwrap().is_none());
+    assert!(matches!(
+        store.delete(org.id, Utc::now()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+mod migrations {
+    use crate::db;
+    use crate::testing::{Backend, TestDatabase};
+
+    async fn round_trip(backend: Backend) {
+        let (database, connection) = TestDatabase::migrated(backend).await;
+        let (applied, pending) = db::migration_status(&connection).await.unwrap();
+        assert!(pending.is_empty());
+        assert_eq!(applied.len(), 2);
+        db::migrate_down(&connection, None).await.unwrap();
+        let (applied, pending) = db::migration_status(&connection).await.unwrap();
+        assert!(applied.is_empty());
+        assert_eq!(pending.len(), 2);
+        db::migrate_up(&connection).await.unwrap();
+        drop(database);
+    }
+
+    #[tokio::test]
+    async fn up_down_up_on_sqlite() {
+        round_trip(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn up_down_up_on_postgres() {
+        round_trip(Backend::Postgres).await;
+    }
+}
