@@ -1,1 +1,12 @@
-//! End-to-end tests.
+//! The end-to-end test binary: every test boots the real API (real services, real database, real
+//! mail files) on port 0 and talks HTTP to it. One binary keeps link time down.
+
+// Test helpers fail loudly, like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod access;
+mod architecture;
+mod auth_flow;
+mod misuse;
+mod ops;
+mod support;

@@ -48,7 +48,9 @@ fn client_info(req: &Request, trust_forwarded_for: bool) -> ClientInfo {
             req.headers()
                 .get(FORWARDED_FOR)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                // The rightmost entry is the one the trusted proxy appended; entries to its left
+                // come from the client and can be forged.
+                .and_then(|v| v.rsplit(',').next())
                 .and_then(|v| v.trim().parse::<IpAddr>().ok())
         })
         .flatten();

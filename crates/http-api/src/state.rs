@@ -1,10 +1,13 @@
 //! What handlers hold: the services, and the two steps every authenticated handler starts with —
 //! resolving the caller, and resolving the caller's access to an organization.
 
+use std::sync::Arc;
+
 use docent_identity::{IdentityService, Principal};
 use docent_infrastructure::Services;
 use docent_kernel::OrgId;
 use docent_tenancy::{OrgAccess, Permission, TenancyService};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::auth::BearerAuth;
@@ -12,21 +15,35 @@ use crate::error::ApiError;
 
 /// Shared by every API object. The spec is generated from API objects without services (it only
 /// needs their types), so the services are optional here and absent only in that case.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct ApiState {
     services: Option<Services>,
+    /// Bounds detached background work started by requests (password-reset mails).
+    background: Arc<Semaphore>,
 }
+
+/// How many detached request tasks may run at once.
+const BACKGROUND_TASKS: usize = 64;
 
 impl ApiState {
     pub(crate) fn new(services: Services) -> Self {
         Self {
             services: Some(services),
+            background: Arc::new(Semaphore::new(BACKGROUND_TASKS)),
         }
+    }
+
+    /// A slot for detached work, or `None` when too much is already running.
+    pub(crate) fn background_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.background.clone().try_acquire_owned().ok()
     }
 
     /// A state for generating the spec only; every handler would answer 500.
     pub(crate) fn spec_only() -> Self {
-        Self { services: None }
+        Self {
+            services: None,
+            background: Arc::new(Semaphore::new(0)),
+        }
     }
 
     pub(crate) fn services(&self) -> Result<&Services, ApiError> {

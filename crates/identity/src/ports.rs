@@ -78,6 +78,9 @@ pub trait PasswordResetRepo: Send + Sync + std::fmt::Debug {
     /// Stores a new reset and invalidates the user's earlier unused ones, atomically.
     async fn replace(&self, reset: &PasswordReset, token: &TokenHash) -> Result<(), StoreError>;
 
+    /// When the user last requested a reset, if ever.
+    async fn latest_request(&self, user: UserId) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// The unused, unexpired reset with this token hash.
     async fn find_valid(
         &self,

@@ -23,6 +23,9 @@ pub struct IdentityConfig {
     pub session_ttl: Duration,
     /// How long a password-reset link works.
     pub reset_ttl: Duration,
+    /// The shortest time between two reset mails to one account, so the endpoint cannot be used
+    /// to flood a mailbox.
+    pub reset_interval: Duration,
     /// The base URL of the web app, for links in e-mails (no trailing slash).
     pub public_url: String,
 }
@@ -219,6 +222,11 @@ impl IdentityService {
             return Ok(());
         }
         let now = self.clock.now();
+        let latest = self.resets.latest_request(user.id).await?;
+        if latest.is_some_and(|latest| now - latest < self.config.reset_interval) {
+            tracing::info!(user_id = %user.id, "password reset requested again too soon; no mail sent");
+            return Ok(());
+        }
         let reset = PasswordReset {
             id: PasswordResetId::generate(),
             user_id: user.id,

@@ -99,6 +99,9 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         IdentityConfig {
             session_ttl: chrono::Duration::hours(i64::from(config.session.lifetime_hours)),
             reset_ttl: chrono::Duration::minutes(30),
+            reset_interval: chrono::Duration::seconds(
+                i64::try_from(config.auth.password_reset_interval_secs).unwrap_or(i64::MAX),
+            ),
             public_url: config.public_url(),
         },
     )

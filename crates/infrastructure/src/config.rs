@@ -101,6 +101,8 @@ pub struct AuthConfig {
     pub max_failures_per_client: u32,
     /// The window, in seconds.
     pub failure_window_secs: u64,
+    /// The shortest time between two password-reset mails to one account, in seconds.
+    pub password_reset_interval_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -109,6 +111,7 @@ impl Default for AuthConfig {
             max_failures_per_email: 5,
             max_failures_per_client: 20,
             failure_window_secs: 15 * 60,
+            password_reset_interval_secs: 60,
         }
     }
 }
@@ -168,8 +171,8 @@ pub enum SmtpTls {
 pub struct SmtpConfig {
     /// The host name.
     pub host: Option<String>,
-    /// The port.
-    pub port: u16,
+    /// The port; defaults to 587 for `starttls`, 465 for `tls` and 25 for `none`.
+    pub port: Option<u16>,
     /// The user name, if the server wants one.
     pub username: Option<String>,
     /// The password (`DOCENT_MAIL__SMTP__PASSWORD`).
@@ -182,7 +185,7 @@ impl Default for SmtpConfig {
     fn default() -> Self {
         Self {
             host: None,
-            port: 587,
+            port: None,
             username: None,
             password: None,
             tls: SmtpTls::Starttls,
@@ -269,9 +272,15 @@ impl Config {
     /// Loads defaults ← `file` (or `./docent.toml` if present) ← `DOCENT_*` ← `overrides`, and
     /// validates the result.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        if let Some(file) = file.filter(|f| !f.is_file()) {
+            return Err(invalid(
+                "--config",
+                format!("{} does not exist or is not a file", file.display()),
+            ));
+        }
         let file = file.map_or_else(|| PathBuf::from("docent.toml"), Path::to_path_buf);
         let figment = Figment::new()
-            .merge(Toml::file(file))
+            .merge(Toml::file_exact(file))
             .merge(Env::prefixed("DOCENT_").split("__"))
             .merge(Serialized::defaults(overrides));
         Self::from_figment(&figment)
@@ -380,7 +389,10 @@ impl Config {
                 out,
                 " mail.smtp.host={} mail.smtp.port={} mail.smtp.username={} mail.smtp.password={}",
                 self.mail.smtp.host.as_deref().unwrap_or("-"),
-                self.mail.smtp.port,
+                self.mail
+                    .smtp
+                    .port
+                    .map_or_else(|| "default".to_owned(), |p| p.to_string()),
                 self.mail.smtp.username.as_deref().unwrap_or("-"),
                 if self.mail.smtp.password.is_some() {
                     "<redacted>"
@@ -455,6 +467,17 @@ mod tests {
             assert_eq!(overridden.addr.port(), 9100);
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        let message = Config::load(
+            Some(Path::new("/nonexistent/docent.toml")),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(message.contains("--config"), "{message}");
     }
 
     #[test]

@@ -40,7 +40,10 @@ pub fn from_config(config: &MailConfig, file_dir: PathBuf) -> Result<Box<dyn Mai
                     .map_err(|e| format!("mail.smtp.host: {e}"))?,
                 SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
             };
-            let mut builder = builder.port(smtp.port);
+            let mut builder = match smtp.port {
+                Some(port) => builder.port(port),
+                None => builder,
+            };
             if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
                 builder = builder.credentials(Credentials::new(
                     user.clone(),

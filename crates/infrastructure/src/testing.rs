@@ -67,7 +67,8 @@ impl TestDatabase {
                     .await
                     .expect("create the test database");
                 drop(admin.close().await);
-                let mut url = url::Url::parse(&admin_url).expect("DOCENT_TEST_DATABASE_URL is a URL");
+                let mut url =
+                    url::Url::parse(&admin_url).expect("DOCENT_TEST_DATABASE_URL is a URL");
                 url.set_path(&format!("/{name}"));
                 Self {
                     url: url.to_string(),
@@ -88,7 +89,9 @@ impl TestDatabase {
         let connection = db::connect(&database.url, 5)
             .await
             .expect("connect to the test database");
-        db::migrate_up(&connection).await.expect("migrate the test database");
+        db::migrate_up(&connection)
+            .await
+            .expect("migrate the test database");
         (database, connection)
     }
 

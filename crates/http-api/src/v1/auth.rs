@@ -285,12 +285,19 @@ impl AuthApi {
         let services = self.state.services()?.clone();
         let email = body.0.email;
         // The work runs detached so that the answer and its timing do not depend on whether the
-        // account exists or on how fast the mail server is.
-        tokio::spawn(async move {
-            if let Err(error) = services.identity.request_password_reset(&email).await {
-                tracing::error!(%error, "password reset request failed");
+        // account exists or on how fast the mail server is. Under a flood, requests beyond the
+        // bound are dropped (the answer stays the same).
+        match self.state.background_slot() {
+            Some(slot) => {
+                tokio::spawn(async move {
+                    if let Err(error) = services.identity.request_password_reset(&email).await {
+                        tracing::error!(%error, "password reset request failed");
+                    }
+                    drop(slot);
+                });
             }
-        });
+            None => tracing::warn!("too many password-reset requests in flight; request dropped"),
+        }
         Ok(AcceptedResponse::Accepted(Json(Accepted {
             status: "accepted".to_owned(),
         })))

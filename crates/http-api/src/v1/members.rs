@@ -57,7 +57,7 @@ impl From<&Member> for MemberDto {
 pub(crate) struct MemberList {
     /// The members on this page.
     pub items: Vec<MemberDto>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -75,10 +75,14 @@ pub(crate) enum RemoveMemberResponse {
     Removed,
 }
 
-#[OpenApi(prefix_path = "/v1/orgs/:org_id/members", tag = "ApiTags::Members")]
+#[OpenApi(tag = "ApiTags::Members")]
 impl MembersApi {
     /// List members
-    #[oai(path = "/", method = "get", operation_id = "member_list")]
+    #[oai(
+        path = "/v1/orgs/:org_id/members",
+        method = "get",
+        operation_id = "member_list"
+    )]
     async fn list(
         &self,
         auth: BearerAuth,
@@ -104,7 +108,11 @@ impl MembersApi {
     ///
     /// Admins manage admins, members and viewers; only owners grant or revoke ownership. The
     /// last owner cannot be demoted (`last_owner`).
-    #[oai(path = "/:user_id", method = "patch", operation_id = "member_update")]
+    #[oai(
+        path = "/v1/orgs/:org_id/members/:user_id",
+        method = "patch",
+        operation_id = "member_update"
+    )]
     async fn update(
         &self,
         auth: BearerAuth,
@@ -128,7 +136,11 @@ impl MembersApi {
     ///
     /// Any member may remove themselves (leave); removing others needs admin, and owner to
     /// remove an owner. The last owner cannot leave (`last_owner`).
-    #[oai(path = "/:user_id", method = "delete", operation_id = "member_delete")]
+    #[oai(
+        path = "/v1/orgs/:org_id/members/:user_id",
+        method = "delete",
+        operation_id = "member_delete"
+    )]
     async fn remove(
         &self,
         auth: BearerAuth,

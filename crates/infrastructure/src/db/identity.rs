@@ -284,6 +284,16 @@ impl PasswordResetRepo for SqlStore {
         txn.commit().await.map_err(store_error)
     }
 
+    async fn latest_request(&self, user: UserId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(password_resets::Entity::find()
+            .filter(password_resets::Column::UserId.eq(user.as_uuid()))
+            .order_by_desc(password_resets::Column::CreatedAt)
+            .one(&self.db)
+            .await
+            .map_err(store_error)?
+            .map(|m| m.created_at))
+    }
+
     async fn find_valid(
         &self,
         token: &TokenHash,

@@ -68,7 +68,9 @@ fn new_user(email: &str) -> User {
 
 async fn insert_user(store: &SqlStore, email: &str) -> User {
     let user = new_user(email);
-    UserRepo::insert(store, &user, "$argon2id$stored-hash").await.unwrap();
+    UserRepo::insert(store, &user, "$argon2id$stored-hash")
+        .await
+        .unwrap();
     user
 }
 
@@ -94,7 +96,9 @@ async fn new_org(store: &SqlStore, owner: UserId, name: &str) -> Organization {
         name: org_name,
         created_at: Utc::now(),
     };
-    OrgRepo::create(store, &org, owner, Utc::now()).await.unwrap();
+    OrgRepo::create(store, &org, owner, Utc::now())
+        .await
+        .unwrap();
     org
 }
 
@@ -123,22 +127,40 @@ async fn users_are_unique_by_normalized_email(store: SqlStore) {
             .await,
         Err(StoreError::NotFound)
     ));
-    assert_eq!(UserRepo::get(&store, user.id).await.unwrap().unwrap().name.as_str(), "Alice B");
+    assert_eq!(
+        UserRepo::get(&store, user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name
+            .as_str(),
+        "Alice B"
+    );
 }
 
 async fn sessions_expire_and_revoke(store: SqlStore) {
     let user = insert_user(&store, "bob@example.com").await;
     let (_, live_token) = TokenKind::Session.generate();
     let live = new_session(user.id, Duration::hours(1));
-    SessionRepo::insert(&store, &live, &live_token).await.unwrap();
+    SessionRepo::insert(&store, &live, &live_token)
+        .await
+        .unwrap();
     let (_, expired_token) = TokenKind::Session.generate();
     let expired = new_session(user.id, Duration::seconds(-1));
-    SessionRepo::insert(&store, &expired, &expired_token).await.unwrap();
+    SessionRepo::insert(&store, &expired, &expired_token)
+        .await
+        .unwrap();
 
     let now = Utc::now();
     let (found, owner) = store.find_active(&live_token, now).await.unwrap().unwrap();
     assert_eq!((found.id, owner.id), (live.id, user.id));
-    assert!(store.find_active(&expired_token, now).await.unwrap().is_none());
+    assert!(
+        store
+            .find_active(&expired_token, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let (_, unknown) = TokenKind::Session.generate();
     assert!(store.find_active(&unknown, now).await.unwrap().is_none());
     let listed: Vec<_> = store
@@ -152,9 +174,21 @@ async fn sessions_expire_and_revoke(store: SqlStore) {
 
     // Another user cannot revoke it; its owner can, once.
     let mallory = insert_user(&store, "mallory@example.com").await;
-    assert!(!SessionRepo::revoke(&store, mallory.id, live.id, now).await.unwrap());
-    assert!(SessionRepo::revoke(&store, user.id, live.id, now).await.unwrap());
-    assert!(!SessionRepo::revoke(&store, user.id, live.id, now).await.unwrap());
+    assert!(
+        !SessionRepo::revoke(&store, mallory.id, live.id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        SessionRepo::revoke(&store, user.id, live.id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !SessionRepo::revoke(&store, user.id, live.id, now)
+            .await
+            .unwrap()
+    );
     assert!(store.find_active(&live_token, now).await.unwrap().is_none());
 }
 
@@ -162,11 +196,17 @@ async fn password_change_revokes_other_sessions_and_resets(store: SqlStore) {
     let user = insert_user(&store, "carol@example.com").await;
     let (_, keep_token) = TokenKind::Session.generate();
     let keep = new_session(user.id, Duration::hours(1));
-    SessionRepo::insert(&store, &keep, &keep_token).await.unwrap();
-    let (_, other_token) = TokenKind::Session.generate();
-    SessionRepo::insert(&store, &new_session(user.id, Duration::hours(1)), &other_token)
+    SessionRepo::insert(&store, &keep, &keep_token)
         .await
         .unwrap();
+    let (_, other_token) = TokenKind::Session.generate();
+    SessionRepo::insert(
+        &store,
+        &new_session(user.id, Duration::hours(1)),
+        &other_token,
+    )
+    .await
+    .unwrap();
     let (_, reset_token) = TokenKind::PasswordReset.generate();
     let now = Utc::now();
     let reset = PasswordReset {
@@ -183,7 +223,13 @@ async fn password_change_revokes_other_sessions_and_resets(store: SqlStore) {
         .unwrap();
     let now = Utc::now();
     assert!(store.find_active(&keep_token, now).await.unwrap().is_some());
-    assert!(store.find_active(&other_token, now).await.unwrap().is_none());
+    assert!(
+        store
+            .find_active(&other_token, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.find_valid(&reset_token, now).await.unwrap().is_none());
     assert_eq!(
         store.password_hash(user.id).await.unwrap().as_deref(),
@@ -194,9 +240,13 @@ async fn password_change_revokes_other_sessions_and_resets(store: SqlStore) {
 async fn password_resets_are_single_use_and_superseded(store: SqlStore) {
     let user = insert_user(&store, "dave@example.com").await;
     let (_, session_token) = TokenKind::Session.generate();
-    SessionRepo::insert(&store, &new_session(user.id, Duration::hours(1)), &session_token)
-        .await
-        .unwrap();
+    SessionRepo::insert(
+        &store,
+        &new_session(user.id, Duration::hours(1)),
+        &session_token,
+    )
+    .await
+    .unwrap();
     let now = Utc::now();
     let first = PasswordReset {
         id: PasswordResetId::generate(),
@@ -232,16 +282,35 @@ async fn password_resets_are_single_use_and_superseded(store: SqlStore) {
         store.password_hash(user.id).await.unwrap().as_deref(),
         Some("reset-hash")
     );
-    assert!(store.find_active(&session_token, now).await.unwrap().is_none());
+    assert!(
+        store
+            .find_active(&session_token, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn orgs_are_visible_to_members_only(store: SqlStore) {
     let owner = insert_user(&store, "erin@example.com").await;
     let outsider = insert_user(&store, "frank@example.com").await;
     let org = new_org(&store, owner.id, "Acme Corp").await;
-    let seen = store.find_for_member(org.id, owner.id).await.unwrap().unwrap();
-    assert_eq!((seen.org.slug.as_str(), seen.role), ("acme-corp", Role::Owner));
-    assert!(store.find_for_member(org.id, outsider.id).await.unwrap().is_none());
+    let seen = store
+        .find_for_member(org.id, owner.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (seen.org.slug.as_str(), seen.role),
+        ("acme-corp", Role::Owner)
+    );
+    assert!(
+        store
+            .find_for_member(org.id, outsider.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         store
             .list_for_member(outsider.id, &PageRequest::first())
@@ -265,10 +334,24 @@ async fn orgs_are_visible_to_members_only(store: SqlStore) {
         ..org.clone()
     };
     store.update(&renamed).await.unwrap();
-    let seen = store.find_for_member(org.id, owner.id).await.unwrap().unwrap();
+    let seen = store
+        .find_for_member(org.id, owner.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(seen.org.slug.as_str(), "acme-inc");
-    assert!(store.has_member_with_email(org.id, &owner.email).await.unwrap());
-    assert!(!store.has_member_with_email(org.id, &outsider.email).await.unwrap());
+    assert!(
+        store
+            .has_member_with_email(org.id, &owner.email)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .has_member_with_email(org.id, &outsider.email)
+            .await
+            .unwrap()
+    );
 }
 
 async fn org_pages_follow_cursors(store: SqlStore) {
@@ -311,8 +394,16 @@ async fn the_last_owner_stays(store: SqlStore) {
 
     // With a second owner, the first may step down.
     let invitation = invite(&store, org.id, owner.id, "ivy@example.com", Role::Owner).await;
-    assert!(store.accept(&invitation.0, second.id, Utc::now()).await.unwrap());
-    store.set_role(org.id, owner.id, Role::Viewer).await.unwrap();
+    assert!(
+        store
+            .accept(&invitation.0, second.id, Utc::now())
+            .await
+            .unwrap()
+    );
+    store
+        .set_role(org.id, owner.id, Role::Viewer)
+        .await
+        .unwrap();
     let members = store.list(org.id, &PageRequest::first()).await.unwrap();
     let roles: Vec<_> = members.iter().map(|m| (m.email.as_str(), m.role)).collect();
     assert!(roles.contains(&("hank@example.com", Role::Viewer)));
@@ -322,7 +413,12 @@ async fn the_last_owner_stays(store: SqlStore) {
         Err(StoreError::Conflict("last_owner"))
     ));
     store.remove(org.id, owner.id).await.unwrap();
-    assert!(MemberRepo::get(&store, org.id, owner.id).await.unwrap().is_none());
+    assert!(
+        MemberRepo::get(&store, org.id, owner.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn invite(
@@ -349,27 +445,44 @@ async fn invite(
     (invitation, hash)
 }
 
-
 async fn invitations_replace_accept_and_revoke(store: SqlStore) {
     let owner = insert_user(&store, "jack@example.com").await;
     let invitee = insert_user(&store, "kate@example.com").await;
     let org = new_org(&store, owner.id, "Invites").await;
-    let (first, first_token) = invite(&store, org.id, owner.id, "kate@example.com", Role::Member).await;
+    let (first, first_token) =
+        invite(&store, org.id, owner.id, "kate@example.com", Role::Member).await;
     let (second, second_token) =
         invite(&store, org.id, owner.id, "kate@example.com", Role::Viewer).await;
     let now = Utc::now();
-    assert!(store.find_pending(&first_token, now).await.unwrap().is_none());
+    assert!(
+        store
+            .find_pending(&first_token, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let pending = store
         .list_pending(org.id, now, &PageRequest::first())
         .await
         .unwrap();
-    assert_eq!(pending.iter().map(|i| i.id).collect::<Vec<_>>(), vec![second.id]);
+    assert_eq!(
+        pending.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![second.id]
+    );
     assert!(!store.accept(&first, invitee.id, now).await.unwrap());
 
-    let found = store.find_pending(&second_token, now).await.unwrap().unwrap();
+    let found = store
+        .find_pending(&second_token, now)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(store.accept(&found, invitee.id, now).await.unwrap());
     assert!(!store.accept(&found, invitee.id, now).await.unwrap());
-    let joined = store.find_for_member(org.id, invitee.id).await.unwrap().unwrap();
+    let joined = store
+        .find_for_member(org.id, invitee.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(joined.role, Role::Viewer);
 
     // An existing member cannot accept a second invitation.
@@ -382,9 +495,21 @@ async fn invitations_replace_accept_and_revoke(store: SqlStore) {
     // Revocation is scoped to the organization.
     let other_org = new_org(&store, owner.id, "Other").await;
     let (pending, _) = invite(&store, org.id, owner.id, "liz@example.com", Role::Member).await;
-    assert!(!InvitationRepo::revoke(&store, other_org.id, pending.id, Utc::now()).await.unwrap());
-    assert!(InvitationRepo::revoke(&store, org.id, pending.id, Utc::now()).await.unwrap());
-    assert!(!InvitationRepo::revoke(&store, org.id, pending.id, Utc::now()).await.unwrap());
+    assert!(
+        !InvitationRepo::revoke(&store, other_org.id, pending.id, Utc::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        InvitationRepo::revoke(&store, org.id, pending.id, Utc::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !InvitationRepo::revoke(&store, org.id, pending.id, Utc::now())
+            .await
+            .unwrap()
+    );
 }
 
 async fn deleted_orgs_disappear_with_their_invitations(store: SqlStore) {
@@ -392,8 +517,20 @@ async fn deleted_orgs_disappear_with_their_invitations(store: SqlStore) {
     let org = new_org(&store, owner.id, "Doomed").await;
     let (_, token) = invite(&store, org.id, owner.id, "nick@example.com", Role::Member).await;
     store.delete(org.id, Utc::now()).await.unwrap();
-    assert!(store.find_for_member(org.id, owner.id).await.unwrap().is_none());
-    assert!(store.find_pending(&token, Utc::now()).await.unwrap().is_none());
+    assert!(
+        store
+            .find_for_member(org.id, owner.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_pending(&token, Utc::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(matches!(
         store.delete(org.id, Utc::now()).await,
         Err(StoreError::NotFound)

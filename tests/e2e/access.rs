@@ -1,0 +1,160 @@
+//! The authorization matrix: every route × anonymous / bad token / outsider / too-weak role.
+
+use docent_infrastructure::testing::Backend;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::TestApp;
+
+const PW: &str = "correct horse battery";
+
+on_both_backends!(every_route_refuses_the_wrong_caller);
+
+/// The least role a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Needs {
+    Viewer,
+    Admin,
+    Owner,
+}
+
+async fn join(app: &TestApp, owner: &str, org: &str, email: &str, role: &str) -> String {
+    app.post(
+        &format!("/v1/orgs/{org}/invitations"),
+        Some(owner),
+        json!({"email": email, "role": role}),
+    )
+    .await
+    .expect(201);
+    let token = app.token_mailed_to(email, "dsi_", 0).await;
+    let (_, session) = app.signup(email, PW).await;
+    app.post(
+        "/v1/invitations/accept",
+        Some(&session),
+        json!({"token": token}),
+    )
+    .await
+    .expect(200);
+    session
+}
+
+async fn every_route_refuses_the_wrong_caller(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner_id, owner) = app.signup("owner@example.com", PW).await;
+    let org = app.create_org(&owner, "Matrix").await;
+    let viewer = join(&app, &owner, &org, "viewer@example.com", "viewer").await;
+    let member = join(&app, &owner, &org, "member@example.com", "member").await;
+    let (_, outsider) = app.signup("outsider@example.com", PW).await;
+    let outsider_org = app.create_org(&outsider, "Elsewhere").await;
+    let missing = uuid::Uuid::now_v7();
+
+    let routes: Vec<(Method, String, Option<Value>, Needs)> = vec![
+        (Method::GET, format!("/v1/orgs/{org}"), None, Needs::Viewer),
+        (
+            Method::PATCH,
+            format!("/v1/orgs/{org}"),
+            Some(json!({"name": "X"})),
+            Needs::Admin,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/orgs/{org}"),
+            None,
+            Needs::Owner,
+        ),
+        (
+            Method::GET,
+            format!("/v1/orgs/{org}/members"),
+            None,
+            Needs::Viewer,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/orgs/{org}/members/{owner_id}"),
+            Some(json!({"role": "viewer"})),
+            Needs::Admin,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/orgs/{org}/members/{owner_id}"),
+            None,
+            Needs::Admin,
+        ),
+        (
+            Method::POST,
+            format!("/v1/orgs/{org}/invitations"),
+            Some(json!({"email": "new@example.com", "role": "member"})),
+            Needs::Admin,
+        ),
+        (
+            Method::GET,
+            format!("/v1/orgs/{org}/invitations"),
+            None,
+            Needs::Admin,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/orgs/{org}/invitations/{missing}"),
+            None,
+            Needs::Admin,
+        ),
+    ];
+
+    for (method, path, body, needs) in &routes {
+        app.call(method.clone(), path, None, body.clone())
+            .await
+            .expect_error(401, "unauthenticated");
+        app.call(
+            method.clone(),
+            path,
+            Some("dss_not-a-real-token"),
+            body.clone(),
+        )
+        .await
+        .expect_error(401, "invalid_session");
+        app.call(method.clone(), path, Some(&outsider), body.clone())
+            .await
+            .expect_error(404, "org_not_found");
+        // A made-up organization looks exactly like someone else's.
+        let unknown = path.replace(&org, &missing.to_string());
+        app.call(method.clone(), &unknown, Some(&owner), body.clone())
+            .await
+            .expect_error(404, "org_not_found");
+        if *needs > Needs::Viewer {
+            app.call(method.clone(), path, Some(&viewer), body.clone())
+                .await
+                .expect_error(403, "forbidden");
+            app.call(method.clone(), path, Some(&member), body.clone())
+                .await
+                .expect_error(403, "forbidden");
+        }
+    }
+
+    // The owner of another organization gets nothing here either, and vice versa.
+    app.get(&format!("/v1/orgs/{outsider_org}/members"), Some(&owner))
+        .await
+        .expect_error(404, "org_not_found");
+
+    // Routes outside organizations still need a session.
+    for (method, path) in [
+        (Method::GET, "/v1/users/me"),
+        (Method::PATCH, "/v1/users/me"),
+        (Method::GET, "/v1/orgs"),
+        (Method::POST, "/v1/orgs"),
+        (Method::POST, "/v1/auth/logout"),
+        (Method::POST, "/v1/auth/password"),
+        (Method::GET, "/v1/auth/sessions"),
+        (Method::POST, "/v1/invitations/accept"),
+    ] {
+        let body = (method != Method::GET).then(|| json!({}));
+        app.call(method, path, None, body)
+            .await
+            .expect_error(401, "unauthenticated");
+    }
+
+    // A malformed id is a bad request, not a server error.
+    app.get("/v1/orgs/not-a-uuid", Some(&owner))
+        .await
+        .expect_error(400, "invalid_request");
+}

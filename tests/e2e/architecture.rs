@@ -1,0 +1,185 @@
+//! The dependency rules of DESIGN.md §2, checked from `cargo metadata`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The domain crates, which must stay free of infrastructure.
+const DOMAIN: &[&str] = &[
+    "docent-kernel",
+    "docent-identity",
+    "docent-tenancy",
+    "docent-keys",
+    "docent-documents",
+    "docent-providers",
+    "docent-chat",
+];
+
+/// Crates no domain crate may depend on, directly or transitively.
+const FORBIDDEN: &[&str] = &[
+    "sea-orm",
+    "sqlx",
+    "sqlx-core",
+    "poem",
+    "poem-openapi",
+    "qdrant-client",
+    "qdrant-edge",
+    "fastembed",
+    "ort",
+    "async-openai",
+    "reqwest",
+];
+
+/// The only edges allowed between domain crates besides `kernel`.
+const ALLOWED_DOMAIN_EDGES: &[(&str, &str)] = &[
+    ("docent-chat", "docent-documents"),
+    ("docent-chat", "docent-providers"),
+];
+
+struct Graph {
+    names: BTreeMap<String, String>,
+    /// Package id → ids of its normal and build dependencies (not dev-dependencies).
+    edges: BTreeMap<String, Vec<String>>,
+}
+
+fn graph() -> Graph {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--manifest-path",
+        ])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_owned(),
+                p["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let edges = metadata["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| {
+            let deps = node["deps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|dep| {
+                    dep["dep_kinds"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|k| k["kind"].is_null() || k["kind"] == "build")
+                })
+                .map(|dep| dep["pkg"].as_str().unwrap().to_owned())
+                .collect();
+            (node["id"].as_str().unwrap().to_owned(), deps)
+        })
+        .collect();
+    Graph { names, edges }
+}
+
+impl Graph {
+    fn id_of(&self, name: &str) -> String {
+        self.names
+            .iter()
+            .find(|(_, n)| n.as_str() == name)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("{name} is not in the workspace"))
+    }
+
+    /// Every package reachable from `root`, with the path that reaches it.
+    fn reachable(&self, root: &str) -> BTreeMap<String, Vec<String>> {
+        let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut stack = vec![(self.id_of(root), vec![root.to_owned()])];
+        while let Some((id, path)) = stack.pop() {
+            for dep in self.edges.get(&id).into_iter().flatten() {
+                let name = self.names[dep].clone();
+                if seen.contains_key(&name) {
+                    continue;
+                }
+                let mut dep_path = path.clone();
+                dep_path.push(name.clone());
+                seen.insert(name, dep_path.clone());
+                stack.push((dep.clone(), dep_path));
+            }
+        }
+        seen
+    }
+
+    fn direct(&self, root: &str) -> BTreeSet<String> {
+        self.edges[&self.id_of(root)]
+            .iter()
+            .map(|dep| self.names[dep].clone())
+            .collect()
+    }
+}
+
+#[test]
+fn domain_crates_never_reach_infrastructure() {
+    let graph = graph();
+    let mut violations = Vec::new();
+    for domain in DOMAIN {
+        for (name, path) in graph.reachable(domain) {
+            if FORBIDDEN.contains(&name.as_str()) {
+                violations.push(path.join(" -> "));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "forbidden dependencies:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn domain_crates_depend_on_each_other_only_through_declared_edges() {
+    let graph = graph();
+    let mut violations = Vec::new();
+    for domain in DOMAIN {
+        for dep in graph.direct(domain) {
+            let is_domain = DOMAIN.contains(&dep.as_str());
+            let allowed =
+                dep == "docent-kernel" || ALLOWED_DOMAIN_EDGES.contains(&(domain, dep.as_str()));
+            if is_domain && !allowed {
+                violations.push(format!("{domain} -> {dep}"));
+            }
+            if dep.starts_with("docent-") && !is_domain {
+                violations.push(format!("{domain} -> {dep} (an outer layer)"));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "undeclared edges:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn the_check_sees_through_transitive_edges() {
+    // Guards the checker itself: the API crate does reach poem and sea-orm.
+    let graph = graph();
+    let reachable = graph.reachable("docent-http-api");
+    assert!(reachable.contains_key("poem"));
+    assert!(reachable.contains_key("sea-orm"));
+    assert!(reachable.contains_key("sqlx-core"));
+}

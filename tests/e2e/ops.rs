@@ -1,0 +1,118 @@
+//! Operations endpoints, request ids, and the committed spec.
+
+use docent_infrastructure::testing::Backend;
+
+use crate::support::TestApp;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_metrics_spec_and_docs_answer() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let health = app.get("/healthz", None).await.expect(200);
+    assert_eq!(health["status"], "ok");
+    let ready = app.get("/readyz", None).await.expect(200);
+    assert_eq!(ready["checks"]["database"], "ok");
+
+    let spec = app.get("/openapi.json", None).await.expect(200);
+    assert_eq!(spec["info"]["title"], "docent");
+    let docs = app
+        .client
+        .get(format!("{}/docs/", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status().as_u16(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+
+    app.get("/v1/users/me", None).await.expect(401);
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("docent_http_requests_total"), "{text}");
+    assert!(text.contains("operation=\"user_me_get\""), "{text}");
+    assert!(text.contains("operation=\"ops_ready\""), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let ok = app.get("/healthz", None).await;
+    let id = ok
+        .headers
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+
+    // A caller's own plain request id is kept; a hostile one is replaced.
+    let kept = app
+        .client
+        .get(format!("{}/v1/users/me", app.base))
+        .header("x-request-id", "trace-abc.123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "trace-abc.123");
+    let body: serde_json::Value = kept.json().await.unwrap();
+    assert_eq!(body["request_id"], "trace-abc.123");
+    let replaced = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "x".repeat(500))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(replaced.headers()["x-request-id"], "x".repeat(500).as_str());
+}
+
+#[test]
+fn the_committed_spec_matches_the_code() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let generated = docent_http_api::openapi_json();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is stale: run `just openapi` (or `./dev openapi`) and commit the result"
+    );
+}
+
+#[test]
+fn every_operation_has_an_id_a_summary_a_tag_and_error_responses() {
+    let spec: serde_json::Value = serde_json::from_str(&docent_http_api::openapi_json()).unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(!id.is_empty(), "{method} {path} has no operationId");
+            assert!(
+                id.contains('_') && id == id.to_lowercase(),
+                "{id} is not noun_verb"
+            );
+            assert!(ids.insert(id.to_owned()), "duplicate operationId {id}");
+            assert!(
+                operation["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{id} has no summary"
+            );
+            assert!(
+                operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{id} has no tag"
+            );
+            let responses = operation["responses"].as_object().unwrap();
+            if !path.starts_with("/healthz") && !path.starts_with("/readyz") {
+                for status in ["400", "401", "404", "500"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{id} does not document {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(ids.len() >= 20, "only {} operations", ids.len());
+}

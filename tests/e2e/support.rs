@@ -1,0 +1,276 @@
+//! Booting the API for a test and talking to it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use docent_infrastructure::config::MailTransport;
+use docent_infrastructure::testing::{Backend, TestDatabase};
+use docent_infrastructure::{Config, bootstrap};
+use docent_kernel::SecretString;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// A running API with its own database and data directory.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    data_dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _database: TestDatabase,
+}
+
+/// A response: status, headers and JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the status and returns the body.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+
+    /// Asserts an error status and code, and the error body's shape.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Value {
+        let request_id = self
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = self.expect(status);
+        assert_eq!(body["code"], code, "unexpected code; body: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        assert_eq!(body["request_id"].as_str(), request_id.as_deref(), "{body}");
+        body
+    }
+}
+
+impl TestApp {
+    /// Boots the API on `backend` with the file mail transport.
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Boots the API after letting the test adjust the configuration.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        let database = TestDatabase::create(backend).await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.database.url = Some(SecretString::from(database.url.clone()));
+        config.database.max_connections = 5;
+        config.mail.transport = MailTransport::File;
+        // Tests sign in often from one address; the per-client limit is exercised explicitly.
+        config.auth.max_failures_per_client = 1000;
+        adjust(&mut config);
+        let services = bootstrap(&config, true).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(docent_http_api::serve(services, listener, async move {
+            drop(stopped.await);
+        }));
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            data_dir,
+            stop: Some(stop),
+            server: Some(server),
+            _database: database,
+        }
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    /// Signs up and returns `(user id, session token)`.
+    pub async fn signup(&self, email: &str, password: &str) -> (String, String) {
+        let body = self
+            .post(
+                "/v1/auth/signup",
+                None,
+                json!({"email": email, "password": password, "name": "Test User"}),
+            )
+            .await
+            .expect(201);
+        (
+            body["user"]["id"].as_str().unwrap().to_owned(),
+            body["session"]["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Signs in and returns the session token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let body = self
+            .post(
+                "/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await
+            .expect(200);
+        body["session"]["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an organization and returns its id.
+    pub async fn create_org(&self, token: &str, name: &str) -> String {
+        let body = self
+            .post("/v1/orgs", Some(token), json!({"name": name}))
+            .await
+            .expect(201);
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    fn outbox(&self) -> PathBuf {
+        self.data_dir.path().join("outbox")
+    }
+
+    /// The mails delivered to `to` so far, decoded, oldest first.
+    pub fn mails_to(&self, to: &str) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.outbox()) else {
+            return Vec::new();
+        };
+        let mut mails: Vec<(std::time::SystemTime, String)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .filter_map(|e| {
+                let modified = e.metadata().ok()?.modified().ok()?;
+                let raw = std::fs::read_to_string(e.path()).ok()?;
+                Some((modified, decode_mail(&raw)))
+            })
+            .filter(|(_, mail)| {
+                mail.lines()
+                    .any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(to))
+            })
+            .collect();
+        mails.sort_by_key(|(t, _)| *t);
+        mails.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// Waits for a mail to `to` carrying a token with `prefix`, and returns the token.
+    pub async fn token_mailed_to(&self, to: &str, prefix: &str, nth: usize) -> String {
+        let pattern = regex::Regex::new(&format!("{prefix}[A-Za-z0-9_-]{{43}}")).unwrap();
+        for _ in 0..100 {
+            let mails = self.mails_to(to);
+            if let Some(mail) = mails.get(nth) {
+                let token = pattern.find(mail).map(|m| m.as_str().to_owned());
+                return token.unwrap_or_else(|| panic!("no {prefix} token in mail: {mail}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no mail #{nth} to {to} arrived");
+    }
+}
+
+/// Undoes quoted-printable soft line breaks and escapes, enough to find tokens and links.
+fn decode_mail(raw: &str) -> String {
+    let joined = raw.replace("=\r\n", "").replace("=\n", "");
+    let mut out = String::with_capacity(joined.len());
+    let mut chars = joined.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '=' {
+            let hex: String = chars.clone().take(2).collect();
+            if let Ok(byte) = u8::from_str_radix(&hex, 16) {
+                out.push(char::from(byte));
+                chars.next();
+                chars.next();
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Runs `scenario` on both backends as two tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario(docent_infrastructure::testing::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario(docent_infrastructure::testing::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
