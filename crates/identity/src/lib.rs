@@ -6,6 +6,8 @@ pub mod model;
 pub mod password;
 pub mod ports;
 pub mod service;
+#[cfg(test)]
+mod service_tests;
 
 pub use error::IdentityError;
 pub use model::{

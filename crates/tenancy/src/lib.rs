@@ -6,6 +6,8 @@ pub mod model;
 pub mod policy;
 pub mod ports;
 pub mod service;
+#[cfg(test)]
+mod service_tests;
 
 pub use error::TenancyError;
 pub use model::{
