@@ -278,9 +278,13 @@ impl Config {
                 format!("{} does not exist or is not a file", file.display()),
             ));
         }
-        let file = file.map_or_else(|| PathBuf::from("docent.toml"), Path::to_path_buf);
-        let figment = Figment::new()
-            .merge(Toml::file_exact(file))
+        let default_file = Path::new("docent.toml");
+        let file = file.or_else(|| default_file.is_file().then_some(default_file));
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let figment = figment
             .merge(Env::prefixed("DOCENT_").split("__"))
             .merge(Serialized::defaults(overrides));
         Self::from_figment(&figment)
@@ -465,6 +469,16 @@ mod tests {
             )
             .unwrap();
             assert_eq!(overridden.addr.port(), 9100);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error.
+    fn without_a_config_file_the_defaults_apply() {
+        Jail::expect_with(|_| {
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.addr.port(), 8080);
             Ok(())
         });
     }

@@ -1,0 +1,143 @@
+//! The real `docent-api` binary: two instances side by side, graceful shutdown on SIGTERM, config
+//! errors that name the key, migrations and the spec command. Kept apart from the end-to-end binary
+//! because only this package's tests can run its executable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_docent-api");
+
+fn command(data_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DOCENT_LOG__FORMAT", "json")
+        .env("DOCENT_DATA_DIR", data_dir)
+        .current_dir(data_dir.parent().unwrap());
+    command
+}
+
+/// Starts `serve` on port 0 and returns the child and the address it reports.
+fn start(data_dir: &Path) -> (Child, String) {
+    let mut child = command(data_dir)
+        .env("DOCENT_ADDR", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (found, addr) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("docent-api listening") {
+                let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let _ = found.send(value["fields"]["addr"].as_str().unwrap().to_owned());
+            }
+        }
+    });
+    let addr = addr
+        .recv_timeout(Duration::from_secs(60))
+        .expect("docent-api did not report its address");
+    (child, addr)
+}
+
+fn get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: docent\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("docent-api did not stop on SIGTERM");
+}
+
+#[test]
+fn two_instances_run_side_by_side_and_stop_on_sigterm() {
+    let root = tempfile::tempdir().unwrap();
+    let (first, first_addr) = start(&root.path().join("one"));
+    let (second, second_addr) = start(&root.path().join("two"));
+    assert_ne!(first_addr, second_addr);
+    for addr in [&first_addr, &second_addr] {
+        let answer = get(addr, "/readyz");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    assert!(root.path().join("one/docent.db").is_file());
+    assert!(root.path().join("two/docent.db").is_file());
+    assert!(terminate(first).success());
+    assert!(terminate(second).success());
+}
+
+#[test]
+fn a_bad_setting_stops_startup_naming_the_key() {
+    let root = tempfile::tempdir().unwrap();
+    let output = command(&root.path().join("data"))
+        .env("DOCENT_ADDR", "not-an-address")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("addr"), "{stderr}");
+
+    let output = command(&root.path().join("data"))
+        .args(["--config", "/nonexistent/docent.toml", "serve"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--config"));
+}
+
+#[test]
+fn migrate_and_openapi_commands_work() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let status = command(&data)
+        .arg("migrate")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = command(&data).args(["migrate", "status"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        listing,
+        "applied  m20261126_000001_identity\napplied  m20261126_000002_tenancy\n"
+    );
+
+    let output = command(&data).arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/openapi.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        committed,
+        "run `just openapi`"
+    );
+}
