@@ -20,13 +20,7 @@ enum Needs {
 }
 
 async fn join(app: &TestApp, owner: &str, org: &str, email: &str, role: &str) -> String {
-    app.post(
-        &format!("/v1/orgs/{org}/invitations"),
-        Some(owner),
-        json!({"email": email, "role": role}),
-    )
-    .await
-    .expect(201);
+    app.invite(owner, org, email, role).await.expect(201);
     let token = app.token_mailed_to(email, "dsi_", 0).await;
     let (_, session) = app.signup(email, PW).await;
     app.post(

@@ -59,11 +59,7 @@ async fn the_whole_account_and_org_flow(backend: Backend) {
 
     // She invites Bob; the token arrives by mail, never in the API.
     let invitation = app
-        .post(
-            &format!("/v1/orgs/{org_id}/invitations"),
-            Some(&alice),
-            json!({"email": "bob@example.com", "role": "member"}),
-        )
+        .invite(&alice, &org_id, "bob@example.com", "member")
         .await
         .expect(201);
     assert!(invitation.get("token").is_none());
@@ -195,24 +191,13 @@ async fn the_whole_account_and_org_flow(backend: Backend) {
         .expect(200);
 
     // Password reset: the link arrives by mail; confirming revokes every session.
-    let accepted = app
-        .post(
-            "/v1/auth/password-reset",
-            None,
-            json!({"email": "alice@example.com"}),
-        )
-        .await
-        .expect(202);
+    let accepted = app.request_reset("alice@example.com").await.expect(202);
     assert_eq!(accepted, json!({"status": "accepted"}));
     let reset_token = app.token_mailed_to("alice@example.com", "dsr_", 0).await;
     let new_password = "a brand new Passphrase";
-    app.post(
-        "/v1/auth/password-reset/confirm",
-        None,
-        json!({"token": reset_token, "password": new_password}),
-    )
-    .await
-    .expect(204);
+    app.confirm_reset(&reset_token, new_password)
+        .await
+        .expect(204);
     app.get("/v1/users/me", Some(&alice_first))
         .await
         .expect_error(401, "invalid_session");

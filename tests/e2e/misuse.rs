@@ -81,9 +81,7 @@ async fn sign_in_and_reset_do_not_reveal_accounts(backend: Backend) {
     // Reset requests answer identically for known, unknown and malformed addresses.
     let mut bodies = Vec::new();
     for email in ["known@example.com", "nobody@example.com", "not an email"] {
-        let reply = app
-            .post("/v1/auth/password-reset", None, json!({"email": email}))
-            .await;
+        let reply = app.request_reset(email).await;
         assert_eq!(reply.status.as_u16(), 202);
         bodies.push(reply.body);
     }
@@ -93,21 +91,9 @@ async fn sign_in_and_reset_do_not_reveal_accounts(backend: Backend) {
 
     // A second request within the interval sends no second mail: the endpoint cannot flood a
     // mailbox. (A third, unrelated mail proves the background work has caught up.)
-    app.post(
-        "/v1/auth/password-reset",
-        None,
-        json!({"email": "known@example.com"}),
-    )
-    .await
-    .expect(202);
+    app.request_reset("known@example.com").await.expect(202);
     app.signup("later@example.com", PW).await;
-    app.post(
-        "/v1/auth/password-reset",
-        None,
-        json!({"email": "later@example.com"}),
-    )
-    .await
-    .expect(202);
+    app.request_reset("later@example.com").await.expect(202);
     app.token_mailed_to("later@example.com", "dsr_", 0).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(app.mails_to("known@example.com").len(), 1);
@@ -129,76 +115,40 @@ async fn reset_and_invitation_tokens_cannot_be_misused(backend: Backend) {
         session.as_str(),
         "dsr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     ] {
-        app.post(
-            "/v1/auth/password-reset/confirm",
-            None,
-            json!({"token": token, "password": "A totally new pass 1"}),
-        )
-        .await
-        .expect_error(400, "invalid_token");
+        app.confirm_reset(token, "A totally new pass 1")
+            .await
+            .expect_error(400, "invalid_token");
     }
     // The session was not touched by any of that.
     app.get("/v1/users/me", Some(&session)).await.expect(200);
 
     // A newer request supersedes an older link; a link works once.
-    app.post(
-        "/v1/auth/password-reset",
-        None,
-        json!({"email": "victim@example.com"}),
-    )
-    .await
-    .expect(202);
+    app.request_reset("victim@example.com").await.expect(202);
     let first = app.token_mailed_to("victim@example.com", "dsr_", 0).await;
-    app.post(
-        "/v1/auth/password-reset",
-        None,
-        json!({"email": "victim@example.com"}),
-    )
-    .await
-    .expect(202);
+    app.request_reset("victim@example.com").await.expect(202);
     let second = app.token_mailed_to("victim@example.com", "dsr_", 1).await;
-    app.post(
-        "/v1/auth/password-reset/confirm",
-        None,
-        json!({"token": first, "password": "A totally new pass 1"}),
-    )
-    .await
-    .expect_error(400, "invalid_token");
+    app.confirm_reset(&first, "A totally new pass 1")
+        .await
+        .expect_error(400, "invalid_token");
     // A weak password does not use up the link.
-    app.post(
-        "/v1/auth/password-reset/confirm",
-        None,
-        json!({"token": second, "password": "weak"}),
-    )
-    .await
-    .expect_error(422, "weak_password");
-    app.post(
-        "/v1/auth/password-reset/confirm",
-        None,
-        json!({"token": second, "password": "A totally new pass 1"}),
-    )
-    .await
-    .expect(204);
-    app.post(
-        "/v1/auth/password-reset/confirm",
-        None,
-        json!({"token": second, "password": "Yet another pass 22"}),
-    )
-    .await
-    .expect_error(400, "invalid_token");
+    app.confirm_reset(&second, "weak")
+        .await
+        .expect_error(422, "weak_password");
+    app.confirm_reset(&second, "A totally new pass 1")
+        .await
+        .expect(204);
+    app.confirm_reset(&second, "Yet another pass 22")
+        .await
+        .expect_error(400, "invalid_token");
     app.login("victim@example.com", "A totally new pass 1")
         .await;
 
     // Invitations: only the invited address can accept, once; revoked ones are dead.
     let (_, owner) = app.signup("owner@example.com", PW).await;
     let org = app.create_org(&owner, "Tokens").await;
-    app.post(
-        &format!("/v1/orgs/{org}/invitations"),
-        Some(&owner),
-        json!({"email": "invitee@example.com", "role": "viewer"}),
-    )
-    .await
-    .expect(201);
+    app.invite(&owner, &org, "invitee@example.com", "viewer")
+        .await
+        .expect(201);
     let token = app.token_mailed_to("invitee@example.com", "dsi_", 0).await;
     let (_, intruder) = app.signup("intruder@example.com", PW).await;
     app.post(
@@ -234,20 +184,12 @@ async fn reset_and_invitation_tokens_cannot_be_misused(backend: Backend) {
     .await
     .expect_error(400, "invalid_token");
     // Inviting an existing member is a conflict.
-    app.post(
-        &format!("/v1/orgs/{org}/invitations"),
-        Some(&owner),
-        json!({"email": "INVITEE@example.com", "role": "admin"}),
-    )
-    .await
-    .expect_error(409, "already_member");
+    app.invite(&owner, &org, "INVITEE@example.com", "admin")
+        .await
+        .expect_error(409, "already_member");
 
     let invited = app
-        .post(
-            &format!("/v1/orgs/{org}/invitations"),
-            Some(&owner),
-            json!({"email": "late@example.com", "role": "member"}),
-        )
+        .invite(&owner, &org, "late@example.com", "member")
         .await
         .expect(201);
     let late_token = app.token_mailed_to("late@example.com", "dsi_", 0).await;
@@ -391,13 +333,9 @@ async fn bad_input_gets_clear_errors(backend: Backend) {
     )
     .await
     .expect_error(409, "slug_taken");
-    app.post(
-        &format!("/v1/orgs/{org}/invitations"),
-        Some(&token),
-        json!({"email": "x@example.com", "role": "emperor"}),
-    )
-    .await
-    .expect_error(400, "invalid_request");
+    app.invite(&token, &org, "x@example.com", "emperor")
+        .await
+        .expect_error(400, "invalid_request");
     app.get("/v1/orgs?limit=0", Some(&token))
         .await
         .expect_error(400, "invalid_limit");

@@ -174,6 +174,32 @@ impl TestApp {
         body["session"]["token"].as_str().unwrap().to_owned()
     }
 
+    /// Asks for a password-reset mail.
+    pub async fn request_reset(&self, email: &str) -> Reply {
+        self.post("/v1/auth/password-reset", None, json!({"email": email}))
+            .await
+    }
+
+    /// Sets a new password with a reset token.
+    pub async fn confirm_reset(&self, token: &str, password: &str) -> Reply {
+        self.post(
+            "/v1/auth/password-reset/confirm",
+            None,
+            json!({"token": token, "password": password}),
+        )
+        .await
+    }
+
+    /// Invites `email` into `org` as `role`.
+    pub async fn invite(&self, token: &str, org: &str, email: &str, role: &str) -> Reply {
+        self.post(
+            &format!("/v1/orgs/{org}/invitations"),
+            Some(token),
+            json!({"email": email, "role": role}),
+        )
+        .await
+    }
+
     /// Creates an organization and returns its id.
     pub async fn create_org(&self, token: &str, name: &str) -> String {
         let body = self
