@@ -30,6 +30,10 @@ openapi:
 migrate ACTION="up":
     cargo run --locked -p docent-api -- migrate {{ACTION}}
 
+# Benchmarks, printed as ratios against a baseline measured in the same run (release build).
+bench:
+    cargo bench --locked -p docent-tests --bench http
+
 # Start the scaled setup (api, worker, PostgreSQL, Qdrant) with Docker Compose.
 up:
     docker compose -f docker/compose.yaml up -d --build

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use docent_infrastructure::config::Overrides;
-use docent_infrastructure::{Config, bootstrap, db, telemetry};
+use docent_infrastructure::{Config, MigrateAction, bootstrap, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(name = "docent-api", version, about = "docent's HTTP API")]
@@ -34,11 +34,18 @@ enum Command {
     },
     /// Apply pending migrations (`up`, the default), roll back (`down`), or list them (`status`).
     Migrate {
-        #[arg(default_value = "up", value_parser = ["up", "down", "status"])]
-        action: String,
+        #[arg(value_enum, default_value_t = Action::Up)]
+        action: Action,
     },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Action {
+    Up,
+    Down,
+    Status,
 }
 
 #[tokio::main]
@@ -64,7 +71,15 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(config = %config.redacted_summary(), "configuration loaded");
     match command {
         Command::Serve { .. } => serve(config).await,
-        Command::Migrate { action } => migrate(&config, &action).await,
+        Command::Migrate { action } => {
+            let action = match action {
+                Action::Up => MigrateAction::Up,
+                Action::Down => MigrateAction::Down,
+                Action::Status => MigrateAction::Status,
+            };
+            let listing = docent_infrastructure::bootstrap::migrate(&config, action).await?;
+            Ok(std::io::stdout().write_all(listing.as_bytes())?)
+        }
         Command::Openapi => Ok(()),
     }
 }
@@ -88,25 +103,5 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(worker) = worker {
         worker.await?;
     }
-    Ok(())
-}
-
-async fn migrate(config: &Config, action: &str) -> anyhow::Result<()> {
-    let connection = docent_infrastructure::bootstrap::open_database(config).await?;
-    match action {
-        "down" => db::migrate_down(&connection, Some(1)).await?,
-        "status" => {
-            let (applied, pending) = db::migration_status(&connection).await?;
-            let mut out = std::io::stdout().lock();
-            applied
-                .iter()
-                .try_for_each(|m| writeln!(out, "applied  {m}"))?;
-            pending
-                .iter()
-                .try_for_each(|m| writeln!(out, "pending  {m}"))?;
-        }
-        _ => db::migrate_up(&connection).await?,
-    }
-    tracing::info!(action, "migrations done");
     Ok(())
 }

@@ -125,6 +125,36 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
     })
 }
 
+/// What `docent-api migrate` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the last applied migration.
+    Down,
+    /// List applied and pending migrations.
+    Status,
+}
+
+/// Runs `docent-api migrate`; returns the listing for `Status`.
+pub async fn migrate(config: &Config, action: MigrateAction) -> Result<String, BootstrapError> {
+    let connection = open_database(config).await?;
+    let failed = |e: sea_orm::DbErr| BootstrapError::Migration(e.to_string());
+    match action {
+        MigrateAction::Up => db::migrate_up(&connection).await.map_err(failed)?,
+        MigrateAction::Down => db::migrate_down(&connection, Some(1))
+            .await
+            .map_err(failed)?,
+        MigrateAction::Status => {
+            let (applied, pending) = db::migration_status(&connection).await.map_err(failed)?;
+            let applied = applied.iter().map(|m| format!("applied  {m}\n"));
+            let pending = pending.iter().map(|m| format!("pending  {m}\n"));
+            return Ok(applied.chain(pending).collect());
+        }
+    }
+    Ok(String::new())
+}
+
 /// Opens the configured database without building services (for `docent-api migrate`).
 pub async fn open_database(config: &Config) -> Result<sea_orm::DatabaseConnection, BootstrapError> {
     if config.uses_sqlite() {

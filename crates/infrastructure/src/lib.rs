@@ -11,5 +11,5 @@ pub mod telemetry;
 pub mod testing;
 pub mod throttle;
 
-pub use bootstrap::{BootstrapError, Services, bootstrap};
+pub use bootstrap::{BootstrapError, MigrateAction, Services, bootstrap};
 pub use config::{Config, ConfigError, LogFormat};
