@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_identity;
 mod m20261126_000002_tenancy;
+mod m20261126_000003_api_keys;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_identity::Migration),
             Box::new(m20261126_000002_tenancy::Migration),
+            Box::new(m20261126_000003_api_keys::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ use crate::m20261126_000001_identity::Users;
 pub struct Migration;
 
 #[derive(DeriveIden)]
-enum Organizations {
+pub enum Organizations {
     Table,
     Id,
     Name,

@@ -93,6 +93,30 @@ async fn every_route_refuses_the_wrong_caller(backend: Backend) {
             None,
             Needs::Admin,
         ),
+        (
+            Method::POST,
+            format!("/v1/orgs/{org}/api-keys"),
+            Some(json!({"name": "k", "scopes": ["chat"]})),
+            Needs::Admin,
+        ),
+        (
+            Method::GET,
+            format!("/v1/orgs/{org}/api-keys"),
+            None,
+            Needs::Admin,
+        ),
+        (
+            Method::GET,
+            format!("/v1/orgs/{org}/api-keys/{missing}"),
+            None,
+            Needs::Admin,
+        ),
+        (
+            Method::POST,
+            format!("/v1/orgs/{org}/api-keys/{missing}/revoke"),
+            None,
+            Needs::Admin,
+        ),
     ];
 
     for (method, path, body, needs) in &routes {

@@ -7,6 +7,7 @@
 mod access;
 mod architecture;
 mod auth_flow;
+mod keys;
 mod misuse;
 mod ops;
 mod support;

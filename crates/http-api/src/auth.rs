@@ -1,16 +1,56 @@
-//! Authentication as a type: the bearer security scheme only parses the header; turning the token
-//! into a principal is the identity service's job, reached through [`crate::state::ApiState`].
+//! Authentication as a type: the security schemes only parse headers; turning a credential into a
+//! caller is the identity and key services' job, reached through [`crate::state::ApiState`].
+//!
+//! One parser serves both credentials: `Authorization: Bearer <token>` carries a session token
+//! (`dss_…`) or an API key (`dk_live_…`), and `X-Api-Key: dk_live_…` carries an API key.
 
 use poem_openapi::SecurityScheme;
-use poem_openapi::auth::Bearer;
+use poem_openapi::auth::{ApiKey, Bearer};
 
-/// `Authorization: Bearer <token>` with a session token (`dss_…`) from sign-up or login.
+/// `Authorization: Bearer <token>`: a session token from sign-up or login (`dss_…`), or an API key
+/// (`dk_live_…`).
 #[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "dss_…")]
+#[oai(
+    ty = "bearer",
+    bearer_format = "dss_… session token or dk_live_… API key"
+)]
 pub(crate) struct BearerAuth(pub Bearer);
 
-impl std::fmt::Debug for BearerAuth {
+/// `X-Api-Key: dk_live_…`: an API key.
+#[derive(SecurityScheme)]
+#[oai(ty = "api_key", key_name = "X-Api-Key", key_in = "header")]
+pub(crate) struct ApiKeyAuth(pub ApiKey);
+
+/// Either credential.
+#[derive(SecurityScheme)]
+pub(crate) enum Auth {
+    /// `Authorization: Bearer`.
+    Bearer(BearerAuth),
+    /// `X-Api-Key`.
+    ApiKey(ApiKeyAuth),
+}
+
+impl Auth {
+    /// The presented credential.
+    pub(crate) fn credential(&self) -> &str {
+        match self {
+            Self::Bearer(bearer) => &bearer.0.token,
+            Self::ApiKey(key) => &key.0.key,
+        }
+    }
+
+    /// Whether the credential is (meant to be) an API key.
+    pub(crate) fn is_api_key(&self) -> bool {
+        matches!(self, Self::ApiKey(_)) || self.credential().starts_with("dk_")
+    }
+}
+
+impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BearerAuth(..)")
+        f.write_str(if self.is_api_key() {
+            "Auth(api key)"
+        } else {
+            "Auth(session)"
+        })
     }
 }

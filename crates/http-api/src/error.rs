@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use docent_identity::IdentityError;
 use docent_kernel::{ErrorKind, PagingError, StoreError};
+use docent_keys::KeyError;
 use docent_tenancy::TenancyError;
 use poem::http::StatusCode;
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
@@ -75,6 +76,20 @@ impl ApiError {
                 "service_unavailable",
                 "a dependency is unavailable; try again shortly",
             )
+        }
+    }
+
+    /// A 503 or 500 for a storage or hashing failure, by its kind.
+    fn from_failure(kind: ErrorKind, error: &dyn std::fmt::Display) -> Self {
+        match kind {
+            ErrorKind::Unavailable => Self::unavailable(error),
+            ErrorKind::InvalidInput
+            | ErrorKind::Unauthenticated
+            | ErrorKind::Forbidden
+            | ErrorKind::NotFound
+            | ErrorKind::Conflict
+            | ErrorKind::RateLimited
+            | ErrorKind::Internal => Self::internal(error),
         }
     }
 
@@ -206,16 +221,7 @@ impl From<IdentityError> for ApiError {
             IdentityError::SessionNotFound => (StatusCode::NOT_FOUND, "session_not_found"),
             IdentityError::UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),
             IdentityError::Store(_) | IdentityError::Hashing(_) => {
-                return match error.kind() {
-                    ErrorKind::Unavailable => Self::unavailable(error),
-                    ErrorKind::InvalidInput
-                    | ErrorKind::Unauthenticated
-                    | ErrorKind::Forbidden
-                    | ErrorKind::NotFound
-                    | ErrorKind::Conflict
-                    | ErrorKind::RateLimited
-                    | ErrorKind::Internal => Self::internal(error),
-                };
+                return Self::from_failure(error.kind(), &error);
             }
         };
         Self::new(status, code, message)
@@ -249,17 +255,24 @@ impl From<TenancyError> for ApiError {
             TenancyError::MailUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "mail_unavailable"),
             TenancyError::Paging(paging) => return (*paging).into(),
             TenancyError::Store(_) => {
-                return match error.kind() {
-                    ErrorKind::Unavailable => Self::unavailable(error),
-                    ErrorKind::InvalidInput
-                    | ErrorKind::Unauthenticated
-                    | ErrorKind::Forbidden
-                    | ErrorKind::NotFound
-                    | ErrorKind::Conflict
-                    | ErrorKind::RateLimited
-                    | ErrorKind::Internal => Self::internal(error),
-                };
+                return Self::from_failure(error.kind(), &error);
             }
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        let message = error.to_string();
+        let (status, code) = match &error {
+            KeyError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_key_settings"),
+            KeyError::UnknownScope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_scope"),
+            KeyError::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+            KeyError::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
+            KeyError::NotFound => (StatusCode::NOT_FOUND, "api_key_not_found"),
+            KeyError::Paging(paging) => return (*paging).into(),
+            KeyError::Store(_) => return Self::from_failure(error.kind(), &error),
         };
         Self::new(status, code, message)
     }

@@ -93,6 +93,27 @@ pub(crate) fn error_response(error: &ApiError, request_id: &str) -> Response {
     response
 }
 
+/// Refuses a request that carries an API key in its query string: URLs end up in logs, proxies
+/// and browser histories, so keys are accepted only in headers.
+fn refuse_key_in_query(req: &Request) -> Result<(), ApiError> {
+    let query = req.uri().query().unwrap_or_default();
+    let carries_key = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').map(|(_, value)| value))
+        .any(|value| {
+            value.starts_with("dk_") || value.starts_with("dk%5F") || value.starts_with("dk%5f")
+        });
+    if carries_key {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "api_key_in_query",
+            "API keys are accepted only in the Authorization or X-Api-Key header; a key sent in a \
+             URL may have been logged along the way, so revoke it and create a new one",
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a declared body over `max` bytes with 413, and cuts an undeclared (chunked) body after
 /// `max` bytes so that it fails to parse instead of filling memory.
 fn limit_body(req: &mut Request, max: usize) -> Result<(), ApiError> {
@@ -136,7 +157,8 @@ pub(crate) fn wrap(
             let method = req.method().to_string();
             let path = req.uri().path().to_owned();
             let span = tracing::info_span!("request", request_id = %id, %method, %path);
-            let result = match limit_body(&mut req, max_body) {
+            let checked = refuse_key_in_query(&req).and_then(|()| limit_body(&mut req, max_body));
+            let result = match checked {
                 Ok(()) => ep.call(req).instrument(span.clone()).await,
                 Err(error) => Err(error.into()),
             };

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use docent_identity::{IdentityService, Principal};
 use docent_infrastructure::Services;
 use docent_kernel::OrgId;
-use docent_tenancy::{OrgAccess, Permission, TenancyService};
+use docent_keys::{KeyPrincipal, KeyService};
+use docent_tenancy::{OrgAccess, Permission, TenancyError, TenancyService};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-use crate::auth::BearerAuth;
+use crate::auth::Auth;
 use crate::error::ApiError;
 
 /// Shared by every API object. The spec is generated from API objects without services (it only
@@ -60,24 +61,69 @@ impl ApiState {
         Ok(&self.services()?.tenancy)
     }
 
-    /// The signed-in user behind the bearer token.
-    pub(crate) async fn principal(&self, auth: &BearerAuth) -> Result<Principal, ApiError> {
-        Ok(self.identity()?.authenticate(&auth.0.token).await?)
+    pub(crate) fn keys(&self) -> Result<&KeyService, ApiError> {
+        Ok(&self.services()?.keys)
+    }
+
+    /// Who is calling: a signed-in user or an API key.
+    pub(crate) async fn caller(&self, auth: &Auth) -> Result<Caller, ApiError> {
+        if auth.is_api_key() {
+            Ok(Caller::Key(
+                self.keys()?.authenticate(auth.credential()).await?,
+            ))
+        } else {
+            Ok(Caller::User(
+                self.identity()?.authenticate(auth.credential()).await?,
+            ))
+        }
+    }
+
+    /// The signed-in user behind the credential. A valid API key gets 403 `session_required`:
+    /// keys never manage keys, members or organizations.
+    pub(crate) async fn principal(&self, auth: &Auth) -> Result<Principal, ApiError> {
+        match self.caller(auth).await? {
+            Caller::User(principal) => Ok(principal),
+            Caller::Key(_) => Err(session_required()),
+        }
     }
 
     /// The signed-in user and their access to `org_id` for `permission`: `org_not_found` for
-    /// non-members, `forbidden` for members whose role is too weak.
+    /// non-members, `forbidden` for members whose role is too weak. An API key gets
+    /// `org_not_found` for another organization's routes and `session_required` for its own.
     pub(crate) async fn org_access(
         &self,
-        auth: &BearerAuth,
+        auth: &Auth,
         org_id: Uuid,
         permission: Permission,
     ) -> Result<(Principal, OrgAccess), ApiError> {
-        let principal = self.principal(auth).await?;
+        let principal = match self.caller(auth).await? {
+            Caller::User(principal) => principal,
+            Caller::Key(key) if key.key.org_id.as_uuid() == org_id => {
+                return Err(session_required());
+            }
+            Caller::Key(_) => return Err(TenancyError::OrgNotFound.into()),
+        };
         let access = self
             .tenancy()?
             .authorize(principal.user.id, OrgId::from_uuid(org_id), permission)
             .await?;
         Ok((principal, access))
     }
+}
+
+/// An authenticated caller.
+#[derive(Debug)]
+pub(crate) enum Caller {
+    /// A signed-in user.
+    User(Principal),
+    /// An API key.
+    Key(KeyPrincipal),
+}
+
+fn session_required() -> ApiError {
+    ApiError::new(
+        poem::http::StatusCode::FORBIDDEN,
+        "session_required",
+        "this operation needs a signed-in user; API keys cannot manage keys, members or organizations",
+    )
 }

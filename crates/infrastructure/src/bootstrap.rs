@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use docent_identity::{IdentityConfig, IdentityService};
 use docent_kernel::{Clock, Mailer, SystemClock};
+use docent_keys::KeyService;
 use docent_tenancy::{TenancyConfig, TenancyService};
 
 use crate::config::Config;
@@ -19,6 +20,8 @@ pub struct Services {
     pub identity: Arc<IdentityService>,
     /// Organizations, members and invitations.
     pub tenancy: Arc<TenancyService>,
+    /// API keys.
+    pub keys: Arc<KeyService>,
     /// The relational store (for readiness checks).
     pub store: SqlStore,
     /// The configuration the services were built from.
@@ -106,6 +109,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         },
     )
     .map_err(|e| BootstrapError::Service(e.to_string()))?;
+    let keys = KeyService::new(store_arc.clone(), clock.clone());
     let tenancy = TenancyService::new(
         store_arc.clone(),
         store_arc.clone(),
@@ -120,6 +124,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
     Ok(Services {
         identity: Arc::new(identity),
         tenancy: Arc::new(tenancy),
+        keys: Arc::new(keys),
         store,
         config: Arc::new(config.clone()),
     })

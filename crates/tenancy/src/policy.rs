@@ -17,6 +17,8 @@ pub enum Permission {
     ManageMembers,
     /// Invite people and revoke invitations.
     ManageInvitations,
+    /// Create, list and revoke API keys, and read the audit log.
+    ManageKeys,
     /// Read the organization's content (documents, chatbots, conversations).
     ReadContent,
     /// Change the organization's content.
@@ -30,7 +32,9 @@ impl Permission {
         match self {
             Self::ReadOrg | Self::ReadContent => Role::Viewer,
             Self::WriteContent => Role::Member,
-            Self::UpdateOrg | Self::ManageMembers | Self::ManageInvitations => Role::Admin,
+            Self::UpdateOrg | Self::ManageMembers | Self::ManageInvitations | Self::ManageKeys => {
+                Role::Admin
+            }
             Self::DeleteOrg => Role::Owner,
         }
     }
@@ -61,21 +65,31 @@ mod tests {
     #[test]
     fn roles_inherit_the_permissions_of_weaker_roles() {
         use Permission::*;
-        let matrix = [
+        let matrix: [(Role, [bool; 8]); 4] = [
             (
                 Role::Viewer,
-                [true, false, false, false, false, true, false],
+                [true, false, false, false, false, false, true, false],
             ),
-            (Role::Member, [true, false, false, false, false, true, true]),
-            (Role::Admin, [true, true, false, true, true, true, true]),
-            (Role::Owner, [true, true, true, true, true, true, true]),
+            (
+                Role::Member,
+                [true, false, false, false, false, false, true, true],
+            ),
+            (
+                Role::Admin,
+                [true, true, false, true, true, true, true, true],
+            ),
+            (
+                Role::Owner,
+                [true, true, true, true, true, true, true, true],
+            ),
         ];
-        let permissions = [
+        let permissions: [Permission; 8] = [
             ReadOrg,
             UpdateOrg,
             DeleteOrg,
             ManageMembers,
             ManageInvitations,
+            ManageKeys,
             ReadContent,
             WriteContent,
         ];

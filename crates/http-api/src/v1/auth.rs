@@ -10,7 +10,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
-use crate::auth::BearerAuth;
+use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::middleware::ClientInfo;
 use crate::state::ApiState;
@@ -263,7 +263,7 @@ impl AuthApi {
     ///
     /// Revokes the session of this request; its token stops working at once.
     #[oai(path = "/logout", method = "post", operation_id = "auth_logout")]
-    async fn logout(&self, auth: BearerAuth) -> Result<NoContent, ApiError> {
+    async fn logout(&self, auth: Auth) -> Result<NoContent, ApiError> {
         let principal = self.state.principal(&auth).await?;
         self.state.identity()?.logout(&principal).await?;
         Ok(NoContent::Done)
@@ -334,7 +334,7 @@ impl AuthApi {
     )]
     async fn change_password(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         body: Json<ChangePasswordRequest>,
     ) -> Result<NoContent, ApiError> {
         let principal = self.state.principal(&auth).await?;
@@ -354,7 +354,7 @@ impl AuthApi {
     ///
     /// The signed-in user's active sessions.
     #[oai(path = "/sessions", method = "get", operation_id = "auth_session_list")]
-    async fn sessions(&self, auth: BearerAuth) -> Result<Json<SessionList>, ApiError> {
+    async fn sessions(&self, auth: Auth) -> Result<Json<SessionList>, ApiError> {
         let principal = self.state.principal(&auth).await?;
         let sessions = self.state.identity()?.list_sessions(&principal).await?;
         Ok(Json(SessionList {
@@ -375,7 +375,7 @@ impl AuthApi {
     )]
     async fn revoke_session(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         session_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
         let principal = self.state.principal(&auth).await?;

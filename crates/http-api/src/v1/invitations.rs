@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::orgs::OrgDto;
 use super::{ApiTags, RoleDto, page_request};
-use crate::auth::BearerAuth;
+use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::ApiState;
 
@@ -110,7 +110,7 @@ impl InvitationsApi {
     )]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         org_id: Path<Uuid>,
         body: Json<CreateInvitationRequest>,
     ) -> Result<CreateInvitationResponse, ApiError> {
@@ -141,7 +141,7 @@ impl InvitationsApi {
     )]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         org_id: Path<Uuid>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u32>>,
@@ -172,7 +172,7 @@ impl InvitationsApi {
     )]
     async fn revoke(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         org_id: Path<Uuid>,
         invitation_id: Path<Uuid>,
     ) -> Result<RevokeInvitationResponse, ApiError> {
@@ -198,7 +198,7 @@ impl InvitationsApi {
     )]
     async fn accept(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         body: Json<AcceptInvitationRequest>,
     ) -> Result<Json<OrgDto>, ApiError> {
         let principal = self.state.principal(&auth).await?;

@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::{ApiTags, RoleDto, page_request};
-use crate::auth::BearerAuth;
+use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::ApiState;
 
@@ -85,7 +85,7 @@ impl MembersApi {
     )]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         org_id: Path<Uuid>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u32>>,
@@ -115,7 +115,7 @@ impl MembersApi {
     )]
     async fn update(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         org_id: Path<Uuid>,
         user_id: Path<Uuid>,
         body: Json<UpdateMemberRequest>,
@@ -143,7 +143,7 @@ impl MembersApi {
     )]
     async fn remove(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         org_id: Path<Uuid>,
         user_id: Path<Uuid>,
     ) -> Result<RemoveMemberResponse, ApiError> {

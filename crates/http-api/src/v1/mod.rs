@@ -2,6 +2,7 @@
 
 mod auth;
 mod invitations;
+mod keys;
 mod members;
 mod ops;
 mod orgs;
@@ -19,6 +20,7 @@ pub(crate) type Api = (
     orgs::OrgsApi,
     members::MembersApi,
     invitations::InvitationsApi,
+    keys::KeysApi,
     ops::OpsApi,
 );
 
@@ -30,6 +32,7 @@ pub(crate) fn api(state: ApiState) -> Api {
         orgs::OrgsApi::new(state.clone()),
         members::MembersApi::new(state.clone()),
         invitations::InvitationsApi::new(state.clone()),
+        keys::KeysApi::new(state.clone()),
         ops::OpsApi::new(state),
     )
 }
@@ -47,6 +50,8 @@ pub(crate) enum ApiTags {
     Members,
     /// Invitations to join an organization.
     Invitations,
+    /// API keys of an organization.
+    ApiKeys,
     /// Health, readiness and metrics.
     Ops,
 }

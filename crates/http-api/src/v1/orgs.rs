@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::{ApiTags, RoleDto, page_request};
-use crate::auth::BearerAuth;
+use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::ApiState;
 
@@ -105,7 +105,7 @@ impl OrgsApi {
     #[oai(path = "/", method = "post", operation_id = "org_create")]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         body: Json<CreateOrgRequest>,
     ) -> Result<CreateOrgResponse, ApiError> {
         let principal = self.state.principal(&auth).await?;
@@ -123,7 +123,7 @@ impl OrgsApi {
     #[oai(path = "/", method = "get", operation_id = "org_list")]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
@@ -144,7 +144,7 @@ impl OrgsApi {
 
     /// Get an organization
     #[oai(path = "/:org_id", method = "get", operation_id = "org_get")]
-    async fn get(&self, auth: BearerAuth, org_id: Path<Uuid>) -> Result<Json<OrgDto>, ApiError> {
+    async fn get(&self, auth: Auth, org_id: Path<Uuid>) -> Result<Json<OrgDto>, ApiError> {
         let (_, access) = self
             .state
             .org_access(&auth, org_id.0, Permission::ReadOrg)
@@ -158,7 +158,7 @@ impl OrgsApi {
     #[oai(path = "/:org_id", method = "patch", operation_id = "org_update")]
     async fn update(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         org_id: Path<Uuid>,
         body: Json<UpdateOrgRequest>,
     ) -> Result<Json<OrgDto>, ApiError> {
@@ -178,11 +178,7 @@ impl OrgsApi {
     ///
     /// Owner only. The organization disappears for every member at once.
     #[oai(path = "/:org_id", method = "delete", operation_id = "org_delete")]
-    async fn delete(
-        &self,
-        auth: BearerAuth,
-        org_id: Path<Uuid>,
-    ) -> Result<DeleteOrgResponse, ApiError> {
+    async fn delete(&self, auth: Auth, org_id: Path<Uuid>) -> Result<DeleteOrgResponse, ApiError> {
         let (_, access) = self
             .state
             .org_access(&auth, org_id.0, Permission::DeleteOrg)

@@ -5,7 +5,7 @@ use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::auth::UserDto;
-use crate::auth::BearerAuth;
+use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::ApiState;
 
@@ -33,7 +33,7 @@ pub(crate) struct UpdateMeRequest {
 impl UsersApi {
     /// Get the signed-in user
     #[oai(path = "/me", method = "get", operation_id = "user_me_get")]
-    async fn me(&self, auth: BearerAuth) -> Result<Json<UserDto>, ApiError> {
+    async fn me(&self, auth: Auth) -> Result<Json<UserDto>, ApiError> {
         let principal = self.state.principal(&auth).await?;
         Ok(Json(UserDto::from(&principal.user)))
     }
@@ -44,7 +44,7 @@ impl UsersApi {
     #[oai(path = "/me", method = "patch", operation_id = "user_me_update")]
     async fn update_me(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         body: Json<UpdateMeRequest>,
     ) -> Result<Json<UserDto>, ApiError> {
         let principal = self.state.principal(&auth).await?;

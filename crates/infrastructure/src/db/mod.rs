@@ -3,6 +3,7 @@
 
 pub mod entity;
 mod identity;
+mod keys;
 mod tenancy;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! Repository tests. Every scenario runs twice: on a SQLite file and on a fresh PostgreSQL database.
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound as _, Utc};
 use docent_identity::{
     DisplayName, PasswordReset, PasswordResetRepo as _, Session, SessionRepo, User, UserRepo,
 };
@@ -44,6 +44,7 @@ on_both_backends!(
     the_last_owner_stays,
     invitations_replace_accept_and_revoke,
     deleted_orgs_disappear_with_their_invitations,
+    api_keys_are_found_by_hash_while_usable,
 );
 
 async fn run<F, Fut>(backend: Backend, scenario: F)
@@ -544,12 +545,14 @@ mod migrations {
     async fn round_trip(backend: Backend) {
         let (database, connection) = TestDatabase::migrated(backend).await;
         let (applied, pending) = db::migration_status(&connection).await.unwrap();
+        let all =
+            <docent_migration::Migrator as docent_migration::MigratorTrait>::migrations().len();
         assert!(pending.is_empty());
-        assert_eq!(applied.len(), 2);
+        assert_eq!(applied.len(), all);
         db::migrate_down(&connection, None).await.unwrap();
         let (applied, pending) = db::migration_status(&connection).await.unwrap();
         assert!(applied.is_empty());
-        assert_eq!(pending.len(), 2);
+        assert_eq!(pending.len(), all);
         db::migrate_up(&connection).await.unwrap();
         drop(database);
     }
@@ -563,4 +566,94 @@ mod migrations {
     async fn up_down_up_on_postgres() {
         round_trip(Backend::Postgres).await;
     }
+}
+
+async fn api_keys_are_found_by_hash_while_usable(store: SqlStore) {
+    use docent_keys::{ApiKey, ApiKeyRepo, KeySettings, Scope};
+
+    let owner = insert_user(&store, "kim@example.com").await;
+    let org = new_org(&store, owner.id, "Keys").await;
+    let other = new_org(&store, owner.id, "Other keys").await;
+    let (_, hash) = TokenKind::Session.generate();
+    let key = ApiKey {
+        id: docent_kernel::ApiKeyId::generate(),
+        org_id: org.id,
+        created_by: owner.id,
+        prefix: "dk_live_Ab12".to_owned(),
+        last4: "wxyz".to_owned(),
+        settings: KeySettings {
+            name: "bot".to_owned(),
+            scopes: [Scope::Chat, Scope::UsageRead].into_iter().collect(),
+            chatbot_ids: Some(vec![docent_kernel::ChatbotId::generate()]),
+            expires_at: Some((Utc::now() + Duration::days(1)).trunc_subsecs(6)),
+            rate_limit_per_minute: Some(60),
+            monthly_message_quota: Some(1000),
+            monthly_token_quota: None,
+        },
+        created_at: Utc::now(),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    ApiKeyRepo::insert(&store, &key, &hash).await.unwrap();
+    let found = store.find_usable(&hash).await.unwrap().unwrap();
+    assert_eq!(found.settings, key.settings);
+    assert_eq!((found.id, found.prefix.as_str()), (key.id, "dk_live_Ab12"));
+    let (_, unknown) = TokenKind::Session.generate();
+    assert!(store.find_usable(&unknown).await.unwrap().is_none());
+
+    // Scoped to the organization.
+    assert!(
+        ApiKeyRepo::get(&store, other.id, key.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !ApiKeyRepo::revoke(&store, other.id, key.id, Utc::now())
+            .await
+            .unwrap()
+    );
+    let listed = ApiKeyRepo::list(&store, org.id, &PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+
+    let now = Utc::now();
+    ApiKeyRepo::touch(&store, key.id, now).await.unwrap();
+    assert!(
+        store
+            .find_usable(&hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at
+            .is_some()
+    );
+    assert!(
+        ApiKeyRepo::revoke(&store, org.id, key.id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .find_usable(&hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+
+    // A deleted organization makes its keys unusable.
+    let (_, second_hash) = TokenKind::Session.generate();
+    let second = ApiKey {
+        id: docent_kernel::ApiKeyId::generate(),
+        ..key.clone()
+    };
+    ApiKeyRepo::insert(&store, &second, &second_hash)
+        .await
+        .unwrap();
+    assert!(store.find_usable(&second_hash).await.unwrap().is_some());
+    OrgRepo::delete(&store, org.id, Utc::now()).await.unwrap();
+    assert!(store.find_usable(&second_hash).await.unwrap().is_none());
 }

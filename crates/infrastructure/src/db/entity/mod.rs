@@ -1,5 +1,6 @@
 //! sea-orm entities. They never leave this crate: repositories convert them to domain types.
 
+pub mod api_keys;
 pub mod invitations;
 pub mod memberships;
 pub mod organizations;

@@ -1,0 +1,55 @@
+//! Errors of the key service.
+
+use docent_kernel::{ErrorKind, PagingError, StoreError};
+
+use crate::model::Scope;
+
+/// Why a key operation failed. Messages are safe to show to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A setting is invalid.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A scope name is not one of the known scopes.
+    #[error(
+        "unknown scope {0:?}; known scopes: documents:read, documents:write, chatbots:read, chatbots:write, chat, providers:read, providers:write, usage:read"
+    )]
+    UnknownScope(String),
+    /// The presented key is malformed, unknown, revoked or expired, or its organization or creator
+    /// is gone (one answer for all, so keys cannot be probed).
+    #[error("the API key is invalid, revoked or expired")]
+    InvalidKey,
+    /// The key lacks the scope an operation needs.
+    #[error("this API key lacks the `{}` scope", .0.as_str())]
+    InsufficientScope(Scope),
+    /// The key does not exist in this organization.
+    #[error("API key not found")]
+    NotFound,
+    /// Paging parameters are invalid.
+    #[error(transparent)]
+    Paging(#[from] PagingError),
+    /// Storage failed.
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+}
+
+impl KeyError {
+    /// The kind of this failure.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Invalid { .. } | Self::UnknownScope(_) | Self::Paging(_) => {
+                ErrorKind::InvalidInput
+            }
+            Self::InvalidKey => ErrorKind::Unauthenticated,
+            Self::InsufficientScope(_) => ErrorKind::Forbidden,
+            Self::NotFound => ErrorKind::NotFound,
+            Self::Store(e) => e.kind(),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The key service: creating, listing and revoking keys, and authenticating a presented key.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use docent_kernel::{ApiKeyId, ChatbotId, Clock, Page, PageRequest, TenantCtx, UserId};
+
+use crate::error::KeyError;
+use crate::model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
+use crate::ports::ApiKeyRepo;
+use crate::secret;
+
+/// How long a key may go without its `last_used_at` being written again.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+/// The highest accepted rate limit.
+const MAX_RATE_PER_MINUTE: u32 = 1_000_000;
+
+/// A key as a client asks for it, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct KeyRequest {
+    /// A label.
+    pub name: String,
+    /// Scope names.
+    pub scopes: Vec<String>,
+    /// Allowed chatbots; `None` for all.
+    pub chatbot_ids: Option<Vec<ChatbotId>>,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Requests per minute.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Messages per month.
+    pub monthly_message_quota: Option<u64>,
+    /// Tokens per month.
+    pub monthly_token_quota: Option<u64>,
+}
+
+/// Creating, listing, revoking and authenticating API keys.
+#[derive(Debug)]
+pub struct KeyService {
+    repo: Arc<dyn ApiKeyRepo>,
+    clock: Arc<dyn Clock>,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> KeyError {
+    KeyError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+impl KeyService {
+    /// Builds the service.
+    #[must_use]
+    pub fn new(repo: Arc<dyn ApiKeyRepo>, clock: Arc<dyn Clock>) -> Self {
+        Self { repo, clock }
+    }
+
+    fn validate(&self, request: KeyRequest) -> Result<KeySettings, KeyError> {
+        let name = request.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(invalid(
+                "name",
+                "a name has 1 to 100 characters and no control characters",
+            ));
+        }
+        let mut scopes = BTreeSet::new();
+        for raw in &request.scopes {
+            scopes.insert(Scope::parse(raw).ok_or_else(|| KeyError::UnknownScope(raw.clone()))?);
+        }
+        if scopes.is_empty() {
+            return Err(invalid("scopes", "a key needs at least one scope"));
+        }
+        if let Some(ids) = &request.chatbot_ids {
+            // Chatbots do not exist yet, so no id can belong to this organization; ids are checked
+            // like path ids and an unknown one is refused rather than stored unchecked.
+            if let Some(unknown) = ids.first() {
+                return Err(invalid(
+                    "chatbot_ids",
+                    format!("chatbot {unknown} not found"),
+                ));
+            }
+        }
+        if request.expires_at.is_some_and(|at| at <= self.clock.now()) {
+            return Err(invalid("expires_at", "must be in the future"));
+        }
+        if request
+            .rate_limit_per_minute
+            .is_some_and(|r| r == 0 || r > MAX_RATE_PER_MINUTE)
+        {
+            return Err(invalid(
+                "rate_limit_per_minute",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if request.monthly_message_quota == Some(0) || request.monthly_token_quota == Some(0) {
+            return Err(invalid("monthly quota", "a quota must be at least 1"));
+        }
+        Ok(KeySettings {
+            name,
+            scopes,
+            chatbot_ids: request.chatbot_ids,
+            expires_at: request.expires_at,
+            rate_limit_per_minute: request.rate_limit_per_minute,
+            monthly_message_quota: request.monthly_message_quota,
+            monthly_token_quota: request.monthly_token_quota,
+        })
+    }
+
+    /// Creates a key in the tenant's organization. The caller has checked that `creator` may manage
+    /// keys there.
+    pub async fn create(
+        &self,
+        tenant: &TenantCtx,
+        creator: UserId,
+        request: KeyRequest,
+    ) -> Result<IssuedApiKey, KeyError> {
+        let settings = self.validate(request)?;
+        let (secret, parts) = secret::generate();
+        let key = ApiKey {
+            id: ApiKeyId::generate(),
+            org_id: tenant.org_id(),
+            created_by: creator,
+            prefix: parts.prefix,
+            last4: parts.last4,
+            settings,
+            created_at: self.clock.now(),
+            revoked_at: None,
+            last_used_at: None,
+        };
+        self.repo.insert(&key, &parts.hash).await?;
+        Ok(IssuedApiKey { key, secret })
+    }
+
+    /// The organization's keys.
+    pub async fn list(
+        &self,
+        tenant: &TenantCtx,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKey>, KeyError> {
+        let rows = self.repo.list(tenant.org_id(), page).await?;
+        Ok(Page::from_rows(rows, page, |k| k.id.as_uuid()))
+    }
+
+    /// One of the organization's keys.
+    pub async fn get(&self, tenant: &TenantCtx, id: ApiKeyId) -> Result<ApiKey, KeyError> {
+        self.repo
+            .get(tenant.org_id(), id)
+            .await?
+            .ok_or(KeyError::NotFound)
+    }
+
+    /// Revokes a key; it stops working with the next request, on every replica.
+    pub async fn revoke(&self, tenant: &TenantCtx, id: ApiKeyId) -> Result<(), KeyError> {
+        if self
+            .repo
+            .revoke(tenant.org_id(), id, self.clock.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(KeyError::NotFound)
+        }
+    }
+
+    /// Authenticates a presented key. A malformed key is refused before any lookup; the key is read
+    /// from storage on every request, so revocation takes effect at once everywhere.
+    pub async fn authenticate(&self, presented: &str) -> Result<KeyPrincipal, KeyError> {
+        let parts = secret::parse(presented).map_err(|_| KeyError::InvalidKey)?;
+        let key = self
+            .repo
+            .find_usable(&parts.hash)
+            .await?
+            .ok_or(KeyError::InvalidKey)?;
+        let now = self.clock.now();
+        if !key.is_active(now) {
+            return Err(KeyError::InvalidKey);
+        }
+        if key
+            .last_used_at
+            .is_none_or(|at| now - at > Duration::seconds(TOUCH_INTERVAL_SECS))
+        {
+            self.repo.touch(key.id, now).await?;
+        }
+        Ok(KeyPrincipal { key })
+    }
+}
+
+/// Fails with `InsufficientScope` unless the principal carries `scope`.
+pub fn require_scope(principal: &KeyPrincipal, scope: Scope) -> Result<(), KeyError> {
+    if principal.has_scope(scope) {
+        Ok(())
+    } else {
+        Err(KeyError::InsufficientScope(scope))
+    }
+}

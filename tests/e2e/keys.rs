@@ -1,0 +1,283 @@
+//! API keys: creation, the secret shown once, the format check, revocation and expiry at once,
+//! org binding, and keys never managing keys, members or organizations.
+
+use std::time::Duration;
+
+use docent_infrastructure::testing::Backend;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::TestApp;
+
+const PW: &str = "correct horse battery";
+
+on_both_backends!(
+    keys_are_created_shown_once_and_revoked_at_once,
+    keys_stop_with_their_org_creator_or_expiry
+);
+
+async fn create_key(app: &TestApp, session: &str, org: &str, body: Value) -> Value {
+    app.post(&format!("/v1/orgs/{org}/api-keys"), Some(session), body)
+        .await
+        .expect(201)
+}
+
+/// A request with `X-Api-Key` instead of `Authorization`.
+async fn with_x_api_key(app: &TestApp, path: &str, key: &str) -> crate::support::Reply {
+    let response = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    crate::support::Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn keys_are_created_shown_once_and_revoked_at_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (_, owner) = app.signup("owner@example.com", PW).await;
+    let org = app.create_org(&owner, "Keyed").await;
+    let (_, other_owner) = app.signup("other@example.com", PW).await;
+    let other_org = app.create_org(&other_owner, "Other").await;
+
+    let created = create_key(
+        &app,
+        &owner,
+        &org,
+        json!({"name": "ci bot", "scopes": ["usage:read", "documents:read"], "rate_limit_per_minute": 60}),
+    )
+    .await;
+    let secret = created["key"].as_str().unwrap().to_owned();
+    assert!(
+        secret.starts_with("dk_live_") && secret.len() == 57,
+        "{secret}"
+    );
+    assert_eq!(created["prefix"].as_str().unwrap(), &secret[..12]);
+    assert_eq!(
+        created["last4"].as_str().unwrap(),
+        &secret[secret.len() - 4..]
+    );
+    assert_eq!(created["scopes"], json!(["documents:read", "usage:read"]));
+    assert_eq!(created["rate_limit_per_minute"], 60);
+    let key_id = created["id"].as_str().unwrap().to_owned();
+
+    // The secret is never shown again.
+    let listed = app
+        .get(&format!("/v1/orgs/{org}/api-keys"), Some(&owner))
+        .await
+        .expect(200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let fetched = app
+        .get(&format!("/v1/orgs/{org}/api-keys/{key_id}"), Some(&owner))
+        .await
+        .expect(200);
+    for body in [&listed, &fetched] {
+        assert!(!body.to_string().contains(&secret[12..]), "{body}");
+        assert!(body.to_string().contains(&key_id));
+    }
+
+    // Bad settings are refused with clear codes.
+    for (body, code) in [
+        (
+            json!({"name": "x", "scopes": ["usage:read", "keys:write"]}),
+            "unknown_scope",
+        ),
+        (json!({"name": "x", "scopes": []}), "invalid_key_settings"),
+        (
+            json!({"name": " ", "scopes": ["chat"]}),
+            "invalid_key_settings",
+        ),
+        (
+            json!({"name": "x", "scopes": ["chat"], "expires_at": "2020-01-01T00:00:00Z"}),
+            "invalid_key_settings",
+        ),
+        (
+            json!({"name": "x", "scopes": ["chat"], "rate_limit_per_minute": 0}),
+            "invalid_key_settings",
+        ),
+        (
+            json!({"name": "x", "scopes": ["chat"], "chatbot_ids": [uuid::Uuid::now_v7()]}),
+            "invalid_key_settings",
+        ),
+    ] {
+        let reply = app
+            .post(&format!("/v1/orgs/{org}/api-keys"), Some(&owner), body)
+            .await;
+        let body = reply.expect_error(422, code);
+        assert!(!body.to_string().contains(&secret));
+    }
+
+    // A key never manages keys, members or organizations, even its own; another org's routes are
+    // not there for it at all.
+    for path in [
+        format!("/v1/orgs/{org}/api-keys"),
+        format!("/v1/orgs/{org}/members"),
+        format!("/v1/orgs/{org}"),
+    ] {
+        app.get(&path, Some(&secret))
+            .await
+            .expect_error(403, "session_required");
+        with_x_api_key(&app, &path, &secret)
+            .await
+            .expect_error(403, "session_required");
+    }
+    app.get("/v1/users/me", Some(&secret))
+        .await
+        .expect_error(403, "session_required");
+    app.post(
+        &format!("/v1/orgs/{org}/api-keys"),
+        Some(&secret),
+        json!({"name": "x", "scopes": ["chat"]}),
+    )
+    .await
+    .expect_error(403, "session_required");
+    app.get(&format!("/v1/orgs/{other_org}/members"), Some(&secret))
+        .await
+        .expect_error(404, "org_not_found");
+    app.get(
+        &format!("/v1/orgs/{other_org}/api-keys/{key_id}"),
+        Some(&other_owner),
+    )
+    .await
+    .expect_error(404, "api_key_not_found");
+
+    // Typos, truncations and unknown keys all get one answer.
+    let mut typo = secret.clone().into_bytes();
+    typo[20] = if typo[20] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).unwrap();
+    let answers = [
+        app.get("/v1/users/me", Some(&typo))
+            .await
+            .expect_error(401, "invalid_api_key"),
+        app.get("/v1/users/me", Some(&secret[..40]))
+            .await
+            .expect_error(401, "invalid_api_key"),
+        with_x_api_key(&app, "/v1/users/me", "dk_live_nope")
+            .await
+            .expect_error(401, "invalid_api_key"),
+    ];
+    assert!(
+        answers
+            .windows(2)
+            .all(|w| w[0]["message"] == w[1]["message"])
+    );
+
+    // A key in a URL is refused outright.
+    app.get(&format!("/v1/orgs/{org}?api_key={secret}"), None)
+        .await
+        .expect_error(400, "api_key_in_query");
+
+    // Members cannot manage keys; revocation takes effect with the next request.
+    app.post(
+        &format!("/v1/orgs/{org}/api-keys/{key_id}/revoke"),
+        Some(&secret),
+        json!({}),
+    )
+    .await
+    .expect_error(403, "session_required");
+    app.call(
+        Method::POST,
+        &format!("/v1/orgs/{org}/api-keys/{key_id}/revoke"),
+        Some(&owner),
+        None,
+    )
+    .await
+    .expect(204);
+    app.get("/v1/users/me", Some(&secret))
+        .await
+        .expect_error(401, "invalid_api_key");
+    app.call(
+        Method::POST,
+        &format!("/v1/orgs/{org}/api-keys/{key_id}/revoke"),
+        Some(&owner),
+        None,
+    )
+    .await
+    .expect_error(404, "api_key_not_found");
+    let revoked = app
+        .get(&format!("/v1/orgs/{org}/api-keys/{key_id}"), Some(&owner))
+        .await
+        .expect(200);
+    assert!(revoked["revoked_at"].is_string());
+    assert!(revoked["last_used_at"].is_string(), "{revoked}");
+}
+
+async fn keys_stop_with_their_org_creator_or_expiry(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (_, owner) = app.signup("owner@example.com", PW).await;
+    let org = app.create_org(&owner, "Lifecycle").await;
+
+    // An admin's key stops working when the admin leaves the organization.
+    app.invite(&owner, &org, "admin@example.com", "admin")
+        .await
+        .expect(201);
+    let token = app.token_mailed_to("admin@example.com", "dsi_", 0).await;
+    let (admin_id, admin) = app.signup("admin@example.com", PW).await;
+    app.post(
+        "/v1/invitations/accept",
+        Some(&admin),
+        json!({"token": token}),
+    )
+    .await
+    .expect(200);
+    let admins = create_key(
+        &app,
+        &admin,
+        &org,
+        json!({"name": "admin's", "scopes": ["chat"]}),
+    )
+    .await;
+    let admins = admins["key"].as_str().unwrap().to_owned();
+    app.get("/v1/users/me", Some(&admins))
+        .await
+        .expect_error(403, "session_required");
+    app.delete(&format!("/v1/orgs/{org}/members/{admin_id}"), Some(&owner))
+        .await
+        .expect(204);
+    app.get("/v1/users/me", Some(&admins))
+        .await
+        .expect_error(401, "invalid_api_key");
+
+    // A key stops working when it expires.
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let expiring = create_key(
+        &app,
+        &owner,
+        &org,
+        json!({"name": "short-lived", "scopes": ["chat"], "expires_at": soon.to_rfc3339()}),
+    )
+    .await;
+    let expiring = expiring["key"].as_str().unwrap().to_owned();
+    app.get("/v1/users/me", Some(&expiring))
+        .await
+        .expect_error(403, "session_required");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.get("/v1/users/me", Some(&expiring))
+        .await
+        .expect_error(401, "invalid_api_key");
+
+    // Every key of a deleted organization stops working.
+    let lasting = create_key(
+        &app,
+        &owner,
+        &org,
+        json!({"name": "lasting", "scopes": ["chat"]}),
+    )
+    .await;
+    let lasting = lasting["key"].as_str().unwrap().to_owned();
+    app.delete(&format!("/v1/orgs/{org}"), Some(&owner))
+        .await
+        .expect(204);
+    app.get("/v1/users/me", Some(&lasting))
+        .await
+        .expect_error(401, "invalid_api_key");
+}
