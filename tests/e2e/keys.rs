@@ -14,7 +14,8 @@ const PW: &str = "correct horse battery";
 
 on_both_backends!(
     keys_are_created_shown_once_and_revoked_at_once,
-    keys_stop_with_their_org_creator_or_expiry
+    keys_stop_with_their_org_creator_or_expiry,
+    keys_are_rate_limited_with_headers,
 );
 
 async fn create_key(app: &TestApp, session: &str, org: &str, body: Value) -> Value {
@@ -280,4 +281,54 @@ async fn keys_stop_with_their_org_creator_or_expiry(backend: Backend) {
     app.get("/v1/users/me", Some(&lasting))
         .await
         .expect_error(401, "invalid_api_key");
+}
+
+fn header(reply: &crate::support::Reply, name: &str) -> Option<u64> {
+    reply.headers.get(name)?.to_str().ok()?.parse().ok()
+}
+
+async fn keys_are_rate_limited_with_headers(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (_, owner) = app.signup("owner@example.com", PW).await;
+    let org = app.create_org(&owner, "Limited").await;
+    let limited = create_key(
+        &app,
+        &owner,
+        &org,
+        json!({"name": "limited", "scopes": ["chat"], "rate_limit_per_minute": 3}),
+    )
+    .await;
+    let limited = limited["key"].as_str().unwrap().to_owned();
+    for remaining in [2, 1, 0] {
+        let reply = app.get("/v1/users/me", Some(&limited)).await;
+        assert_eq!(header(&reply, "x-ratelimit-limit"), Some(3));
+        assert_eq!(header(&reply, "x-ratelimit-remaining"), Some(remaining));
+        assert!(header(&reply, "x-ratelimit-reset").is_some_and(|s| s <= 60));
+        reply.expect_error(403, "session_required");
+    }
+    let refused = app.get("/v1/users/me", Some(&limited)).await;
+    let retry_after = header(&refused, "retry-after").expect("Retry-After");
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    assert_eq!(header(&refused, "x-ratelimit-remaining"), Some(0));
+    assert_eq!(header(&refused, "x-ratelimit-limit"), Some(3));
+    refused.expect_error(429, "rate_limited");
+
+    // Each key has its own allowance; a key without a limit gets no rate headers.
+    let unlimited = create_key(
+        &app,
+        &owner,
+        &org,
+        json!({"name": "free", "scopes": ["chat"]}),
+    )
+    .await;
+    let unlimited = unlimited["key"].as_str().unwrap().to_owned();
+    for _ in 0..5 {
+        let reply = app.get("/v1/users/me", Some(&unlimited)).await;
+        assert!(reply.headers.get("x-ratelimit-limit").is_none());
+        reply.expect_error(403, "session_required");
+    }
+    // Sessions are not rate limited per key.
+    let reply = app.get("/v1/users/me", Some(&owner)).await;
+    assert!(reply.headers.get("x-ratelimit-limit").is_none());
+    reply.expect(200);
 }

@@ -270,6 +270,10 @@ impl From<KeyError> for ApiError {
             KeyError::UnknownScope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_scope"),
             KeyError::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
             KeyError::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
+            KeyError::RateLimited(decision) => {
+                let wait = decision.retry_after.unwrap_or(decision.reset);
+                return Self::rate_limited("rate_limited", message, wait);
+            }
             KeyError::NotFound => (StatusCode::NOT_FOUND, "api_key_not_found"),
             KeyError::Paging(paging) => return (*paging).into(),
             KeyError::Store(_) => return Self::from_failure(error.kind(), &error),

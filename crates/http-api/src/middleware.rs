@@ -13,10 +13,31 @@ use poem_openapi::OperationId;
 use tokio::io::AsyncReadExt as _;
 use tracing::Instrument as _;
 
+use docent_keys::RateDecision;
+
 use crate::error::{ApiError, ErrorBody, from_framework};
 use crate::metrics::Metrics;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const RATE_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const RATE_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RATE_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+tokio::task_local! {
+    /// The rate-limit state of the API key that made the current request, set while
+    /// authenticating it and turned into `X-RateLimit-*` headers on the way out.
+    static KEY_RATE: std::cell::Cell<Option<RateDecision>>;
+}
+
+/// Records the current request's key rate-limit state (a no-op outside a request).
+pub(crate) fn record_key_rate(decision: Option<RateDecision>) {
+    // Outside a request scope there is nothing to record.
+    let _ = KEY_RATE.try_with(|cell| cell.set(decision));
+}
+
+fn whole_seconds(duration: std::time::Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
 const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Who is calling, recorded on every request for handlers.
@@ -85,10 +106,10 @@ pub(crate) fn error_response(error: &ApiError, request_id: &str) -> Response {
         .content_type("application/json; charset=utf-8")
         .body(json.to_string());
     if let Some(wait) = error.retry_after {
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
-            response.headers_mut().insert(RETRY_AFTER, value);
-        }
+        let secs = whole_seconds(wait).max(1);
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }
@@ -158,10 +179,15 @@ pub(crate) fn wrap(
             let path = req.uri().path().to_owned();
             let span = tracing::info_span!("request", request_id = %id, %method, %path);
             let checked = refuse_key_in_query(&req).and_then(|()| limit_body(&mut req, max_body));
-            let result = match checked {
-                Ok(()) => ep.call(req).instrument(span.clone()).await,
-                Err(error) => Err(error.into()),
-            };
+            let (result, key_rate) = KEY_RATE
+                .scope(std::cell::Cell::new(None), async {
+                    let result = match checked {
+                        Ok(()) => ep.call(req).instrument(span.clone()).await,
+                        Err(error) => Err(error.into()),
+                    };
+                    (result, KEY_RATE.with(std::cell::Cell::get))
+                })
+                .await;
             let (mut response, operation) = match result {
                 Ok(response) => {
                     let operation = response.data::<OperationId>().map_or("other", |o| o.0);
@@ -181,6 +207,12 @@ pub(crate) fn wrap(
             };
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID, value);
+            }
+            if let Some(rate) = key_rate {
+                let headers = response.headers_mut();
+                headers.insert(RATE_LIMIT, HeaderValue::from(rate.limit));
+                headers.insert(RATE_REMAINING, HeaderValue::from(rate.remaining));
+                headers.insert(RATE_RESET, HeaderValue::from(whole_seconds(rate.reset)));
             }
             let took = started.elapsed();
             let status = response.status();

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use docent_identity::{IdentityService, Principal};
 use docent_infrastructure::Services;
 use docent_kernel::OrgId;
-use docent_keys::{KeyPrincipal, KeyService};
+use docent_keys::{KeyError, KeyPrincipal, KeyService};
 use docent_tenancy::{OrgAccess, Permission, TenancyError, TenancyService};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::middleware::record_key_rate;
 
 /// Shared by every API object. The spec is generated from API objects without services (it only
 /// needs their types), so the services are optional here and absent only in that case.
@@ -68,9 +69,13 @@ impl ApiState {
     /// Who is calling: a signed-in user or an API key.
     pub(crate) async fn caller(&self, auth: &Auth) -> Result<Caller, ApiError> {
         if auth.is_api_key() {
-            Ok(Caller::Key(
-                self.keys()?.authenticate(auth.credential()).await?,
-            ))
+            let authenticated = self.keys()?.authenticate(auth.credential()).await;
+            record_key_rate(match &authenticated {
+                Ok(key) => key.rate,
+                Err(KeyError::RateLimited(decision)) => Some(*decision),
+                Err(_) => None,
+            });
+            Ok(Caller::Key(authenticated?))
         } else {
             Ok(Caller::User(
                 self.identity()?.authenticate(auth.credential()).await?,

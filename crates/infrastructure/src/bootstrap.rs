@@ -11,6 +11,7 @@ use docent_tenancy::{TenancyConfig, TenancyService};
 use crate::config::Config;
 use crate::db::{self, SqlStore};
 use crate::mail;
+use crate::rate_limit::InMemoryKeyRateLimiter;
 use crate::throttle::InMemoryLoginThrottle;
 
 /// Everything the HTTP API and the worker need, built once at start-up.
@@ -109,7 +110,11 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         },
     )
     .map_err(|e| BootstrapError::Service(e.to_string()))?;
-    let keys = KeyService::new(store_arc.clone(), clock.clone());
+    let keys = KeyService::new(
+        store_arc.clone(),
+        Arc::new(InMemoryKeyRateLimiter::default()),
+        clock.clone(),
+    );
     let tenancy = TenancyService::new(
         store_arc.clone(),
         store_arc.clone(),

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod db;
 pub mod mail;
+pub mod rate_limit;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

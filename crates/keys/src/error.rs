@@ -27,6 +27,9 @@ pub enum KeyError {
     /// The key lacks the scope an operation needs.
     #[error("this API key lacks the `{}` scope", .0.as_str())]
     InsufficientScope(Scope),
+    /// The key exceeded its rate limit.
+    #[error("this API key exceeded its rate limit of {} requests per minute", .0.limit)]
+    RateLimited(crate::ports::RateDecision),
     /// The key does not exist in this organization.
     #[error("API key not found")]
     NotFound,
@@ -48,6 +51,7 @@ impl KeyError {
             }
             Self::InvalidKey => ErrorKind::Unauthenticated,
             Self::InsufficientScope(_) => ErrorKind::Forbidden,
+            Self::RateLimited(_) => ErrorKind::RateLimited,
             Self::NotFound => ErrorKind::NotFound,
             Self::Store(e) => e.kind(),
         }

@@ -10,6 +10,6 @@ pub mod service;
 
 pub use error::KeyError;
 pub use model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
-pub use ports::ApiKeyRepo;
+pub use ports::{ApiKeyRepo, KeyRateLimiter, RateDecision};
 pub use secret::{KeyFormatError, KeyParts};
 pub use service::{KeyRequest, KeyService, require_scope};

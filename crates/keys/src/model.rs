@@ -126,6 +126,8 @@ pub struct IssuedApiKey {
 pub struct KeyPrincipal {
     /// The key.
     pub key: ApiKey,
+    /// The key's rate-limit state after this request, when it has a limit.
+    pub rate: Option<crate::ports::RateDecision>,
 }
 
 impl KeyPrincipal {

@@ -1,5 +1,7 @@
 //! What the key service needs from storage.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use docent_kernel::{ApiKeyId, OrgId, PageRequest, StoreError, TokenHash};
@@ -32,4 +34,24 @@ pub trait ApiKeyRepo: Send + Sync + std::fmt::Debug {
 
     /// Records that the key was used at `now`.
     async fn touch(&self, id: ApiKeyId, now: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// The outcome of a per-key rate-limit check, also sent as `X-RateLimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    /// Requests allowed per minute.
+    pub limit: u32,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// Time until the allowance is full again.
+    pub reset: Duration,
+    /// When refused: how long to wait before the next request can succeed.
+    pub retry_after: Option<Duration>,
+}
+
+/// Per-key request rate limiting (GCRA).
+#[async_trait]
+pub trait KeyRateLimiter: Send + Sync + std::fmt::Debug {
+    /// Counts one request of `key` against `per_minute` and says whether it may proceed.
+    async fn check(&self, key: ApiKeyId, per_minute: u32) -> RateDecision;
 }

@@ -8,7 +8,7 @@ use docent_kernel::{ApiKeyId, ChatbotId, Clock, Page, PageRequest, TenantCtx, Us
 
 use crate::error::KeyError;
 use crate::model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
-use crate::ports::ApiKeyRepo;
+use crate::ports::{ApiKeyRepo, KeyRateLimiter};
 use crate::secret;
 
 /// How long a key may go without its `last_used_at` being written again.
@@ -39,6 +39,7 @@ pub struct KeyRequest {
 #[derive(Debug)]
 pub struct KeyService {
     repo: Arc<dyn ApiKeyRepo>,
+    limiter: Arc<dyn KeyRateLimiter>,
     clock: Arc<dyn Clock>,
 }
 
@@ -52,8 +53,16 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> KeyError {
 impl KeyService {
     /// Builds the service.
     #[must_use]
-    pub fn new(repo: Arc<dyn ApiKeyRepo>, clock: Arc<dyn Clock>) -> Self {
-        Self { repo, clock }
+    pub fn new(
+        repo: Arc<dyn ApiKeyRepo>,
+        limiter: Arc<dyn KeyRateLimiter>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            repo,
+            limiter,
+            clock,
+        }
     }
 
     fn validate(&self, request: KeyRequest) -> Result<KeySettings, KeyError> {
@@ -163,8 +172,9 @@ impl KeyService {
         }
     }
 
-    /// Authenticates a presented key. A malformed key is refused before any lookup; the key is read
-    /// from storage on every request, so revocation takes effect at once everywhere.
+    /// Authenticates a presented key and counts the request against its rate limit. A malformed key
+    /// is refused before any lookup; the key is read from storage on every request, so revocation
+    /// takes effect at once everywhere.
     pub async fn authenticate(&self, presented: &str) -> Result<KeyPrincipal, KeyError> {
         let parts = secret::parse(presented).map_err(|_| KeyError::InvalidKey)?;
         let key = self
@@ -182,7 +192,14 @@ impl KeyService {
         {
             self.repo.touch(key.id, now).await?;
         }
-        Ok(KeyPrincipal { key })
+        let rate = match key.settings.rate_limit_per_minute {
+            Some(per_minute) => Some(self.limiter.check(key.id, per_minute).await),
+            None => None,
+        };
+        if let Some(decision) = rate.filter(|d| d.retry_after.is_some()) {
+            return Err(KeyError::RateLimited(decision));
+        }
+        Ok(KeyPrincipal { key, rate })
     }
 }
 
