@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_identity;
 mod m20261126_000002_tenancy;
 mod m20261126_000003_api_keys;
+mod m20261126_000004_audit_events;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_identity::Migration),
             Box::new(m20261126_000002_tenancy::Migration),
             Box::new(m20261126_000003_api_keys::Migration),
+            Box::new(m20261126_000004_audit_events::Migration),
         ]
     }
 }

@@ -117,6 +117,12 @@ async fn every_route_refuses_the_wrong_caller(backend: Backend) {
             None,
             Needs::Admin,
         ),
+        (
+            Method::GET,
+            format!("/v1/orgs/{org}/audit-events"),
+            None,
+            Needs::Admin,
+        ),
     ];
 
     for (method, path, body, needs) in &routes {

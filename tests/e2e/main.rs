@@ -6,6 +6,7 @@
 
 mod access;
 mod architecture;
+mod audit;
 mod auth_flow;
 mod keys;
 mod misuse;

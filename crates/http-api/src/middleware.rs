@@ -13,6 +13,7 @@ use poem_openapi::OperationId;
 use tokio::io::AsyncReadExt as _;
 use tracing::Instrument as _;
 
+use docent_kernel::RequestMeta;
 use docent_keys::RateDecision;
 
 use crate::error::{ApiError, ErrorBody, from_framework};
@@ -27,6 +28,13 @@ tokio::task_local! {
     /// The rate-limit state of the API key that made the current request, set while
     /// authenticating it and turned into `X-RateLimit-*` headers on the way out.
     static KEY_RATE: std::cell::Cell<Option<RateDecision>>;
+    /// Where the current request came from, for audit events.
+    static REQUEST: RequestMeta;
+}
+
+/// Where the current request came from (empty outside a request).
+pub(crate) fn request_meta() -> RequestMeta {
+    REQUEST.try_with(Clone::clone).unwrap_or_default()
 }
 
 /// Records the current request's key rate-limit state (a no-op outside a request).
@@ -174,20 +182,23 @@ pub(crate) fn wrap(
             let started = Instant::now();
             let id = request_id(&req);
             let client = client_info(&req, trust_forwarded_for);
-            req.extensions_mut().insert(client);
+            req.extensions_mut().insert(client.clone());
             let method = req.method().to_string();
             let path = req.uri().path().to_owned();
             let span = tracing::info_span!("request", request_id = %id, %method, %path);
             let checked = refuse_key_in_query(&req).and_then(|()| limit_body(&mut req, max_body));
-            let (result, key_rate) = KEY_RATE
-                .scope(std::cell::Cell::new(None), async {
-                    let result = match checked {
-                        Ok(()) => ep.call(req).instrument(span.clone()).await,
-                        Err(error) => Err(error.into()),
-                    };
-                    (result, KEY_RATE.with(std::cell::Cell::get))
-                })
-                .await;
+            let meta = RequestMeta {
+                request_id: Some(id.clone()),
+                client_addr: client.ip.map(|ip| ip.to_string()),
+            };
+            let handled = KEY_RATE.scope(std::cell::Cell::new(None), async {
+                let result = match checked {
+                    Ok(()) => ep.call(req).instrument(span.clone()).await,
+                    Err(error) => Err(error.into()),
+                };
+                (result, KEY_RATE.with(std::cell::Cell::get))
+            });
+            let (result, key_rate) = REQUEST.scope(meta, handled).await;
             let (mut response, operation) = match result {
                 Ok(response) => {
                     let operation = response.data::<OperationId>().map_or("other", |o| o.0);

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::ApiError;
-use crate::middleware::record_key_rate;
+use crate::middleware::{record_key_rate, request_meta};
 
 /// Shared by every API object. The spec is generated from API objects without services (it only
 /// needs their types), so the services are optional here and absent only in that case.
@@ -108,10 +108,11 @@ impl ApiState {
             }
             Caller::Key(_) => return Err(TenancyError::OrgNotFound.into()),
         };
-        let access = self
+        let mut access = self
             .tenancy()?
             .authorize(principal.user.id, OrgId::from_uuid(org_id), permission)
             .await?;
+        access.tenant = access.tenant.with_request(request_meta());
         Ok((principal, access))
     }
 }

@@ -113,9 +113,11 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
     let keys = KeyService::new(
         store_arc.clone(),
         Arc::new(InMemoryKeyRateLimiter::default()),
+        store_arc.clone(),
         clock.clone(),
     );
     let tenancy = TenancyService::new(
+        store_arc.clone(),
         store_arc.clone(),
         store_arc.clone(),
         store_arc,

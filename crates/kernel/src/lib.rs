@@ -2,6 +2,7 @@
 //! e-mail addresses, secret tokens, the store error every repository port returns, and the outbound
 //! mail port. It holds only what several domain crates must agree on, and no infrastructure types.
 
+pub mod audit;
 pub mod clock;
 pub mod email;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod paging;
 pub mod tenant;
 pub mod token;
 
+pub use audit::{AuditEvent, AuditLog, StoredAuditEvent, record_or_log};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{Email, EmailError};
 pub use error::{ErrorKind, StoreError};
@@ -21,5 +23,5 @@ pub use id::{
 pub use mail::{MailError, Mailer, OutgoingMail};
 pub use paging::{Cursor, Page, PageRequest, PagingError};
 pub use secrecy::{ExposeSecret, SecretString};
-pub use tenant::{Actor, TenantCtx};
+pub use tenant::{Actor, RequestMeta, TenantCtx};
 pub use token::{TokenHash, TokenKind};

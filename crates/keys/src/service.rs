@@ -4,7 +4,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use docent_kernel::{ApiKeyId, ChatbotId, Clock, Page, PageRequest, TenantCtx, UserId};
+use docent_kernel::{
+    ApiKeyId, AuditEvent, AuditLog, ChatbotId, Clock, Page, PageRequest, TenantCtx, UserId,
+    record_or_log,
+};
 
 use crate::error::KeyError;
 use crate::model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
@@ -40,6 +43,7 @@ pub struct KeyRequest {
 pub struct KeyService {
     repo: Arc<dyn ApiKeyRepo>,
     limiter: Arc<dyn KeyRateLimiter>,
+    audit: Arc<dyn AuditLog>,
     clock: Arc<dyn Clock>,
 }
 
@@ -56,11 +60,13 @@ impl KeyService {
     pub fn new(
         repo: Arc<dyn ApiKeyRepo>,
         limiter: Arc<dyn KeyRateLimiter>,
+        audit: Arc<dyn AuditLog>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             repo,
             limiter,
+            audit,
             clock,
         }
     }
@@ -138,6 +144,20 @@ impl KeyService {
             last_used_at: None,
         };
         self.repo.insert(&key, &parts.hash).await?;
+        let scopes: Vec<&str> = key.settings.scopes.iter().map(|s| s.as_str()).collect();
+        let event = AuditEvent::new(
+            tenant,
+            "api_key.create",
+            ("api_key", key.id.as_uuid()),
+            key.created_at,
+        )
+        .with_detail(format!(
+            "{} ({}) [{}]",
+            key.settings.name,
+            key.prefix,
+            scopes.join(" ")
+        ));
+        record_or_log(self.audit.as_ref(), event).await;
         Ok(IssuedApiKey { key, secret })
     }
 
@@ -161,15 +181,13 @@ impl KeyService {
 
     /// Revokes a key; it stops working with the next request, on every replica.
     pub async fn revoke(&self, tenant: &TenantCtx, id: ApiKeyId) -> Result<(), KeyError> {
-        if self
-            .repo
-            .revoke(tenant.org_id(), id, self.clock.now())
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(KeyError::NotFound)
+        let now = self.clock.now();
+        if !self.repo.revoke(tenant.org_id(), id, now).await? {
+            return Err(KeyError::NotFound);
         }
+        let event = AuditEvent::new(tenant, "api_key.revoke", ("api_key", id.as_uuid()), now);
+        record_or_log(self.audit.as_ref(), event).await;
+        Ok(())
     }
 
     /// Authenticates a presented key and counts the request against its rate limit. A malformed key

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use docent_kernel::{
-    Actor, Clock, Email, ExposeSecret as _, InvitationId, Mailer, OrgId, OutgoingMail, Page,
-    PageRequest, SecretString, StoreError, TenantCtx, TokenKind, UserId,
+    Actor, AuditEvent, AuditLog, Clock, Email, ExposeSecret as _, InvitationId, Mailer, OrgId,
+    OutgoingMail, Page, PageRequest, RequestMeta, SecretString, StoreError, StoredAuditEvent,
+    TenantCtx, TokenKind, UserId, record_or_log,
 };
 
 use crate::error::TenancyError;
@@ -30,6 +31,7 @@ pub struct TenancyService {
     orgs: Arc<dyn OrgRepo>,
     members: Arc<dyn MemberRepo>,
     invitations: Arc<dyn InvitationRepo>,
+    audit: Arc<dyn AuditLog>,
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
     config: TenancyConfig,
@@ -51,6 +53,7 @@ impl TenancyService {
         orgs: Arc<dyn OrgRepo>,
         members: Arc<dyn MemberRepo>,
         invitations: Arc<dyn InvitationRepo>,
+        audit: Arc<dyn AuditLog>,
         mailer: Arc<dyn Mailer>,
         clock: Arc<dyn Clock>,
         config: TenancyConfig,
@@ -59,10 +62,15 @@ impl TenancyService {
             orgs,
             members,
             invitations,
+            audit,
             mailer,
             clock,
             config,
         }
+    }
+
+    async fn audit(&self, event: AuditEvent) {
+        record_or_log(self.audit.as_ref(), event).await;
     }
 
     /// Checks that `user` is a member of `org` whose role allows `permission`.
@@ -90,7 +98,12 @@ impl TenancyService {
     }
 
     /// Creates an organization owned by `user`.
-    pub async fn create_org(&self, user: UserId, name: &str) -> Result<OrgWithRole, TenancyError> {
+    pub async fn create_org(
+        &self,
+        user: UserId,
+        name: &str,
+        request: &RequestMeta,
+    ) -> Result<OrgWithRole, TenancyError> {
         let name = OrgName::parse(name).map_err(|reason| invalid("name", reason))?;
         let base = Slug::from_name(&name);
         let now = self.clock.now();
@@ -106,6 +119,13 @@ impl TenancyService {
             };
             match self.orgs.create(&org, user, now).await {
                 Ok(()) => {
+                    let tenant =
+                        TenantCtx::new(org.id, Actor::User(user)).with_request(request.clone());
+                    self.audit(
+                        AuditEvent::new(&tenant, "org.create", ("org", org.id.as_uuid()), now)
+                            .with_detail(format!("{} ({})", org.name.as_str(), org.slug.as_str())),
+                    )
+                    .await;
                     return Ok(OrgWithRole {
                         org,
                         role: Role::Owner,
@@ -150,16 +170,33 @@ impl TenancyService {
             StoreError::NotFound => TenancyError::OrgNotFound,
             other @ (StoreError::Unavailable(_) | StoreError::Corrupt(_)) => other.into(),
         })?;
+        let detail = format!("{} ({})", org.name.as_str(), org.slug.as_str());
+        let event = AuditEvent::new(
+            &access.tenant,
+            "org.update",
+            ("org", org.id.as_uuid()),
+            self.clock.now(),
+        );
+        self.audit(event.with_detail(detail)).await;
         Ok(org)
     }
 
     /// Deletes an organization (owner only).
     pub async fn delete_org(&self, access: &OrgAccess) -> Result<(), TenancyError> {
         require(access, Permission::DeleteOrg)?;
+        let now = self.clock.now();
         self.orgs
-            .delete(access.org.id, self.clock.now())
+            .delete(access.org.id, now)
             .await
-            .map_err(|e| e.or_on_not_found(TenancyError::OrgNotFound))
+            .map_err(|e| e.or_on_not_found(TenancyError::OrgNotFound))?;
+        let event = AuditEvent::new(
+            &access.tenant,
+            "org.delete",
+            ("org", access.org.id.as_uuid()),
+            now,
+        );
+        self.audit(event).await;
+        Ok(())
     }
 
     /// The members of the organization.
@@ -195,6 +232,14 @@ impl TenancyService {
             .set_role(access.org.id, user, role)
             .await
             .map_err(member_store_error)?;
+        let event = AuditEvent::new(
+            &access.tenant,
+            "member.role_change",
+            ("user", user.as_uuid()),
+            self.clock.now(),
+        )
+        .with_detail(format!("{} -> {role}", target.role));
+        self.audit(event).await;
         Ok(Member { role, ..target })
     }
 
@@ -220,7 +265,16 @@ impl TenancyService {
         self.members
             .remove(access.org.id, user)
             .await
-            .map_err(member_store_error)
+            .map_err(member_store_error)?;
+        let event = AuditEvent::new(
+            &access.tenant,
+            "member.remove",
+            ("user", user.as_uuid()),
+            self.clock.now(),
+        )
+        .with_detail(if leaving { "left" } else { "removed" });
+        self.audit(event).await;
+        Ok(())
     }
 
     /// Invites `email` with `role` and mails the link. Admins cannot invite owners.
@@ -280,7 +334,26 @@ impl TenancyService {
                 .await?;
             return Err(TenancyError::MailUnavailable);
         }
+        let event = AuditEvent::new(
+            &access.tenant,
+            "invitation.create",
+            ("invitation", invitation.id.as_uuid()),
+            now,
+        )
+        .with_detail(format!("{} as {}", invitation.email, invitation.role));
+        self.audit(event).await;
         Ok(IssuedInvitation { invitation, token })
+    }
+
+    /// The organization's audit log, newest first (admins and owners).
+    pub async fn audit_events(
+        &self,
+        access: &OrgAccess,
+        page: &PageRequest,
+    ) -> Result<Page<StoredAuditEvent>, TenancyError> {
+        require(access, Permission::ManageKeys)?;
+        let rows = self.audit.list(access.org.id, page).await?;
+        Ok(Page::from_rows(rows, page, |e| e.id))
     }
 
     /// The organization's pending invitations.
@@ -304,15 +377,18 @@ impl TenancyService {
         id: InvitationId,
     ) -> Result<(), TenancyError> {
         require(access, Permission::ManageInvitations)?;
-        if self
-            .invitations
-            .revoke(access.org.id, id, self.clock.now())
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(TenancyError::InvitationNotFound)
+        let now = self.clock.now();
+        if !self.invitations.revoke(access.org.id, id, now).await? {
+            return Err(TenancyError::InvitationNotFound);
         }
+        let event = AuditEvent::new(
+            &access.tenant,
+            "invitation.revoke",
+            ("invitation", id.as_uuid()),
+            now,
+        );
+        self.audit(event).await;
+        Ok(())
     }
 
     /// Accepts an invitation for the signed-in user `user` whose address is `email`.
@@ -321,6 +397,7 @@ impl TenancyService {
         user: UserId,
         email: &Email,
         token: &SecretString,
+        request: &RequestMeta,
     ) -> Result<OrgWithRole, TenancyError> {
         let hash = TokenKind::Invitation
             .parse_secret(token)
@@ -342,6 +419,16 @@ impl TenancyService {
         if !accepted {
             return Err(TenancyError::InvalidInvitation);
         }
+        let tenant =
+            TenantCtx::new(invitation.org_id, Actor::User(user)).with_request(request.clone());
+        let event = AuditEvent::new(
+            &tenant,
+            "invitation.accept",
+            ("invitation", invitation.id.as_uuid()),
+            now,
+        )
+        .with_detail(format!("{} as {}", invitation.email, invitation.role));
+        self.audit(event).await;
         self.orgs
             .find_for_member(invitation.org_id, user)
             .await?

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use docent_kernel::{
-    Email, InvitationId, MailError, Mailer, ManualClock, OrgId, OutgoingMail, PageRequest,
-    SecretString, StoreError, TokenHash, UserId,
+    AuditEvent, AuditLog, Email, InvitationId, MailError, Mailer, ManualClock, OrgId, OutgoingMail,
+    PageRequest, RequestMeta, SecretString, StoreError, StoredAuditEvent, TokenHash, UserId,
 };
 
 use crate::error::TenancyError;
@@ -228,6 +228,28 @@ impl InvitationRepo for Memory {
     }
 }
 
+/// Keeps every audit event.
+#[derive(Debug, Default)]
+struct Audit(Mutex<Vec<AuditEvent>>);
+
+#[async_trait]
+impl AuditLog for Audit {
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+
+    async fn list(&self, _: OrgId, _: &PageRequest) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+impl Audit {
+    fn actions(&self) -> Vec<&'static str> {
+        self.0.lock().unwrap().iter().map(|e| e.action).collect()
+    }
+}
+
 /// Keeps every message, or fails every send when told to.
 #[derive(Debug, Default)]
 struct Outbox {
@@ -248,6 +270,7 @@ impl Mailer for Outbox {
 
 struct Harness {
     service: TenancyService,
+    audit: Arc<Audit>,
     memory: Arc<Memory>,
     outbox: Arc<Outbox>,
     clock: Arc<ManualClock>,
@@ -255,12 +278,14 @@ struct Harness {
 
 fn harness() -> Harness {
     let memory = Arc::new(Memory::default());
+    let audit = Arc::new(Audit::default());
     let outbox = Arc::new(Outbox::default());
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let service = TenancyService::new(
         memory.clone(),
         memory.clone(),
         memory.clone(),
+        audit.clone(),
         outbox.clone(),
         clock.clone(),
         TenancyConfig {
@@ -270,6 +295,7 @@ fn harness() -> Harness {
     );
     Harness {
         service,
+        audit,
         memory,
         outbox,
         clock,
@@ -287,8 +313,16 @@ fn user(h: &Harness, email: &str) -> (UserId, Email) {
 async fn a_slug_clash_gets_a_suffix() {
     let h = harness();
     let (ann, _) = user(&h, "ann@example.com");
-    let first = h.service.create_org(ann, "Acme").await.unwrap();
-    let second = h.service.create_org(ann, "ACME!").await.unwrap();
+    let first = h
+        .service
+        .create_org(ann, "Acme", &RequestMeta::default())
+        .await
+        .unwrap();
+    let second = h
+        .service
+        .create_org(ann, "ACME!", &RequestMeta::default())
+        .await
+        .unwrap();
     assert_eq!(first.org.slug.as_str(), "acme");
     assert!(
         second.org.slug.as_str().starts_with("acme-"),
@@ -296,7 +330,9 @@ async fn a_slug_clash_gets_a_suffix() {
         second.org.slug
     );
     assert!(matches!(
-        h.service.create_org(ann, "   ").await,
+        h.service
+            .create_org(ann, "   ", &RequestMeta::default())
+            .await,
         Err(TenancyError::Invalid { field: "name", .. })
     ));
 }
@@ -306,7 +342,13 @@ async fn invitations_expire_after_seven_days() {
     let h = harness();
     let (ann, _) = user(&h, "ann@example.com");
     let (bo, bo_email) = user(&h, "bo@example.com");
-    let org = h.service.create_org(ann, "Acme").await.unwrap().org.id;
+    let org = h
+        .service
+        .create_org(ann, "Acme", &RequestMeta::default())
+        .await
+        .unwrap()
+        .org
+        .id;
     let access = h
         .service
         .authorize(ann, org, Permission::ManageInvitations)
@@ -321,7 +363,7 @@ async fn invitations_expire_after_seven_days() {
     h.clock.advance(Duration::days(7) + Duration::seconds(1));
     assert!(matches!(
         h.service
-            .accept_invitation(bo, &bo_email, &issued.token)
+            .accept_invitation(bo, &bo_email, &issued.token, &RequestMeta::default())
             .await,
         Err(TenancyError::InvalidInvitation)
     ));
@@ -333,7 +375,7 @@ async fn invitations_expire_after_seven_days() {
     h.clock.advance(Duration::days(6));
     let joined = h
         .service
-        .accept_invitation(bo, &bo_email, &again.token)
+        .accept_invitation(bo, &bo_email, &again.token, &RequestMeta::default())
         .await
         .unwrap();
     assert_eq!(joined.role, Role::Member);
@@ -345,7 +387,13 @@ async fn roles_bound_what_admins_and_members_may_do() {
     let (ann, _) = user(&h, "ann@example.com");
     let (bo, bo_email) = user(&h, "bo@example.com");
     let (cy, cy_email) = user(&h, "cy@example.com");
-    let org = h.service.create_org(ann, "Acme").await.unwrap().org.id;
+    let org = h
+        .service
+        .create_org(ann, "Acme", &RequestMeta::default())
+        .await
+        .unwrap()
+        .org
+        .id;
     let owner = h
         .service
         .authorize(ann, org, Permission::ReadOrg)
@@ -357,7 +405,7 @@ async fn roles_bound_what_admins_and_members_may_do() {
         .await
         .unwrap();
     h.service
-        .accept_invitation(bo, &bo_email, &invite.token)
+        .accept_invitation(bo, &bo_email, &invite.token, &RequestMeta::default())
         .await
         .unwrap();
     let invite = h
@@ -366,7 +414,7 @@ async fn roles_bound_what_admins_and_members_may_do() {
         .await
         .unwrap();
     h.service
-        .accept_invitation(cy, &cy_email, &invite.token)
+        .accept_invitation(cy, &cy_email, &invite.token, &RequestMeta::default())
         .await
         .unwrap();
 
@@ -424,13 +472,32 @@ async fn roles_bound_what_admins_and_members_may_do() {
         h.service.change_role(&owner, ann, Role::Admin).await,
         Err(TenancyError::LastOwner)
     ));
+    // Every change that happened is in the audit log, and nothing that was refused.
+    assert_eq!(
+        h.audit.actions(),
+        [
+            "org.create",
+            "invitation.create",
+            "invitation.accept",
+            "invitation.create",
+            "invitation.accept",
+            "member.role_change",
+            "member.remove",
+        ]
+    );
 }
 
 #[tokio::test]
 async fn an_invitation_whose_mail_fails_is_withdrawn() {
     let h = harness();
     let (ann, _) = user(&h, "ann@example.com");
-    let org = h.service.create_org(ann, "Acme").await.unwrap().org.id;
+    let org = h
+        .service
+        .create_org(ann, "Acme", &RequestMeta::default())
+        .await
+        .unwrap()
+        .org
+        .id;
     let access = h
         .service
         .authorize(ann, org, Permission::ManageInvitations)
@@ -452,7 +519,12 @@ async fn an_invitation_whose_mail_fails_is_withdrawn() {
     let (bo, bo_email) = user(&h, "bo@example.com");
     assert!(matches!(
         h.service
-            .accept_invitation(bo, &bo_email, &SecretString::from("dsi_x".to_owned()))
+            .accept_invitation(
+                bo,
+                &bo_email,
+                &SecretString::from("dsi_x".to_owned()),
+                &RequestMeta::default()
+            )
             .await,
         Err(TenancyError::InvalidInvitation)
     ));

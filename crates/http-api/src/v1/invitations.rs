@@ -13,6 +13,7 @@ use super::orgs::OrgDto;
 use super::{ApiTags, RoleDto, page_request};
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::middleware::request_meta;
 use crate::state::ApiState;
 
 /// The invitation endpoints.
@@ -206,7 +207,12 @@ impl InvitationsApi {
         let org = self
             .state
             .tenancy()?
-            .accept_invitation(principal.user.id, &principal.user.email, &token)
+            .accept_invitation(
+                principal.user.id,
+                &principal.user.email,
+                &token,
+                &request_meta(),
+            )
             .await?;
         Ok(Json(OrgDto::from(&org)))
     }

@@ -1,5 +1,6 @@
 //! Version 1 of the API: one module per resource, combined into one tuple type.
 
+mod audit;
 mod auth;
 mod invitations;
 mod keys;
@@ -21,6 +22,7 @@ pub(crate) type Api = (
     members::MembersApi,
     invitations::InvitationsApi,
     keys::KeysApi,
+    audit::AuditApi,
     ops::OpsApi,
 );
 
@@ -33,6 +35,7 @@ pub(crate) fn api(state: ApiState) -> Api {
         members::MembersApi::new(state.clone()),
         invitations::InvitationsApi::new(state.clone()),
         keys::KeysApi::new(state.clone()),
+        audit::AuditApi::new(state.clone()),
         ops::OpsApi::new(state),
     )
 }
@@ -52,6 +55,8 @@ pub(crate) enum ApiTags {
     Invitations,
     /// API keys of an organization.
     ApiKeys,
+    /// The audit log of an organization.
+    Audit,
     /// Health, readiness and metrics.
     Ops,
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{ApiTags, RoleDto, page_request};
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::middleware::request_meta;
 use crate::state::ApiState;
 
 /// The organization endpoints.
@@ -112,7 +113,7 @@ impl OrgsApi {
         let org = self
             .state
             .tenancy()?
-            .create_org(principal.user.id, &body.0.name)
+            .create_org(principal.user.id, &body.0.name, &request_meta())
             .await?;
         Ok(CreateOrgResponse::Created(Json(OrgDto::from(&org))))
     }

@@ -1,6 +1,7 @@
 //! The relational store: connection set-up, migrations, and the sea-orm implementations of the
 //! domain's repository ports. Supports SQLite (embedded default) and PostgreSQL.
 
+mod audit;
 pub mod entity;
 mod identity;
 mod keys;

@@ -1,6 +1,7 @@
 //! sea-orm entities. They never leave this crate: repositories convert them to domain types.
 
 pub mod api_keys;
+pub mod audit_events;
 pub mod invitations;
 pub mod memberships;
 pub mod organizations;
