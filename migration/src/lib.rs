@@ -7,6 +7,7 @@ mod m20261126_000001_identity;
 mod m20261126_000002_tenancy;
 mod m20261126_000003_api_keys;
 mod m20261126_000004_audit_events;
+mod m20261126_000005_usage;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_tenancy::Migration),
             Box::new(m20261126_000003_api_keys::Migration),
             Box::new(m20261126_000004_audit_events::Migration),
+            Box::new(m20261126_000005_usage::Migration),
         ]
     }
 }

@@ -123,6 +123,18 @@ async fn every_route_refuses_the_wrong_caller(backend: Backend) {
             None,
             Needs::Admin,
         ),
+        (
+            Method::GET,
+            format!("/v1/orgs/{org}/usage"),
+            None,
+            Needs::Viewer,
+        ),
+        (
+            Method::GET,
+            format!("/v1/orgs/{org}/api-keys/{missing}/usage"),
+            None,
+            Needs::Admin,
+        ),
     ];
 
     for (method, path, body, needs) in &routes {

@@ -16,6 +16,7 @@ on_both_backends!(
     keys_are_created_shown_once_and_revoked_at_once,
     keys_stop_with_their_org_creator_or_expiry,
     keys_are_rate_limited_with_headers,
+    usage_is_readable_with_the_usage_scope,
 );
 
 async fn create_key(app: &TestApp, session: &str, org: &str, body: Value) -> Value {
@@ -331,4 +332,97 @@ async fn keys_are_rate_limited_with_headers(backend: Backend) {
     let reply = app.get("/v1/users/me", Some(&owner)).await;
     assert!(reply.headers.get("x-ratelimit-limit").is_none());
     reply.expect(200);
+}
+
+async fn usage_is_readable_with_the_usage_scope(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (_, owner) = app.signup("owner@example.com", PW).await;
+    let org = app.create_org(&owner, "Metered").await;
+    let (_, other_owner) = app.signup("other@example.com", PW).await;
+    let other_org = app.create_org(&other_owner, "Elsewhere").await;
+    let reader = create_key(
+        &app,
+        &owner,
+        &org,
+        json!({"name": "reader", "scopes": ["usage:read"]}),
+    )
+    .await;
+    let reader_id = reader["id"].as_str().unwrap().to_owned();
+    let reader = reader["key"].as_str().unwrap().to_owned();
+    let chatter = create_key(
+        &app,
+        &owner,
+        &org,
+        json!({"name": "chatter", "scopes": ["chat"]}),
+    )
+    .await;
+    let chatter = chatter["key"].as_str().unwrap().to_owned();
+
+    // Within scope: the key reads its organization's usage (this month by default).
+    let report = app
+        .get(&format!("/v1/orgs/{org}/usage"), Some(&reader))
+        .await
+        .expect(200);
+    assert_eq!(report["group_by"], "day");
+    assert!(report["items"].as_array().unwrap().is_empty());
+    let today = chrono::Utc::now().date_naive();
+    assert_eq!(report["to"], today.to_string());
+    let ranged = with_x_api_key(
+        &app,
+        &format!("/v1/orgs/{org}/usage?from=2026-01-01&to=2026-01-31&group_by=api_key"),
+        &reader,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        (ranged["from"].as_str(), ranged["group_by"].as_str()),
+        (Some("2026-01-01"), Some("api_key"))
+    );
+
+    // Out of scope, or another organization's.
+    let refused = app
+        .get(&format!("/v1/orgs/{org}/usage"), Some(&chatter))
+        .await
+        .expect_error(403, "insufficient_scope");
+    assert!(refused["message"].as_str().unwrap().contains("usage:read"));
+    app.get(&format!("/v1/orgs/{other_org}/usage"), Some(&reader))
+        .await
+        .expect_error(404, "org_not_found");
+
+    // Ranges are checked.
+    for query in [
+        "from=2026-02-01",
+        "from=2026-02-01&to=2026-01-01",
+        "from=2024-01-01&to=2026-01-01",
+    ] {
+        app.get(&format!("/v1/orgs/{org}/usage?{query}"), Some(&owner))
+            .await
+            .expect_error(422, "invalid_range");
+    }
+    app.get(
+        &format!("/v1/orgs/{org}/usage?group_by=planet"),
+        Some(&owner),
+    )
+    .await
+    .expect_error(400, "invalid_request");
+
+    // A key's own usage is for owners and admins, and only for keys of their organization.
+    app.get(
+        &format!("/v1/orgs/{org}/api-keys/{reader_id}/usage"),
+        Some(&owner),
+    )
+    .await
+    .expect(200);
+    app.get(
+        &format!("/v1/orgs/{org}/api-keys/{reader_id}/usage"),
+        Some(&reader),
+    )
+    .await
+    .expect_error(403, "session_required");
+    app.get(
+        &format!("/v1/orgs/{other_org}/api-keys/{reader_id}/usage"),
+        Some(&other_owner),
+    )
+    .await
+    .expect_error(404, "api_key_not_found");
 }

@@ -140,7 +140,7 @@ const DOCUMENTED_ERRORS: &[(u16, &str)] = &[
     ),
     (
         429,
-        "Too many requests; see `Retry-After` (`too_many_attempts`)",
+        "Too many requests; see `Retry-After` (`too_many_attempts`, `rate_limited`, `quota_exceeded`)",
     ),
     (
         500,
@@ -274,6 +274,11 @@ impl From<KeyError> for ApiError {
                 let wait = decision.retry_after.unwrap_or(decision.reset);
                 return Self::rate_limited("rate_limited", message, wait);
             }
+            KeyError::QuotaExceeded { resets_in_secs, .. } => {
+                let wait = std::time::Duration::from_secs(*resets_in_secs);
+                return Self::rate_limited("quota_exceeded", message, wait);
+            }
+            KeyError::InvalidRange(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_range"),
             KeyError::NotFound => (StatusCode::NOT_FOUND, "api_key_not_found"),
             KeyError::Paging(paging) => return (*paging).into(),
             KeyError::Store(_) => return Self::from_failure(error.kind(), &error),

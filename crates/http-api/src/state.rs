@@ -6,7 +6,8 @@ use std::sync::Arc;
 use docent_identity::{IdentityService, Principal};
 use docent_infrastructure::Services;
 use docent_kernel::OrgId;
-use docent_keys::{KeyError, KeyPrincipal, KeyService};
+use docent_kernel::TenantCtx;
+use docent_keys::{KeyError, KeyPrincipal, KeyService, Scope, require_scope};
 use docent_tenancy::{OrgAccess, Permission, TenancyError, TenancyService};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
@@ -81,6 +82,32 @@ impl ApiState {
                 self.identity()?.authenticate(auth.credential()).await?,
             ))
         }
+    }
+
+    /// The tenant context for a route that API keys may use: a member whose role allows
+    /// `permission`, or a key of this organization that carries `scope` (`org_not_found` for any
+    /// other organization, `insufficient_scope` without the scope).
+    pub(crate) async fn tenant_access(
+        &self,
+        auth: &Auth,
+        org_id: Uuid,
+        permission: Permission,
+        scope: Scope,
+    ) -> Result<TenantCtx, ApiError> {
+        let tenant = match self.caller(auth).await? {
+            Caller::User(principal) => {
+                self.tenancy()?
+                    .authorize(principal.user.id, OrgId::from_uuid(org_id), permission)
+                    .await?
+                    .tenant
+            }
+            Caller::Key(key) if key.key.org_id.as_uuid() == org_id => {
+                require_scope(&key, scope)?;
+                key.tenant()
+            }
+            Caller::Key(_) => return Err(TenancyError::OrgNotFound.into()),
+        };
+        Ok(tenant.with_request(request_meta()))
     }
 
     /// The signed-in user behind the credential. A valid API key gets 403 `session_required`:

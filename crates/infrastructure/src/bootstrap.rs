@@ -114,6 +114,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         store_arc.clone(),
         Arc::new(InMemoryKeyRateLimiter::default()),
         store_arc.clone(),
+        store_arc.clone(),
         clock.clone(),
     );
     let tenancy = TenancyService::new(

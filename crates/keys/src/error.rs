@@ -30,6 +30,17 @@ pub enum KeyError {
     /// The key exceeded its rate limit.
     #[error("this API key exceeded its rate limit of {} requests per minute", .0.limit)]
     RateLimited(crate::ports::RateDecision),
+    /// A monthly quota of the key is used up.
+    #[error("this API key's monthly {what} quota is used up")]
+    QuotaExceeded {
+        /// `message` or `token`.
+        what: &'static str,
+        /// Seconds until the quota resets (the start of the next UTC month).
+        resets_in_secs: u64,
+    },
+    /// A usage range is invalid.
+    #[error("invalid range: {0}")]
+    InvalidRange(&'static str),
     /// The key does not exist in this organization.
     #[error("API key not found")]
     NotFound,
@@ -51,7 +62,8 @@ impl KeyError {
             }
             Self::InvalidKey => ErrorKind::Unauthenticated,
             Self::InsufficientScope(_) => ErrorKind::Forbidden,
-            Self::RateLimited(_) => ErrorKind::RateLimited,
+            Self::RateLimited(_) | Self::QuotaExceeded { .. } => ErrorKind::RateLimited,
+            Self::InvalidRange(_) => ErrorKind::InvalidInput,
             Self::NotFound => ErrorKind::NotFound,
             Self::Store(e) => e.kind(),
         }

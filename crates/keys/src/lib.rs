@@ -5,11 +5,15 @@
 pub mod error;
 pub mod model;
 pub mod ports;
+pub mod quota;
 pub mod secret;
 pub mod service;
+pub mod usage;
 
 pub use error::KeyError;
 pub use model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
-pub use ports::{ApiKeyRepo, KeyRateLimiter, RateDecision};
+pub use ports::{ApiKeyRepo, KeyRateLimiter, RateDecision, UsageLedger};
+pub use quota::{ReportedUsage, Reservation};
 pub use secret::{KeyFormatError, KeyParts};
 pub use service::{KeyRequest, KeyService, require_scope};
+pub use usage::{DayRange, UsageDelta, UsageGroup, UsageRow, UsageTotals};

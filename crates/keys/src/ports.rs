@@ -55,3 +55,27 @@ pub trait KeyRateLimiter: Send + Sync + std::fmt::Debug {
     /// Counts one request of `key` against `per_minute` and says whether it may proceed.
     async fn check(&self, key: ApiKeyId, per_minute: u32) -> RateDecision;
 }
+
+/// The usage ledger: one row per organization, UTC day, chatbot and key, with sums.
+#[async_trait]
+pub trait UsageLedger: Send + Sync + std::fmt::Debug {
+    /// Adds `delta` to its day's row (creating it), atomically with concurrent additions.
+    async fn add(&self, delta: &crate::usage::UsageDelta) -> Result<(), StoreError>;
+
+    /// The sums for `org` (and, when given, one key) over `range`.
+    async fn totals(
+        &self,
+        org: OrgId,
+        key: Option<ApiKeyId>,
+        range: &crate::usage::DayRange,
+    ) -> Result<crate::usage::UsageTotals, StoreError>;
+
+    /// The sums for `org` (and, when given, one key) over `range`, grouped; rows ordered by group.
+    async fn report(
+        &self,
+        org: OrgId,
+        key: Option<ApiKeyId>,
+        range: &crate::usage::DayRange,
+        group: crate::usage::UsageGroup,
+    ) -> Result<Vec<crate::usage::UsageRow>, StoreError>;
+}

@@ -11,8 +11,10 @@ use docent_kernel::{
 
 use crate::error::KeyError;
 use crate::model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
-use crate::ports::{ApiKeyRepo, KeyRateLimiter};
+use crate::ports::{ApiKeyRepo, KeyRateLimiter, UsageLedger};
+use crate::quota::{InFlight, ReportedUsage, Reservation};
 use crate::secret;
+use crate::usage::{DayRange, UsageDelta, UsageGroup, UsageRow};
 
 /// How long a key may go without its `last_used_at` being written again.
 const TOUCH_INTERVAL_SECS: i64 = 60;
@@ -43,8 +45,10 @@ pub struct KeyRequest {
 pub struct KeyService {
     repo: Arc<dyn ApiKeyRepo>,
     limiter: Arc<dyn KeyRateLimiter>,
+    usage: Arc<dyn UsageLedger>,
     audit: Arc<dyn AuditLog>,
     clock: Arc<dyn Clock>,
+    in_flight: InFlight,
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> KeyError {
@@ -60,14 +64,17 @@ impl KeyService {
     pub fn new(
         repo: Arc<dyn ApiKeyRepo>,
         limiter: Arc<dyn KeyRateLimiter>,
+        usage: Arc<dyn UsageLedger>,
         audit: Arc<dyn AuditLog>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             repo,
             limiter,
+            usage,
             audit,
             clock,
+            in_flight: InFlight::default(),
         }
     }
 
@@ -219,6 +226,99 @@ impl KeyService {
         }
         Ok(KeyPrincipal { key, rate })
     }
+    /// Reserves one message and `estimated_tokens` before a model call, against the key's monthly
+    /// quotas (usage so far this UTC month plus reservations in flight). Requests without a key
+    /// are not limited here. Fails with `QuotaExceeded` without reserving anything.
+    pub async fn reserve(
+        &self,
+        tenant: &TenantCtx,
+        key: Option<&ApiKey>,
+        chatbot: Option<ChatbotId>,
+        estimated_tokens: u64,
+    ) -> Result<Reservation, KeyError> {
+        let mut reservation = Reservation {
+            org_id: tenant.org_id(),
+            chatbot_id: chatbot,
+            key: None,
+        };
+        let Some(key) = key else {
+            return Ok(reservation);
+        };
+        let now = self.clock.now();
+        let month = DayRange::month_to_date(now.date_naive());
+        let used = self
+            .usage
+            .totals(tenant.org_id(), Some(key.id), &month)
+            .await?;
+        let (message_quota, token_quota) = (
+            key.settings.monthly_message_quota,
+            key.settings.monthly_token_quota,
+        );
+        self.in_flight
+            .try_reserve(key.id, estimated_tokens, |held_messages, held_tokens| {
+                if message_quota.is_some_and(|q| used.requests + held_messages + 1 > q) {
+                    return Err("message");
+                }
+                let tokens = used.model_tokens() + held_tokens + estimated_tokens;
+                if token_quota.is_some_and(|q| tokens > q) {
+                    return Err("token");
+                }
+                Ok(())
+            })
+            .map_err(|what| KeyError::QuotaExceeded {
+                what,
+                resets_in_secs: seconds_to_next_month(now),
+            })?;
+        reservation.key = Some((key.id, estimated_tokens, self.in_flight.clone()));
+        Ok(reservation)
+    }
+
+    /// Records what a reserved request used, per the provider's report, and releases the
+    /// reservation.
+    pub async fn settle(
+        &self,
+        mut reservation: Reservation,
+        used: ReportedUsage,
+    ) -> Result<(), KeyError> {
+        let totals = used.as_totals();
+        let delta = UsageDelta {
+            org_id: reservation.org_id,
+            day: self.clock.now().date_naive(),
+            chatbot_id: reservation.chatbot_id,
+            api_key_id: reservation.key.as_ref().map(|(id, _, _)| *id),
+            requests: totals.requests,
+            prompt_tokens: totals.prompt_tokens,
+            completion_tokens: totals.completion_tokens,
+            embedded_tokens: 0,
+        };
+        // Written before the release, so no window lets the allowance look larger than it is.
+        let written = self.usage.add(&delta).await;
+        reservation.release();
+        Ok(written?)
+    }
+
+    /// The organization's usage over `range`, grouped; for one key when `key` is given (which
+    /// must be one of the organization's keys).
+    pub async fn usage_report(
+        &self,
+        tenant: &TenantCtx,
+        key: Option<ApiKeyId>,
+        range: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+        group: UsageGroup,
+    ) -> Result<(DayRange, Vec<UsageRow>), KeyError> {
+        if let Some(key) = key {
+            self.get(tenant, key).await?;
+        }
+        let range = match range {
+            Some((from, to)) => DayRange::new(from, to).map_err(KeyError::InvalidRange)?,
+            None => DayRange::month_to_date(self.clock.now().date_naive()),
+        };
+        let rows = self
+            .usage
+            .report(tenant.org_id(), key, &range, group)
+            .await?;
+        Ok((range, rows))
+    }
 }
 
 /// Fails with `InsufficientScope` unless the principal carries `scope`.
@@ -228,4 +328,19 @@ pub fn require_scope(principal: &KeyPrincipal, scope: Scope) -> Result<(), KeyEr
     } else {
         Err(KeyError::InsufficientScope(scope))
     }
+}
+
+/// Seconds from `now` to the start of the next UTC month, when monthly quotas reset.
+fn seconds_to_next_month(now: DateTime<Utc>) -> u64 {
+    use chrono::Datelike as _;
+    let (year, month) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    chrono::NaiveDate::from_ymd_opt(year, month, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|start| start.and_utc() - now)
+        .and_then(|left| u64::try_from(left.num_seconds()).ok())
+        .unwrap_or(0)
 }

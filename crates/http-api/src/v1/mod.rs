@@ -7,6 +7,7 @@ mod keys;
 mod members;
 mod ops;
 mod orgs;
+mod usage;
 mod users;
 
 use docent_tenancy::Role;
@@ -23,6 +24,7 @@ pub(crate) type Api = (
     invitations::InvitationsApi,
     keys::KeysApi,
     audit::AuditApi,
+    usage::UsageApi,
     ops::OpsApi,
 );
 
@@ -36,6 +38,7 @@ pub(crate) fn api(state: ApiState) -> Api {
         invitations::InvitationsApi::new(state.clone()),
         keys::KeysApi::new(state.clone()),
         audit::AuditApi::new(state.clone()),
+        usage::UsageApi::new(state.clone()),
         ops::OpsApi::new(state),
     )
 }
@@ -57,6 +60,8 @@ pub(crate) enum ApiTags {
     ApiKeys,
     /// The audit log of an organization.
     Audit,
+    /// Usage of an organization and its keys.
+    Usage,
     /// Health, readiness and metrics.
     Ops,
 }

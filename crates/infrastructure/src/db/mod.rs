@@ -8,6 +8,7 @@ mod keys;
 mod tenancy;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use std::time::Duration;
 

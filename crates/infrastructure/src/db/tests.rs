@@ -45,6 +45,8 @@ on_both_backends!(
     invitations_replace_accept_and_revoke,
     deleted_orgs_disappear_with_their_invitations,
     api_keys_are_found_by_hash_while_usable,
+    usage_adds_up_per_day_chatbot_and_key,
+    quotas_are_reserved_before_use_and_settled_after,
 );
 
 async fn run<F, Fut>(backend: Backend, scenario: F)
@@ -656,4 +658,200 @@ async fn api_keys_are_found_by_hash_while_usable(store: SqlStore) {
     assert!(store.find_usable(&second_hash).await.unwrap().is_some());
     OrgRepo::delete(&store, org.id, Utc::now()).await.unwrap();
     assert!(store.find_usable(&second_hash).await.unwrap().is_none());
+}
+
+async fn usage_adds_up_per_day_chatbot_and_key(store: SqlStore) {
+    use chrono::NaiveDate;
+    use docent_keys::{DayRange, UsageDelta, UsageGroup, UsageLedger, UsageTotals};
+
+    let owner = insert_user(&store, "uma@example.com").await;
+    let org = new_org(&store, owner.id, "Usage").await;
+    let other = new_org(&store, owner.id, "Other usage").await;
+    let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+    let key = docent_kernel::ApiKeyId::generate();
+    let bot = docent_kernel::ChatbotId::generate();
+    let delta = |org: OrgId, on: &str, chatbot, api_key, requests, prompt, completion| UsageDelta {
+        org_id: org,
+        day: day(on),
+        chatbot_id: chatbot,
+        api_key_id: api_key,
+        requests,
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        embedded_tokens: 0,
+    };
+    for d in [
+        delta(org.id, "2026-11-01", Some(bot), Some(key), 1, 100, 20),
+        delta(org.id, "2026-11-01", Some(bot), Some(key), 1, 50, 10),
+        delta(org.id, "2026-11-02", Some(bot), None, 2, 10, 10),
+        delta(org.id, "2026-10-31", None, Some(key), 5, 0, 0),
+        delta(other.id, "2026-11-01", None, None, 100, 1000, 1000),
+    ] {
+        store.add(&d).await.unwrap();
+    }
+    let november = DayRange::new(day("2026-11-01"), day("2026-11-30")).unwrap();
+    let totals = store.totals(org.id, None, &november).await.unwrap();
+    assert_eq!(
+        totals,
+        UsageTotals {
+            requests: 4,
+            prompt_tokens: 160,
+            completion_tokens: 40,
+            embedded_tokens: 0
+        }
+    );
+    assert_eq!(totals.model_tokens(), 200);
+    let by_key = store.totals(org.id, Some(key), &november).await.unwrap();
+    assert_eq!((by_key.requests, by_key.model_tokens()), (2, 180));
+    let empty = DayRange::new(day("2026-12-01"), day("2026-12-31")).unwrap();
+    assert_eq!(
+        store.totals(org.id, None, &empty).await.unwrap(),
+        UsageTotals::default()
+    );
+
+    let days = store
+        .report(org.id, None, &november, UsageGroup::Day)
+        .await
+        .unwrap();
+    let days: Vec<_> = days
+        .iter()
+        .map(|r| (r.group.clone().unwrap(), r.totals.requests))
+        .collect();
+    assert_eq!(
+        days,
+        vec![("2026-11-01".to_owned(), 2), ("2026-11-02".to_owned(), 2)]
+    );
+    let wide = DayRange::new(day("2026-10-01"), day("2026-11-30")).unwrap();
+    let keys = store
+        .report(org.id, None, &wide, UsageGroup::ApiKey)
+        .await
+        .unwrap();
+    let mut keys: Vec<_> = keys
+        .iter()
+        .map(|r| (r.group.clone(), r.totals.requests))
+        .collect();
+    keys.sort();
+    assert_eq!(keys, vec![(None, 2), (Some(key.to_string()), 7)]);
+    let bots = store
+        .report(org.id, None, &wide, UsageGroup::Chatbot)
+        .await
+        .unwrap();
+    let mut bots: Vec<_> = bots
+        .iter()
+        .map(|r| (r.group.clone(), r.totals.requests))
+        .collect();
+    bots.sort();
+    assert_eq!(bots, vec![(None, 5), (Some(bot.to_string()), 4)]);
+}
+
+async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
+    use std::sync::Arc;
+
+    use docent_kernel::{Actor, SystemClock, TenantCtx};
+    use docent_keys::{KeyError, KeyRequest, KeyService, ReportedUsage};
+
+    let owner = insert_user(&store, "quinn@example.com").await;
+    let org = new_org(&store, owner.id, "Quotas").await;
+    let store = Arc::new(store);
+    let keys = KeyService::new(
+        store.clone(),
+        Arc::new(crate::rate_limit::InMemoryKeyRateLimiter::default()),
+        store.clone(),
+        store.clone(),
+        Arc::new(SystemClock),
+    );
+    let tenant = TenantCtx::new(org.id, Actor::User(owner.id));
+    let issued = keys
+        .create(
+            &tenant,
+            owner.id,
+            KeyRequest {
+                name: "metered".to_owned(),
+                scopes: vec!["chat".to_owned()],
+                monthly_message_quota: Some(2),
+                monthly_token_quota: Some(1000),
+                ..KeyRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    let key = issued.key;
+    let used = |prompt, completion| ReportedUsage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+    };
+
+    // Two messages fit; in flight they already count, so a third is refused before any model call.
+    let first = keys.reserve(&tenant, Some(&key), None, 100).await.unwrap();
+    let second = keys.reserve(&tenant, Some(&key), None, 100).await.unwrap();
+    assert!(matches!(
+        keys.reserve(&tenant, Some(&key), None, 100).await,
+        Err(KeyError::QuotaExceeded {
+            what: "message",
+            ..
+        })
+    ));
+    // A dropped reservation gives its message back; a settled one is recorded.
+    drop(second);
+    keys.settle(first, used(300, 50)).await.unwrap();
+    let third = keys.reserve(&tenant, Some(&key), None, 100).await.unwrap();
+    keys.settle(third, used(200, 50)).await.unwrap();
+    match keys.reserve(&tenant, Some(&key), None, 1).await {
+        Err(KeyError::QuotaExceeded {
+            what,
+            resets_in_secs,
+        }) => {
+            assert_eq!(what, "message");
+            assert!(resets_in_secs > 0 && resets_in_secs <= 31 * 24 * 3600);
+        }
+        other => panic!("expected the message quota to be used up, got {other:?}"),
+    }
+
+    // The token quota counts reported prompt and completion tokens plus the estimate.
+    let tokens_only = keys
+        .create(
+            &tenant,
+            owner.id,
+            KeyRequest {
+                name: "tokens".to_owned(),
+                scopes: vec!["chat".to_owned()],
+                monthly_token_quota: Some(500),
+                ..KeyRequest::default()
+            },
+        )
+        .await
+        .unwrap()
+        .key;
+    let r = keys
+        .reserve(&tenant, Some(&tokens_only), None, 100)
+        .await
+        .unwrap();
+    keys.settle(r, used(350, 100)).await.unwrap();
+    assert!(matches!(
+        keys.reserve(&tenant, Some(&tokens_only), None, 100).await,
+        Err(KeyError::QuotaExceeded { what: "token", .. })
+    ));
+    keys.reserve(&tenant, Some(&tokens_only), None, 50)
+        .await
+        .unwrap();
+
+    // Requests without a key are not limited here, and are recorded as the organization's.
+    let session = keys.reserve(&tenant, None, None, 10_000).await.unwrap();
+    keys.settle(session, used(1, 1)).await.unwrap();
+    let (_, rows) = keys
+        .usage_report(&tenant, None, None, docent_keys::UsageGroup::ApiKey)
+        .await
+        .unwrap();
+    let mut rows: Vec<_> = rows
+        .iter()
+        .map(|r| (r.group.clone(), r.totals.requests))
+        .collect();
+    rows.sort();
+    let mut expected = vec![
+        (None, 1),
+        (Some(key.id.to_string()), 2),
+        (Some(tokens_only.id.to_string()), 1),
+    ];
+    expected.sort();
+    assert_eq!(rows, expected);
 }

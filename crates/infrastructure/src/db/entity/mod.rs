@@ -7,4 +7,5 @@ pub mod memberships;
 pub mod organizations;
 pub mod password_resets;
 pub mod sessions;
+pub mod usage_daily;
 pub mod users;
