@@ -9,6 +9,7 @@ mod architecture;
 mod audit;
 mod auth_flow;
 mod keys;
+mod logs;
 mod misuse;
 mod ops;
 mod support;

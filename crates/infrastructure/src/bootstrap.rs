@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use docent_identity::{IdentityConfig, IdentityService};
 use docent_kernel::{Clock, Mailer, SystemClock};
-use docent_keys::KeyService;
+use docent_keys::{KeyService, MonthlyQuota};
 use docent_tenancy::{TenancyConfig, TenancyService};
 
 use crate::config::Config;
@@ -116,6 +116,10 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         store_arc.clone(),
         store_arc.clone(),
         clock.clone(),
+        MonthlyQuota {
+            messages: config.limits.org_monthly_message_quota,
+            tokens: config.limits.org_monthly_token_quota,
+        },
     );
     let tenancy = TenancyService::new(
         store_arc.clone(),

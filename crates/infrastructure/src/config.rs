@@ -34,6 +34,18 @@ pub struct Config {
     pub log: LogConfig,
     /// HTTP details.
     pub http: HttpConfig,
+    /// Limits the operator sets for every organization.
+    pub limits: LimitsConfig,
+}
+
+/// Limits the operator sets for every organization.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Chat messages per organization per UTC month; unset means unlimited.
+    pub org_monthly_message_quota: Option<u64>,
+    /// Model tokens (prompt + completion) per organization per UTC month; unset means unlimited.
+    pub org_monthly_token_quota: Option<u64>,
 }
 
 impl Default for Config {
@@ -48,6 +60,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             log: LogConfig::default(),
             http: HttpConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }

@@ -30,9 +30,11 @@ pub enum KeyError {
     /// The key exceeded its rate limit.
     #[error("this API key exceeded its rate limit of {} requests per minute", .0.limit)]
     RateLimited(crate::ports::RateDecision),
-    /// A monthly quota of the key is used up.
-    #[error("this API key's monthly {what} quota is used up")]
+    /// A monthly quota of the key or the organization is used up.
+    #[error("the {holder}'s monthly {what} quota is used up")]
     QuotaExceeded {
+        /// `API key` or `organization`.
+        holder: &'static str,
         /// `message` or `token`.
         what: &'static str,
         /// Seconds until the quota resets (the start of the next UTC month).

@@ -12,7 +12,7 @@ use docent_kernel::{
 use crate::error::KeyError;
 use crate::model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
 use crate::ports::{ApiKeyRepo, KeyRateLimiter, UsageLedger};
-use crate::quota::{InFlight, ReportedUsage, Reservation};
+use crate::quota::{Check, Holder, InFlight, MonthlyQuota, ReportedUsage, Reservation};
 use crate::secret;
 use crate::usage::{DayRange, UsageDelta, UsageGroup, UsageRow};
 
@@ -48,6 +48,7 @@ pub struct KeyService {
     usage: Arc<dyn UsageLedger>,
     audit: Arc<dyn AuditLog>,
     clock: Arc<dyn Clock>,
+    org_quota: MonthlyQuota,
     in_flight: InFlight,
 }
 
@@ -67,6 +68,7 @@ impl KeyService {
         usage: Arc<dyn UsageLedger>,
         audit: Arc<dyn AuditLog>,
         clock: Arc<dyn Clock>,
+        org_quota: MonthlyQuota,
     ) -> Self {
         Self {
             repo,
@@ -74,6 +76,7 @@ impl KeyService {
             usage,
             audit,
             clock,
+            org_quota,
             in_flight: InFlight::default(),
         }
     }
@@ -226,9 +229,9 @@ impl KeyService {
         }
         Ok(KeyPrincipal { key, rate })
     }
-    /// Reserves one message and `estimated_tokens` before a model call, against the key's monthly
-    /// quotas (usage so far this UTC month plus reservations in flight). Requests without a key
-    /// are not limited here. Fails with `QuotaExceeded` without reserving anything.
+    /// Reserves one message and `estimated_tokens` before a model call, against the monthly
+    /// quotas of the organization and, for a key, of the key (usage so far this UTC month plus
+    /// reservations in flight). Fails with `QuotaExceeded` without reserving anything.
     pub async fn reserve(
         &self,
         tenant: &TenantCtx,
@@ -236,41 +239,45 @@ impl KeyService {
         chatbot: Option<ChatbotId>,
         estimated_tokens: u64,
     ) -> Result<Reservation, KeyError> {
-        let mut reservation = Reservation {
-            org_id: tenant.org_id(),
-            chatbot_id: chatbot,
-            key: None,
-        };
-        let Some(key) = key else {
-            return Ok(reservation);
-        };
         let now = self.clock.now();
         let month = DayRange::month_to_date(now.date_naive());
-        let used = self
-            .usage
-            .totals(tenant.org_id(), Some(key.id), &month)
-            .await?;
-        let (message_quota, token_quota) = (
-            key.settings.monthly_message_quota,
-            key.settings.monthly_token_quota,
-        );
+        let org = tenant.org_id();
+        let mut checks = Vec::new();
+        if self.org_quota.is_limited() {
+            checks.push(Check {
+                holder: Holder::Org(org),
+                quota: self.org_quota,
+                used: self.usage.totals(org, None, &month).await?,
+            });
+        }
+        if let Some(key) = key {
+            let quota = MonthlyQuota {
+                messages: key.settings.monthly_message_quota,
+                tokens: key.settings.monthly_token_quota,
+            };
+            if quota.is_limited() {
+                checks.push(Check {
+                    holder: Holder::Key(key.id),
+                    quota,
+                    used: self.usage.totals(org, Some(key.id), &month).await?,
+                });
+            }
+        }
         self.in_flight
-            .try_reserve(key.id, estimated_tokens, |held_messages, held_tokens| {
-                if message_quota.is_some_and(|q| used.requests + held_messages + 1 > q) {
-                    return Err("message");
-                }
-                let tokens = used.model_tokens() + held_tokens + estimated_tokens;
-                if token_quota.is_some_and(|q| tokens > q) {
-                    return Err("token");
-                }
-                Ok(())
-            })
-            .map_err(|what| KeyError::QuotaExceeded {
+            .try_reserve(&checks, estimated_tokens)
+            .map_err(|(holder, what)| KeyError::QuotaExceeded {
+                holder: holder.name(),
                 what,
                 resets_in_secs: seconds_to_next_month(now),
             })?;
-        reservation.key = Some((key.id, estimated_tokens, self.in_flight.clone()));
-        Ok(reservation)
+        Ok(Reservation {
+            org_id: org,
+            chatbot_id: chatbot,
+            api_key_id: key.map(|k| k.id),
+            held: checks.iter().map(|c| c.holder).collect(),
+            tokens: estimated_tokens,
+            in_flight: self.in_flight.clone(),
+        })
     }
 
     /// Records what a reserved request used, per the provider's report, and releases the
@@ -285,7 +292,7 @@ impl KeyService {
             org_id: reservation.org_id,
             day: self.clock.now().date_naive(),
             chatbot_id: reservation.chatbot_id,
-            api_key_id: reservation.key.as_ref().map(|(id, _, _)| *id),
+            api_key_id: reservation.api_key_id,
             requests: totals.requests,
             prompt_tokens: totals.prompt_tokens,
             completion_tokens: totals.completion_tokens,

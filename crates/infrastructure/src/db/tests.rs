@@ -759,6 +759,10 @@ async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
         store.clone(),
         store.clone(),
         Arc::new(SystemClock),
+        docent_keys::MonthlyQuota {
+            messages: Some(6),
+            tokens: None,
+        },
     );
     let tenant = TenantCtx::new(org.id, Actor::User(owner.id));
     let issued = keys
@@ -787,6 +791,7 @@ async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
     assert!(matches!(
         keys.reserve(&tenant, Some(&key), None, 100).await,
         Err(KeyError::QuotaExceeded {
+            holder: "API key",
             what: "message",
             ..
         })
@@ -798,6 +803,7 @@ async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
     keys.settle(third, used(200, 50)).await.unwrap();
     match keys.reserve(&tenant, Some(&key), None, 1).await {
         Err(KeyError::QuotaExceeded {
+            holder: "API key",
             what,
             resets_in_secs,
         }) => {
@@ -829,15 +835,33 @@ async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
     keys.settle(r, used(350, 100)).await.unwrap();
     assert!(matches!(
         keys.reserve(&tenant, Some(&tokens_only), None, 100).await,
-        Err(KeyError::QuotaExceeded { what: "token", .. })
+        Err(KeyError::QuotaExceeded {
+            holder: "API key",
+            what: "token",
+            ..
+        })
     ));
     keys.reserve(&tenant, Some(&tokens_only), None, 50)
         .await
         .unwrap();
 
-    // Requests without a key are not limited here, and are recorded as the organization's.
+    // Requests without a key count against the organization only.
     let session = keys.reserve(&tenant, None, None, 10_000).await.unwrap();
     keys.settle(session, used(1, 1)).await.unwrap();
+    // The organization's quota (6 messages, set by the operator) covers keys and users alike:
+    // 4 are used; one more fits, and with a sixth in flight the next is refused for everyone.
+    let fifth = keys.reserve(&tenant, None, None, 1).await.unwrap();
+    keys.settle(fifth, used(1, 1)).await.unwrap();
+    let sixth = keys.reserve(&tenant, None, None, 1).await.unwrap();
+    assert!(matches!(
+        keys.reserve(&tenant, Some(&tokens_only), None, 1).await,
+        Err(KeyError::QuotaExceeded {
+            holder: "organization",
+            what: "message",
+            ..
+        })
+    ));
+    drop(sixth);
     let (_, rows) = keys
         .usage_report(&tenant, None, None, docent_keys::UsageGroup::ApiKey)
         .await
@@ -848,7 +872,7 @@ async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
         .collect();
     rows.sort();
     let mut expected = vec![
-        (None, 1),
+        (None, 2),
         (Some(key.id.to_string()), 2),
         (Some(tokens_only.id.to_string()), 1),
     ];
