@@ -17,6 +17,7 @@ on_both_backends!(
     keys_stop_with_their_org_creator_or_expiry,
     keys_are_rate_limited_with_headers,
     usage_is_readable_with_the_usage_scope,
+    replicas_share_key_limits_through_redis,
 );
 
 async fn create_key(app: &TestApp, session: &str, org: &str, body: Value) -> Value {
@@ -425,4 +426,75 @@ async fn usage_is_readable_with_the_usage_scope(backend: Backend) {
     )
     .await
     .expect_error(404, "api_key_not_found");
+}
+
+async fn replicas_share_key_limits_through_redis(backend: Backend) {
+    let redis = std::env::var("DOCENT_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let app = TestApp::start_with(backend, |config| {
+        config.redis_url = Some(docent_kernel::SecretString::from(redis));
+    })
+    .await;
+    let replica = app.replica().await;
+    let (_, owner) = app.signup("owner@example.com", PW).await;
+    let org = app.create_org(&owner, "Replicated").await;
+    let key = create_key(
+        &app,
+        &owner,
+        &org,
+        json!({"name": "shared", "scopes": ["usage:read"], "rate_limit_per_minute": 3}),
+    )
+    .await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    let usage = format!("/v1/orgs/{org}/usage");
+    let on = |base: &str| format!("{base}{usage}");
+    let mut remaining = Vec::new();
+    for base in [&app.base, &replica.base, &app.base] {
+        let response = app
+            .client
+            .get(on(base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        remaining.push(
+            response.headers()["x-ratelimit-remaining"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(remaining, ["2", "1", "0"]);
+    let refused = app
+        .client
+        .get(on(&replica.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    // Revocation through one replica takes effect on the other at once.
+    let keys = app
+        .get(&format!("/v1/orgs/{org}/api-keys"), Some(&owner))
+        .await
+        .expect(200);
+    let key_id = keys["items"][0]["id"].as_str().unwrap();
+    app.call(
+        Method::POST,
+        &format!("/v1/orgs/{org}/api-keys/{key_id}/revoke"),
+        Some(&owner),
+        None,
+    )
+    .await
+    .expect(204);
+    let revoked = app
+        .client
+        .get(on(&replica.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status().as_u16(), 401);
 }

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    config: Config,
     data_dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -81,20 +82,26 @@ impl TestApp {
         // Tests sign in often from one address; the per-client limit is exercised explicitly.
         config.auth.max_failures_per_client = 1000;
         adjust(&mut config);
-        let services = bootstrap(&config, true).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(docent_http_api::serve(services, listener, async move {
-            drop(stopped.await);
-        }));
+        let (base, stop, server) = serve(&config, true).await;
         Self {
             base,
             client: reqwest::Client::new(),
+            config,
             data_dir,
             stop: Some(stop),
             server: Some(server),
             _database: database,
+        }
+    }
+
+    /// A second API replica on the same database and configuration; it stops with the returned
+    /// guard.
+    pub async fn replica(&self) -> Replica {
+        let (base, stop, server) = serve(&self.config, false).await;
+        Replica {
+            base,
+            _stop: stop,
+            server,
         }
     }
 
@@ -247,6 +254,32 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("no mail #{nth} to {to} arrived");
+    }
+}
+
+type Server = tokio::task::JoinHandle<std::io::Result<()>>;
+
+async fn serve(config: &Config, migrate: bool) -> (String, oneshot::Sender<()>, Server) {
+    let services = bootstrap(config, migrate).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(docent_http_api::serve(services, listener, async move {
+        drop(stopped.await);
+    }));
+    (base, stop, server)
+}
+
+/// Another API process's stand-in: its own services and port, the same database.
+pub struct Replica {
+    pub base: String,
+    _stop: oneshot::Sender<()>,
+    server: Server,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.server.abort();
     }
 }
 

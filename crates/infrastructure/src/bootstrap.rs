@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use docent_identity::{IdentityConfig, IdentityService};
 use docent_kernel::{Clock, Mailer, SystemClock};
-use docent_keys::{KeyService, MonthlyQuota};
+use docent_keys::{KeyRateLimiter, KeyService, MonthlyQuota};
 use docent_tenancy::{TenancyConfig, TenancyService};
+use secrecy::ExposeSecret as _;
 
 use crate::config::Config;
 use crate::db::{self, SqlStore};
 use crate::mail;
-use crate::rate_limit::InMemoryKeyRateLimiter;
+use crate::rate_limit::{InMemoryKeyRateLimiter, RedisKeyRateLimiter};
 use crate::throttle::InMemoryLoginThrottle;
 
 /// Everything the HTTP API and the worker need, built once at start-up.
@@ -110,9 +111,17 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         },
     )
     .map_err(|e| BootstrapError::Service(e.to_string()))?;
+    let limiter: Arc<dyn KeyRateLimiter> = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisKeyRateLimiter::connect(url.expose_secret())
+                .await
+                .map_err(|e| BootstrapError::Service(format!("cannot reach redis_url: {e}")))?,
+        ),
+        None => Arc::new(InMemoryKeyRateLimiter::default()),
+    };
     let keys = KeyService::new(
         store_arc.clone(),
-        Arc::new(InMemoryKeyRateLimiter::default()),
+        limiter,
         store_arc.clone(),
         store_arc.clone(),
         clock.clone(),

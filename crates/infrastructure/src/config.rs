@@ -36,6 +36,9 @@ pub struct Config {
     pub http: HttpConfig,
     /// Limits the operator sets for every organization.
     pub limits: LimitsConfig,
+    /// Redis for limits shared by every API replica (`DOCENT_REDIS_URL`); unset keeps limits in
+    /// each process.
+    pub redis_url: Option<SecretString>,
 }
 
 /// Limits the operator sets for every organization.
@@ -61,6 +64,7 @@ impl Default for Config {
             log: LogConfig::default(),
             http: HttpConfig::default(),
             limits: LimitsConfig::default(),
+            redis_url: None,
         }
     }
 }
@@ -401,6 +405,9 @@ impl Config {
             self.mail.from,
             self.log.format,
         );
+        if let Some(redis) = &self.redis_url {
+            let _ = write!(out, " redis={}", redact_url(redis.expose_secret()));
+        }
         if self.mail.transport == MailTransport::Smtp {
             let _ = write!(
                 out,
