@@ -12,6 +12,8 @@ use docent_tenancy::{
     Invitation, InvitationRepo, MemberRepo, OrgName, OrgRepo, Organization, Role, Slug,
 };
 
+use sea_orm::{EntityTrait as _, QueryFilter as _};
+
 use super::SqlStore;
 use crate::testing::{Backend, TestDatabase};
 
@@ -645,6 +647,32 @@ async fn api_keys_are_found_by_hash_while_usable(store: SqlStore) {
             .revoked_at
             .is_some()
     );
+
+    // A disabled creator makes the key unusable until re-enabled.
+    let (_, third_hash) = TokenKind::Session.generate();
+    let third = ApiKey {
+        id: docent_kernel::ApiKeyId::generate(),
+        ..key.clone()
+    };
+    ApiKeyRepo::insert(&store, &third, &third_hash)
+        .await
+        .unwrap();
+    let set_disabled = |at: Option<chrono::DateTime<Utc>>| {
+        super::entity::users::Entity::update_many()
+            .col_expr(
+                super::entity::users::Column::DisabledAt,
+                sea_orm::sea_query::Expr::value(at),
+            )
+            .filter(sea_orm::ColumnTrait::eq(
+                &super::entity::users::Column::Id,
+                owner.id.as_uuid(),
+            ))
+            .exec(store.connection())
+    };
+    set_disabled(Some(Utc::now())).await.unwrap();
+    assert!(store.find_usable(&third_hash).await.unwrap().is_none());
+    set_disabled(None).await.unwrap();
+    assert!(store.find_usable(&third_hash).await.unwrap().is_some());
 
     // A deleted organization makes its keys unusable.
     let (_, second_hash) = TokenKind::Session.generate();
