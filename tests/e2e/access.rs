@@ -19,26 +19,16 @@ enum Needs {
     Owner,
 }
 
-async fn join(app: &TestApp, owner: &str, org: &str, email: &str, role: &str) -> String {
-    app.invite(owner, org, email, role).await.expect(201);
-    let token = app.token_mailed_to(email, "dsi_", 0).await;
-    let (_, session) = app.signup(email, PW).await;
-    app.post(
-        "/v1/invitations/accept",
-        Some(&session),
-        json!({"token": token}),
-    )
-    .await
-    .expect(200);
-    session
-}
-
 async fn every_route_refuses_the_wrong_caller(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (owner_id, owner) = app.signup("owner@example.com", PW).await;
     let org = app.create_org(&owner, "Matrix").await;
-    let viewer = join(&app, &owner, &org, "viewer@example.com", "viewer").await;
-    let member = join(&app, &owner, &org, "member@example.com", "member").await;
+    let (_, viewer) = app
+        .join(&owner, &org, "viewer@example.com", "viewer", PW)
+        .await;
+    let (_, member) = app
+        .join(&owner, &org, "member@example.com", "member", PW)
+        .await;
     let (_, outsider) = app.signup("outsider@example.com", PW).await;
     let outsider_org = app.create_org(&outsider, "Elsewhere").await;
     let missing = uuid::Uuid::now_v7();

@@ -15,18 +15,9 @@ async fn changes_are_audited_with_their_request(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (owner_id, owner) = app.signup("owner@example.com", PW).await;
     let org = app.create_org(&owner, "Audited").await;
-    app.invite(&owner, &org, "viewer@example.com", "viewer")
-        .await
-        .expect(201);
-    let token = app.token_mailed_to("viewer@example.com", "dsi_", 0).await;
-    let (viewer_id, viewer) = app.signup("viewer@example.com", PW).await;
-    app.post(
-        "/v1/invitations/accept",
-        Some(&viewer),
-        json!({"token": token}),
-    )
-    .await
-    .expect(200);
+    let (viewer_id, viewer) = app
+        .join(&owner, &org, "viewer@example.com", "viewer", PW)
+        .await;
     app.patch(
         &format!("/v1/orgs/{org}/members/{viewer_id}"),
         Some(&owner),

@@ -220,18 +220,9 @@ async fn keys_stop_with_their_org_creator_or_expiry(backend: Backend) {
     let org = app.create_org(&owner, "Lifecycle").await;
 
     // An admin's key stops working when the admin leaves the organization.
-    app.invite(&owner, &org, "admin@example.com", "admin")
-        .await
-        .expect(201);
-    let token = app.token_mailed_to("admin@example.com", "dsi_", 0).await;
-    let (admin_id, admin) = app.signup("admin@example.com", PW).await;
-    app.post(
-        "/v1/invitations/accept",
-        Some(&admin),
-        json!({"token": token}),
-    )
-    .await
-    .expect(200);
+    let (admin_id, admin) = app
+        .join(&owner, &org, "admin@example.com", "admin", PW)
+        .await;
     let admins = create_key(
         &app,
         &admin,

@@ -207,6 +207,29 @@ impl TestApp {
         .await
     }
 
+    /// Invites `email` into `org` as `role`; the invitee signs up with `password` and accepts.
+    /// Returns the invitee's `(user id, session token)`.
+    pub async fn join(
+        &self,
+        owner: &str,
+        org: &str,
+        email: &str,
+        role: &str,
+        password: &str,
+    ) -> (String, String) {
+        self.invite(owner, org, email, role).await.expect(201);
+        let token = self.token_mailed_to(email, "dsi_", 0).await;
+        let (user_id, session) = self.signup(email, password).await;
+        self.post(
+            "/v1/invitations/accept",
+            Some(&session),
+            json!({"token": token}),
+        )
+        .await
+        .expect(200);
+        (user_id, session)
+    }
+
     /// Creates an organization and returns its id.
     pub async fn create_org(&self, token: &str, name: &str) -> String {
         let body = self
