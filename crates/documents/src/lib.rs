@@ -1,8 +1,12 @@
 //! Documents: the document and chunk model, text extraction, chunking, and the ingestion pipeline,
 //! with the ports it needs from outside (`BlobStore`, `Embedder`, `VectorIndex`, `DocumentRepo`).
 //!
-//! Filled by the documents issue. Until then it only names the statuses a document moves through,
-//! which the worker and the API will share.
+//! The documents issue fills this crate in steps. Landed so far: the statuses a document moves
+//! through, and [`extract`]: deciding a file's real type from its bytes and extracting its text,
+//! page by page, within limits, from plain text, Markdown, HTML, CSV, DOCX and PDF — with hostile
+//! input ending in an error code, never a crash or a hang.
+
+pub mod extract;
 
 /// Where a document is in the ingestion pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

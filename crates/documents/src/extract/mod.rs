@@ -1,0 +1,232 @@
+//! Text extraction: the real type of a file is decided from its bytes (a name can only choose
+//! between text flavours), then the matching extractor turns it into blocks of text with page
+//! numbers where the format has pages. Every extractor is bounded by [`Limits`]; run them through
+//! [`extract_isolated`] so a panic or a runaway parser cannot take the caller down.
+
+mod csv;
+mod docx;
+mod html;
+mod isolate;
+mod markdown;
+mod pdf;
+mod sniff;
+mod text;
+
+use std::time::Duration;
+
+pub use isolate::extract_isolated;
+pub use sniff::{MediaType, sniff};
+
+/// Bounds on what one document may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most pages (PDF) a document may have.
+    pub max_pages: u32,
+    /// The most characters of text a document may yield.
+    pub max_chars: usize,
+    /// The most bytes an archive (DOCX) may unpack to, and a compressed PDF stream to.
+    pub max_unpacked_bytes: u64,
+    /// The most entries an archive may have.
+    pub max_archive_entries: usize,
+    /// How long extraction may take.
+    pub time_budget: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_pages: 2_000,
+            max_chars: 20_000_000,
+            max_unpacked_bytes: 200 * 1024 * 1024,
+            max_archive_entries: 10_000,
+            time_budget: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A run of text from one place in a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// The page it is on (1-based), for formats with pages.
+    pub page: Option<u32>,
+    /// Whether it is a heading (Markdown and HTML headings).
+    pub heading: bool,
+    /// The text; paragraphs are separated by blank lines.
+    pub text: String,
+}
+
+/// The text of a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    /// What the bytes turned out to be.
+    pub media_type: MediaType,
+    /// The text, in document order.
+    pub blocks: Vec<Block>,
+}
+
+impl Extracted {
+    /// All characters of text.
+    #[must_use]
+    pub fn char_count(&self) -> usize {
+        self.blocks.iter().map(|b| b.text.chars().count()).sum()
+    }
+}
+
+/// Why a document yielded no text. Each has a stable code recorded on the failed document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractError {
+    /// The bytes are no format docent reads.
+    #[error("the file is not plain text, Markdown, HTML, CSV, DOCX or PDF")]
+    Unsupported,
+    /// A password-protected PDF.
+    #[error("the PDF is encrypted")]
+    EncryptedPdf,
+    /// More pages than allowed.
+    #[error("the document has {pages} pages; at most {max} are allowed")]
+    TooManyPages {
+        /// Pages found.
+        pages: usize,
+        /// The limit.
+        max: u32,
+    },
+    /// More text, or more unpacked bytes, than allowed.
+    #[error("the document is too large: {0}")]
+    TooLarge(String),
+    /// No text at all.
+    #[error("the document contains no text")]
+    EmptyText,
+    /// The file is damaged or the parser failed.
+    #[error("the document could not be read: {0}")]
+    Damaged(String),
+    /// Extraction took longer than its budget.
+    #[error("extraction took longer than {0:?}")]
+    Timeout(Duration),
+}
+
+impl ExtractError {
+    /// The stable code recorded on a failed document.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported_format",
+            Self::EncryptedPdf => "encrypted_pdf",
+            Self::TooManyPages { .. } => "too_many_pages",
+            Self::TooLarge(_) => "too_large",
+            Self::EmptyText => "empty_text",
+            Self::Damaged(_) => "extract_error",
+            Self::Timeout(_) => "extract_timeout",
+        }
+    }
+}
+
+/// Collects blocks while enforcing the character limit.
+#[derive(Debug)]
+pub(crate) struct Collector {
+    blocks: Vec<Block>,
+    chars: usize,
+    max_chars: usize,
+}
+
+impl Collector {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Self {
+            blocks: Vec::new(),
+            chars: 0,
+            max_chars: limits.max_chars,
+        }
+    }
+
+    /// Adds a block unless it is blank; fails once the document passes the character limit.
+    pub(crate) fn push(
+        &mut self,
+        page: Option<u32>,
+        heading: bool,
+        text: &str,
+    ) -> Result<(), ExtractError> {
+        let text = normalize(text);
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.chars += text.chars().count();
+        if self.chars > self.max_chars {
+            return Err(ExtractError::TooLarge(format!(
+                "more than {} characters of text",
+                self.max_chars
+            )));
+        }
+        self.blocks.push(Block {
+            page,
+            heading,
+            text,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn finish(self, media_type: MediaType) -> Result<Extracted, ExtractError> {
+        if self.blocks.is_empty() {
+            return Err(ExtractError::EmptyText);
+        }
+        Ok(Extracted {
+            media_type,
+            blocks: self.blocks,
+        })
+    }
+}
+
+/// Normalizes white space: Unicode line separators and `\r` become `\n`, runs of spaces within a
+/// line collapse, control characters go, more than one blank line collapses to one.
+pub(crate) fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank_lines = 0;
+    for line in text.split(['\n', '\r', '\u{2028}', '\u{2029}', '\u{0b}', '\u{0c}']) {
+        let mut cleaned = String::with_capacity(line.len());
+        let mut last_space = true;
+        for c in line.chars() {
+            if c.is_whitespace() {
+                if !last_space {
+                    cleaned.push(' ');
+                }
+                last_space = true;
+            } else if !c.is_control() {
+                cleaned.push(c);
+                last_space = false;
+            }
+        }
+        let cleaned = cleaned.trim_end();
+        if cleaned.is_empty() {
+            blank_lines += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank_lines > 0 { "\n\n" } else { "\n" });
+        }
+        blank_lines = 0;
+        out.push_str(cleaned);
+    }
+    out
+}
+
+/// Extracts the text of `bytes` on the current thread. `name` (the uploaded file name) only picks
+/// between text flavours; it never makes bytes of one format pass for another.
+pub fn extract(
+    bytes: &[u8],
+    name: Option<&str>,
+    limits: &Limits,
+) -> Result<Extracted, ExtractError> {
+    let media_type = sniff(bytes, name)?;
+    match media_type {
+        MediaType::Pdf => pdf::extract(bytes, limits),
+        MediaType::Docx => docx::extract(bytes, limits),
+        MediaType::Html => html::extract(&text::decode(bytes), limits),
+        MediaType::Markdown => markdown::extract(&text::decode(bytes), limits),
+        MediaType::Csv => csv::extract(&text::decode(bytes), limits),
+        MediaType::Text => {
+            let mut collector = Collector::new(limits);
+            collector.push(None, false, &text::decode(bytes))?;
+            collector.finish(MediaType::Text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
