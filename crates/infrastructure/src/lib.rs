@@ -5,6 +5,7 @@
 pub mod bootstrap;
 pub mod config;
 pub mod db;
+pub mod embedder;
 pub mod mail;
 pub mod rate_limit;
 pub mod telemetry;
