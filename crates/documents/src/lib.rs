@@ -6,6 +6,7 @@
 //! page by page, within limits, from plain text, Markdown, HTML, CSV, DOCX and PDF — with hostile
 //! input ending in an error code, never a crash or a hang.
 
+pub mod chunk;
 pub mod extract;
 pub mod ports;
 
