@@ -26,3 +26,41 @@ pub trait Embedder: Send + Sync + std::fmt::Debug {
     /// One L2-normalized vector per text, in order.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError>;
 }
+
+/// Why a blob operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobError {
+    /// There is no blob for this document.
+    #[error("blob not found")]
+    NotFound,
+    /// The store failed; retrying later may help.
+    #[error("blob store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Stores the original bytes of documents. Keys are derived from the organization and document
+/// ids only, never from a file name, so no upload can choose where its bytes go.
+#[async_trait]
+pub trait BlobStore: Send + Sync + std::fmt::Debug {
+    /// Stores (or replaces) the bytes of a document.
+    async fn put(
+        &self,
+        org: docent_kernel::OrgId,
+        document: docent_kernel::DocumentId,
+        bytes: Vec<u8>,
+    ) -> Result<(), BlobError>;
+
+    /// The bytes of a document; `NotFound` when there are none.
+    async fn get(
+        &self,
+        org: docent_kernel::OrgId,
+        document: docent_kernel::DocumentId,
+    ) -> Result<Vec<u8>, BlobError>;
+
+    /// Removes the bytes of a document; removing what is not there succeeds.
+    async fn delete(
+        &self,
+        org: docent_kernel::OrgId,
+        document: docent_kernel::DocumentId,
+    ) -> Result<(), BlobError>;
+}

@@ -2,6 +2,7 @@
 //! providers and object storage. It implements every domain port, loads the configuration, and
 //! wires everything together in [`bootstrap`].
 
+pub mod blob;
 pub mod bootstrap;
 pub mod config;
 pub mod db;
