@@ -192,16 +192,7 @@ pub async fn open_database(config: &Config) -> Result<sea_orm::DatabaseConnectio
     db::connect(&config.database_url(), config.database.max_connections)
         .await
         .map_err(|e| BootstrapError::Database {
-            url: redacted(config),
+            url: crate::config::redact_url(&config.database_url()),
             message: e.to_string(),
         })
-}
-
-fn redacted(config: &Config) -> String {
-    let summary = config.redacted_summary();
-    summary
-        .split_whitespace()
-        .find_map(|part| part.strip_prefix("database="))
-        .unwrap_or("<database>")
-        .to_owned()
 }

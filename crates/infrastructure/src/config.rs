@@ -437,7 +437,7 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 /// Removes the password (and any query string) from a database URL.
-fn redact_url(raw: &str) -> String {
+pub(crate) fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) => {
             if url.password().is_some() {

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 use super::entity::{password_resets, sessions, users};
-use super::{SqlStore, corrupt, store_error};
+use super::{SqlStore, corrupt, store_error, stored_hash};
 
 pub(crate) fn user_from_model(model: users::Model) -> Result<User, StoreError> {
     Ok(User {
@@ -209,7 +209,7 @@ impl SessionRepo for SqlStore {
         };
         // The lookup is by hash through a unique index; comparing the stored hash once more in
         // constant time keeps the check independent of how the database compares strings.
-        let stored = hex_hash(&session.token_hash)?;
+        let stored = stored_hash("sessions.token_hash", &session.token_hash)?;
         if &stored != token {
             return Ok(None);
         }
@@ -307,7 +307,9 @@ impl PasswordResetRepo for SqlStore {
             .await
             .map_err(store_error)?;
         match found {
-            Some(model) if &hex_hash(&model.token_hash)? == token => {
+            Some(model)
+                if &stored_hash("password_resets.token_hash", &model.token_hash)? == token =>
+            {
                 Ok(Some(reset_from_model(model)))
             }
             _ => Ok(None),
@@ -350,11 +352,4 @@ impl PasswordResetRepo for SqlStore {
         txn.commit().await.map_err(store_error)?;
         Ok(true)
     }
-}
-
-/// Parses a stored hex token hash.
-fn hex_hash(stored: &str) -> Result<TokenHash, StoreError> {
-    let mut bytes = [0_u8; 32];
-    hex::decode_to_slice(stored, &mut bytes).map_err(|e| corrupt("token_hash", e))?;
-    Ok(TokenHash::from_bytes(bytes))
 }

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 use super::entity::{api_keys, memberships, organizations, users};
-use super::{SqlStore, corrupt, store_error};
+use super::{SqlStore, corrupt, store_error, stored_hash};
 
 fn key_from(model: api_keys::Model) -> Result<ApiKey, StoreError> {
     let scopes = model
@@ -163,10 +163,7 @@ impl ApiKeyRepo for SqlStore {
         let Some(model) = found else {
             return Ok(None);
         };
-        let mut stored = [0_u8; 32];
-        hex::decode_to_slice(&model.token_hash, &mut stored)
-            .map_err(|e| corrupt("api_keys.token_hash", e))?;
-        if &TokenHash::from_bytes(stored) != hash {
+        if &stored_hash("api_keys.token_hash", &model.token_hash)? != hash {
             return Ok(None);
         }
         key_from(model).map(Some)

@@ -98,6 +98,16 @@ pub(crate) fn store_error(error: DbErr) -> StoreError {
     }
 }
 
+/// Parses a token hash stored as hex in `column`.
+pub(crate) fn stored_hash(
+    column: &str,
+    stored: &str,
+) -> Result<docent_kernel::TokenHash, StoreError> {
+    let mut bytes = [0_u8; 32];
+    hex::decode_to_slice(stored, &mut bytes).map_err(|e| corrupt(column, e))?;
+    Ok(docent_kernel::TokenHash::from_bytes(bytes))
+}
+
 /// Maps a stored value that fails domain validation.
 pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {detail}"))
