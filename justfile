@@ -6,8 +6,8 @@ export CARGO_TARGET_DIR := env("CARGO_TARGET_DIR", env("HOME") / ".cache/docent/
 default:
     @just --list
 
-# Run docent (API + worker) on the embedded default: SQLite and files in ./data.
-run *ARGS:
+# Run docent (API + worker) on the embedded default: SQLite, vectors and files in ./data.
+run *ARGS: models
     cargo run --locked -p docent-api -- serve {{ARGS}}
 
 # Run the whole test suite (unit, SQLite + PostgreSQL repositories, end-to-end, spec snapshot).

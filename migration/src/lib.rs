@@ -8,6 +8,7 @@ mod m20261126_000002_tenancy;
 mod m20261126_000003_api_keys;
 mod m20261126_000004_audit_events;
 mod m20261126_000005_usage;
+mod m20261126_000006_documents;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_api_keys::Migration),
             Box::new(m20261126_000004_audit_events::Migration),
             Box::new(m20261126_000005_usage::Migration),
+            Box::new(m20261126_000006_documents::Migration),
         ]
     }
 }

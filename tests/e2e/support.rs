@@ -97,11 +97,19 @@ impl TestApp {
     /// A second API replica on the same database and configuration; it stops with the returned
     /// guard.
     pub async fn replica(&self) -> Replica {
-        let (base, stop, server) = serve(&self.config, false).await;
+        // The in-process vector index belongs to one process: a replica gets its own data
+        // directory (the database, where everything these tests share lives, is the same).
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            ..self.config.clone()
+        };
+        let (base, stop, server) = serve(&config, false).await;
         Replica {
             base,
             _stop: stop,
             server,
+            _data_dir: data_dir,
         }
     }
 
@@ -282,14 +290,31 @@ impl TestApp {
 
 type Server = tokio::task::JoinHandle<std::io::Result<()>>;
 
+/// Serves the API; the primary (`migrate`) also runs the embedded worker, as `docent-api serve`
+/// does.
 async fn serve(config: &Config, migrate: bool) -> (String, oneshot::Sender<()>, Server) {
     let services = bootstrap(config, migrate).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(docent_http_api::serve(services, listener, async move {
-        drop(stopped.await);
-    }));
+    let (stop_all, stopping) = tokio::sync::watch::channel(false);
+    let until = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    };
+    let worker = (migrate && config.worker.embedded)
+        .then(|| tokio::spawn(services.worker("e2e").run_until(until(stopping.clone()))));
+    let server = tokio::spawn(async move {
+        let http = docent_http_api::serve(services, listener, until(stopping));
+        let signal = async move {
+            drop(stopped.await);
+            let _ = stop_all.send(true);
+        };
+        let (served, ()) = tokio::join!(http, signal);
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        served
+    });
     (base, stop, server)
 }
 
@@ -298,6 +323,7 @@ pub struct Replica {
     pub base: String,
     _stop: oneshot::Sender<()>,
     server: Server,
+    _data_dir: tempfile::TempDir,
 }
 
 impl Drop for Replica {

@@ -90,16 +90,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     tracing::info!(addr = %listener.local_addr()?, "docent-api listening");
-    let (stop, stopped) = tokio::sync::watch::channel(());
-    // On the embedded default the worker runs in this process.
-    let worker = config.uses_sqlite().then(|| {
-        let mut stopped = stopped.clone();
-        tokio::spawn(docent_worker::run_until(async move {
-            drop(stopped.changed().await)
-        }))
+    // One signal stops both the HTTP server and the in-process worker.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        telemetry::shutdown_signal().await;
+        let _ = stop.send(true);
     });
-    docent_http_api::serve(services, listener, telemetry::shutdown_signal()).await?;
-    drop(stop);
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    // On the embedded default the worker runs in this process.
+    let worker = config.worker.embedded.then(|| {
+        let worker = services.worker(&format!("api-{}", std::process::id()));
+        tokio::spawn(worker.run_until(until_stopped(stopped.clone())))
+    });
+    docent_http_api::serve(services, listener, until_stopped(stopped)).await?;
     if let Some(worker) = worker {
         worker.await?;
     }

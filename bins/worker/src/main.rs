@@ -1,5 +1,6 @@
-//! `docent-worker`: processes background jobs against the configured database (PostgreSQL at
-//! scale; on the embedded default `docent-api serve` runs the same worker in-process).
+//! `docent-worker`: processes background jobs (document ingestion and purges) against the
+//! configured database and vector index — PostgreSQL and a Qdrant server at scale. On the embedded
+//! default `docent-api serve` runs the same worker in-process.
 
 use std::path::PathBuf;
 
@@ -31,7 +32,10 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(&config.log);
     tracing::info!(config = %config.redacted_summary(), "configuration loaded");
     // The worker never migrates: the API owns the schema.
-    let _services = bootstrap(&config, false).await?;
-    docent_worker::run_until(telemetry::shutdown_signal()).await;
+    let services = bootstrap(&config, false).await?;
+    services
+        .worker(&format!("worker-{}", std::process::id()))
+        .run_until(telemetry::shutdown_signal())
+        .await;
     Ok(())
 }

@@ -1,37 +1,27 @@
-//! Documents: the document and chunk model, text extraction, chunking, and the ingestion pipeline,
-//! with the ports it needs from outside (`BlobStore`, `Embedder`, `VectorIndex`, `DocumentRepo`).
+//! Documents: the document and chunk model, text extraction, chunking, the ingestion pipeline, and
+//! the ports it needs from outside (`BlobStore`, `Embedder`, `VectorIndex`, `DocumentRepo`,
+//! `JobQueue`).
 //!
-//! The documents issue fills this crate in steps. Landed so far: the statuses a document moves
-//! through, and [`extract`]: deciding a file's real type from its bytes and extracting its text,
-//! page by page, within limits, from plain text, Markdown, HTML, CSV, DOCX and PDF — with hostile
-//! input ending in an error code, never a crash or a hang.
+//! - [`extract`] decides a file's real type from its bytes and extracts its text, page by page,
+//!   within limits — hostile input ends in an error code, never a crash or a hang.
+//! - [`chunk`] cuts the text into token-bounded, overlapping passages.
+//! - [`service`] is what the API does: upload, list, read, reprocess, delete, search.
+//! - [`pipeline`] is what the worker does: ingest and purge jobs.
+//! - [`jobs`] is the job model and the queue port the worker claims from.
 
 pub mod chunk;
+pub mod error;
 pub mod extract;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
+pub mod jobs;
+pub mod model;
+pub mod pipeline;
 pub mod ports;
+pub mod service;
 
-/// Where a document is in the ingestion pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocumentStatus {
-    /// Stored, waiting for the worker.
-    Queued,
-    /// Being extracted, chunked and embedded.
-    Processing,
-    /// Searchable.
-    Ready,
-    /// Failed permanently; the document carries an error code.
-    Failed,
-}
-
-impl DocumentStatus {
-    /// The wire and storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Processing => "processing",
-            Self::Ready => "ready",
-            Self::Failed => "failed",
-        }
-    }
-}
+pub use error::DocumentError;
+pub use model::{
+    Document, DocumentFilter, DocumentStatus, Failure, Progress, StoredChunk, point_id,
+};
+pub use service::{Content, DocumentService, SearchHit, SearchRequest, Upload, UploadLimits};

@@ -1,7 +1,13 @@
-//! What the documents pipeline needs from outside. The embedder is the first port to land; the blob
-//! store, the vector index and the document repository follow with the rest of the pipeline.
+//! What the documents pipeline needs from outside: the embedder, the blob store, the vector index
+//! and the document repository. Every method that touches an organization's data takes its
+//! [`OrgId`]; the implementations apply that filter in one place each.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use docent_kernel::{DocumentId, OrgId, PageRequest, StoreError};
+
+use crate::jobs::NewJob;
+use crate::model::{Document, DocumentFilter, Failure, Progress, StoredChunk};
 
 /// Why texts could not be embedded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,4 +69,186 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
         org: docent_kernel::OrgId,
         document: docent_kernel::DocumentId,
     ) -> Result<(), BlobError>;
+}
+
+/// Why a vector-index operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    /// The index is down or overloaded; retrying later may help.
+    #[error("vector index unavailable: {0}")]
+    Unavailable(String),
+    /// The request does not fit the index (a vector of the wrong size); retrying will not help.
+    #[error("vector index refused the request: {0}")]
+    Invalid(String),
+}
+
+/// One chunk's entry in the vector index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexPoint {
+    /// The document.
+    pub document_id: DocumentId,
+    /// The chunk's position in the document.
+    pub ordinal: u32,
+    /// The document's tags (for filtered search).
+    pub tags: Vec<String>,
+    /// The chunk's dense vector.
+    pub vector: Vec<f32>,
+    /// The chunk's text, for the index's sparse (BM25) vector.
+    pub text: String,
+}
+
+/// What to search for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorQuery {
+    /// The query's dense vector.
+    pub vector: Vec<f32>,
+    /// The query's text, for the sparse (BM25) side of a hybrid search.
+    pub text: String,
+    /// How many hits at most.
+    pub limit: usize,
+    /// Only chunks of documents with at least one of these tags.
+    pub tags: Option<Vec<String>>,
+    /// Only chunks of these documents.
+    pub document_ids: Option<Vec<DocumentId>>,
+    /// Fuse the dense ranking with a BM25 ranking (reciprocal-rank fusion) instead of ranking by
+    /// dense similarity alone.
+    pub hybrid: bool,
+}
+
+/// One search hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorHit {
+    /// The document.
+    pub document_id: DocumentId,
+    /// The chunk.
+    pub ordinal: u32,
+    /// The dense (cosine) similarity of the chunk to the query, in `[-1, 1]`.
+    pub score: f32,
+}
+
+/// The vector index: one collection per embedding model, every organization's points in it,
+/// separated by an indexed `org_id` payload field.
+#[async_trait]
+pub trait VectorIndex: Send + Sync + std::fmt::Debug {
+    /// Adds or replaces points of `org`. Point ids are derived from document id and ordinal, so
+    /// writing the same chunk twice keeps one point.
+    async fn upsert(&self, org: OrgId, points: Vec<IndexPoint>) -> Result<(), IndexError>;
+
+    /// Removes every point of a document.
+    async fn delete_document(&self, org: OrgId, document: DocumentId) -> Result<(), IndexError>;
+
+    /// Removes a document's points from `from_ordinal` on (left over when a document shrank).
+    async fn delete_from(
+        &self,
+        org: OrgId,
+        document: DocumentId,
+        from_ordinal: u32,
+    ) -> Result<(), IndexError>;
+
+    /// The nearest chunks of `org`'s documents, best first.
+    async fn search(&self, org: OrgId, query: VectorQuery) -> Result<Vec<VectorHit>, IndexError>;
+
+    /// How many points a document has.
+    async fn count(&self, org: OrgId, document: DocumentId) -> Result<u64, IndexError>;
+
+    /// Checks that the index answers.
+    async fn ping(&self) -> Result<(), IndexError>;
+}
+
+/// Documents and chunks. Writes that need background work take the job and store it in the same
+/// transaction (the outbox), so there is never a document without its job or a job without its
+/// document change.
+#[async_trait]
+pub trait DocumentRepo: Send + Sync + std::fmt::Debug {
+    /// Stores a new (queued) document together with its ingest job.
+    async fn insert(&self, document: &Document, job: &NewJob) -> Result<(), StoreError>;
+
+    /// A document of `org`.
+    async fn get(&self, org: OrgId, id: DocumentId) -> Result<Option<Document>, StoreError>;
+
+    /// The oldest document of `org` with this checksum.
+    async fn find_by_checksum(
+        &self,
+        org: OrgId,
+        checksum: &str,
+    ) -> Result<Option<DocumentId>, StoreError>;
+
+    /// A page of `org`'s documents in id order.
+    async fn list(
+        &self,
+        org: OrgId,
+        filter: &DocumentFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Document>, StoreError>;
+
+    /// Chunks of a document with ordinals above `after`, in order, at most `limit`.
+    async fn chunks(
+        &self,
+        org: OrgId,
+        document: DocumentId,
+        after: Option<u32>,
+        limit: u64,
+    ) -> Result<Vec<StoredChunk>, StoreError>;
+
+    /// Chunks by document and ordinal, with their document's title (for search results). Chunks
+    /// of documents that are gone are left out.
+    async fn chunks_by_key(
+        &self,
+        org: OrgId,
+        keys: &[(DocumentId, u32)],
+    ) -> Result<Vec<(String, StoredChunk)>, StoreError>;
+
+    /// Queues a `ready` or `failed` document again, with its ingest job: `false` when the
+    /// document does not exist or is queued or processing already.
+    async fn requeue(&self, org: OrgId, id: DocumentId, job: &NewJob) -> Result<bool, StoreError>;
+
+    /// Deletes a document and its chunks, cancels its pending ingest jobs and enqueues its purge
+    /// job, in one transaction: `false` when the document does not exist.
+    async fn delete(&self, org: OrgId, id: DocumentId, purge: &NewJob) -> Result<bool, StoreError>;
+
+    /// Marks a document `processing` (progress reset) and returns it; `None` when it is gone.
+    async fn start_processing(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Document>, StoreError>;
+
+    /// Puts a `processing` document back to `queued` (its job was interrupted and will run
+    /// again).
+    async fn mark_queued(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records progress.
+    async fn set_progress(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        progress: Progress,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces a document's chunks and marks it `ready`, in one transaction: `false` when the
+    /// document is gone (deleted while it was processed).
+    async fn finish(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        chunks: &[StoredChunk],
+        embedding_model: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks a document `failed` with a reason.
+    async fn fail(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        failure: &Failure,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }

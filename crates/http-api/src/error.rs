@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use docent_documents::DocumentError;
+use docent_documents::ports::BlobError;
 use docent_identity::IdentityError;
 use docent_kernel::{ErrorKind, PagingError, StoreError};
 use docent_keys::KeyError;
@@ -132,11 +134,16 @@ const DOCUMENTED_ERRORS: &[(u16, &str)] = &[
     ),
     (
         409,
-        "Conflicts with the current state (`email_taken`, `last_owner`, …)",
+        "Conflicts with the current state (`email_taken`, `last_owner`, `duplicate_document`, …)",
+    ),
+    (413, "The request body or upload is too large (`too_large`)"),
+    (
+        415,
+        "The uploaded file's type is not supported (`unsupported_media_type`)",
     ),
     (
         422,
-        "Well-formed but invalid input (`weak_password`, `invalid_email`, …)",
+        "Well-formed but invalid input (`weak_password`, `invalid_email`, `empty_document`, …)",
     ),
     (
         429,
@@ -282,6 +289,31 @@ impl From<KeyError> for ApiError {
             KeyError::NotFound => (StatusCode::NOT_FOUND, "api_key_not_found"),
             KeyError::Paging(paging) => return (*paging).into(),
             KeyError::Store(_) => return Self::from_failure(error.kind(), &error),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<DocumentError> for ApiError {
+    fn from(error: DocumentError) -> Self {
+        let message = error.to_string();
+        let (status, code) = match &error {
+            DocumentError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+            DocumentError::Empty => (StatusCode::UNPROCESSABLE_ENTITY, "empty_document"),
+            DocumentError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            DocumentError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            DocumentError::Duplicate(_) => (StatusCode::CONFLICT, "duplicate_document"),
+            DocumentError::Busy => (StatusCode::CONFLICT, "document_busy"),
+            DocumentError::NotFound | DocumentError::Blob(BlobError::NotFound) => {
+                (StatusCode::NOT_FOUND, "document_not_found")
+            }
+            DocumentError::Paging(paging) => return (*paging).into(),
+            DocumentError::Blob(BlobError::Unavailable(_))
+            | DocumentError::Index(_)
+            | DocumentError::Embed(_)
+            | DocumentError::Store(_) => return Self::from_failure(error.kind(), &error),
         };
         Self::new(status, code, message)
     }

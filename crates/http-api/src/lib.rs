@@ -54,6 +54,8 @@ pub fn openapi_json() -> String {
 pub fn app(services: Services) -> poem::endpoint::BoxEndpoint<'static> {
     let metrics = Arc::new(metrics::Metrics::new());
     let max_body = services.config.http.max_json_body_bytes;
+    let max_upload =
+        usize::try_from(services.config.documents.max_upload_bytes).unwrap_or(usize::MAX);
     let trust_forwarded_for = services.config.http.trust_forwarded_for;
     let state = state::ApiState::new(services);
     let service = api_service(v1::api(state));
@@ -62,7 +64,7 @@ pub fn app(services: Services) -> poem::endpoint::BoxEndpoint<'static> {
         .nest("/docs", service.swagger_ui())
         .at("/metrics", metrics::endpoint(metrics.clone()))
         .nest("/", service.into_endpoint());
-    middleware::wrap(route, metrics, trust_forwarded_for, max_body)
+    middleware::wrap(route, metrics, trust_forwarded_for, max_body, max_upload)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish for

@@ -168,12 +168,16 @@ fn limit_body(req: &mut Request, max: usize) -> Result<(), ApiError> {
     }
 }
 
+/// Room for a multipart form's boundaries, headers and small fields around the file.
+const UPLOAD_FRAMING: usize = 64 * 1024;
+
 /// Wraps the application in the request middleware.
 pub(crate) fn wrap(
     app: impl Endpoint + 'static,
     metrics: Arc<Metrics>,
     trust_forwarded_for: bool,
     max_body: usize,
+    max_upload: usize,
 ) -> poem::endpoint::BoxEndpoint<'static> {
     let app = app.map_to_response().boxed();
     app.around(move |ep, mut req| {
@@ -186,7 +190,19 @@ pub(crate) fn wrap(
             let method = req.method().to_string();
             let path = req.uri().path().to_owned();
             let span = tracing::info_span!("request", request_id = %id, %method, %path);
-            let checked = refuse_key_in_query(&req).and_then(|()| limit_body(&mut req, max_body));
+            // File uploads (multipart) may be as large as the upload limit plus the form's
+            // framing; everything else is JSON and gets the JSON limit.
+            let is_upload = req
+                .headers()
+                .get(poem::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+            let max = if is_upload {
+                max_upload.saturating_add(UPLOAD_FRAMING)
+            } else {
+                max_body
+            };
+            let checked = refuse_key_in_query(&req).and_then(|()| limit_body(&mut req, max));
             let meta = RequestMeta {
                 request_id: Some(id.clone()),
                 client_addr: client.ip.map(|ip| ip.to_string()),

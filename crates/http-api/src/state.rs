@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use docent_documents::DocumentService;
 use docent_identity::{IdentityService, Principal};
 use docent_infrastructure::Services;
 use docent_kernel::OrgId;
@@ -65,6 +66,10 @@ impl ApiState {
 
     pub(crate) fn keys(&self) -> Result<&KeyService, ApiError> {
         Ok(&self.services()?.keys)
+    }
+
+    pub(crate) fn documents(&self) -> Result<&DocumentService, ApiError> {
+        Ok(&self.services()?.documents)
     }
 
     /// Who is calling: a signed-in user or an API key.

@@ -3,17 +3,28 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use docent_documents::chunk::Chunker;
+use docent_documents::extract::Limits;
+use docent_documents::jobs::JobQueue;
+use docent_documents::pipeline::{EmbeddingUsage, Ingestor, PipelineSettings};
+use docent_documents::ports::{BlobStore, Embedder, VectorIndex};
+use docent_documents::{DocumentService, UploadLimits};
+use docent_worker::{Worker, WorkerSettings};
+
 use docent_identity::{IdentityConfig, IdentityService};
 use docent_kernel::{Clock, Mailer, SystemClock};
 use docent_keys::{KeyRateLimiter, KeyService, MonthlyQuota};
 use docent_tenancy::{TenancyConfig, TenancyService};
 use secrecy::ExposeSecret as _;
 
+use crate::blob::ObjectBlobStore;
 use crate::config::Config;
 use crate::db::{self, SqlStore};
+use crate::embedder::{LocalEmbedder, TOKENIZER_FILE};
 use crate::mail;
 use crate::rate_limit::{InMemoryKeyRateLimiter, RedisKeyRateLimiter};
 use crate::throttle::InMemoryLoginThrottle;
+use crate::vector::{EdgeIndex, QdrantIndex};
 
 /// Everything the HTTP API and the worker need, built once at start-up.
 #[derive(Debug, Clone)]
@@ -24,6 +35,16 @@ pub struct Services {
     pub tenancy: Arc<TenancyService>,
     /// API keys.
     pub keys: Arc<KeyService>,
+    /// Documents: uploads, reads, deletion and search.
+    pub documents: Arc<DocumentService>,
+    /// The ingestion pipeline the worker runs.
+    pub ingestor: Arc<Ingestor>,
+    /// The job queue.
+    pub jobs: Arc<dyn JobQueue>,
+    /// The vector index (for readiness checks and tests).
+    pub index: Arc<dyn VectorIndex>,
+    /// The embedder (for readiness checks).
+    pub embedder: Arc<dyn Embedder>,
     /// The relational store (for readiness checks).
     pub store: SqlStore,
     /// The configuration the services were built from.
@@ -63,11 +84,95 @@ pub enum BootstrapError {
 impl Services {
     /// Checks the dependencies `/readyz` reports on: `(name, error if not ready)`.
     pub async fn readiness(&self) -> Vec<(&'static str, Option<String>)> {
-        vec![(
-            "database",
-            self.store.ping().await.err().map(|e| e.to_string()),
-        )]
+        let embedder = match self.embedder.embed(vec!["ready".to_owned()]).await {
+            Ok(vectors) if vectors.first().map(Vec::len) == Some(self.embedder.dimensions()) => {
+                None
+            }
+            Ok(_) => Some("the embedder returned no vector of the expected size".to_owned()),
+            Err(e) => Some(e.to_string()),
+        };
+        vec![
+            (
+                "database",
+                self.store.ping().await.err().map(|e| e.to_string()),
+            ),
+            (
+                "vector_index",
+                self.index.ping().await.err().map(|e| e.to_string()),
+            ),
+            ("embedder", embedder),
+        ]
     }
+
+    /// The background worker, named `name`, paced as configured.
+    #[must_use]
+    pub fn worker(&self, name: &str) -> Worker {
+        let config = &self.config.worker;
+        Worker::new(
+            self.jobs.clone(),
+            self.ingestor.clone(),
+            Arc::new(SystemClock),
+            WorkerSettings {
+                lease: Duration::from_secs(config.lease_secs),
+                heartbeat: Duration::from_secs(config.heartbeat_secs.max(1)),
+                poll_interval: Duration::from_millis(config.poll_interval_ms.max(10)),
+                max_attempts: config.max_attempts.max(1),
+                concurrency: config.concurrency.max(1),
+                ..WorkerSettings::default()
+            },
+            name,
+        )
+    }
+}
+
+/// Records embedded tokens in the usage ledger.
+#[derive(Debug)]
+struct LedgerUsage(SqlStore);
+
+#[async_trait::async_trait]
+impl EmbeddingUsage for LedgerUsage {
+    async fn embedded(
+        &self,
+        org: docent_kernel::OrgId,
+        tokens: u64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let delta = docent_keys::UsageDelta {
+            org_id: org,
+            day: at.date_naive(),
+            chatbot_id: None,
+            api_key_id: None,
+            requests: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            embedded_tokens: tokens,
+        };
+        if let Err(error) = docent_keys::UsageLedger::add(&self.0, &delta).await {
+            tracing::warn!(%error, "could not record embedding usage");
+        }
+    }
+}
+
+/// The vector index: a Qdrant server when `qdrant_url` is set, else in-process in the data
+/// directory.
+async fn open_index(
+    config: &Config,
+    model_id: &str,
+    dimensions: usize,
+) -> Result<Arc<dyn VectorIndex>, BootstrapError> {
+    if let Some(url) = &config.qdrant_url {
+        let index = QdrantIndex::connect(url, config.qdrant_api_key.as_ref(), model_id, dimensions)
+            .await
+            .map_err(BootstrapError::Service)?;
+        return Ok(Arc::new(index));
+    }
+    let dir = config.data_dir.join("vectors");
+    let model_id = model_id.to_owned();
+    let index = tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, &model_id, dimensions))
+        .await
+        .map_err(|e| BootstrapError::Service(e.to_string()))?
+        .map_err(BootstrapError::Service)?;
+    Ok(Arc::new(index))
 }
 
 /// Opens the database (creating the data directory and SQLite file as needed), applies migrations
@@ -94,6 +199,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         Duration::from_secs(config.auth.failure_window_secs),
     ));
     let store_arc = Arc::new(store.clone());
+    let store_arc_jobs: Arc<dyn JobQueue> = store_arc.clone();
     let identity = IdentityService::new(
         store_arc.clone(),
         store_arc.clone(),
@@ -134,18 +240,73 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         store_arc.clone(),
         store_arc.clone(),
         store_arc.clone(),
-        store_arc,
+        store_arc.clone(),
         mailer,
-        clock,
+        clock.clone(),
         TenancyConfig {
             invitation_ttl: chrono::Duration::days(7),
             public_url: config.public_url(),
+        },
+    );
+    let models_dir = config.models_dir();
+    let embedder: Arc<dyn Embedder> =
+        LocalEmbedder::shared(&models_dir).map_err(BootstrapError::Service)?;
+    let tokenizer = std::fs::read(models_dir.join(TOKENIZER_FILE)).map_err(|e| {
+        BootstrapError::Service(format!(
+            "cannot read the tokenizer {} ({e}); run scripts/fetch-models",
+            models_dir.join(TOKENIZER_FILE).display()
+        ))
+    })?;
+    let documents_config = &config.documents;
+    let chunker = Chunker::new(
+        &tokenizer,
+        documents_config.chunk_tokens,
+        documents_config.chunk_overlap,
+    )
+    .map_err(BootstrapError::Service)?;
+    let index = open_index(config, embedder.model_id(), embedder.dimensions()).await?;
+    let blobs: Arc<dyn BlobStore> = Arc::new(
+        ObjectBlobStore::local(&config.data_dir.join("blobs")).map_err(BootstrapError::Service)?,
+    );
+    let documents = DocumentService::new(
+        store_arc.clone(),
+        blobs.clone(),
+        index.clone(),
+        embedder.clone(),
+        store_arc.clone(),
+        clock.clone(),
+        UploadLimits {
+            max_upload_bytes: documents_config.max_upload_bytes,
+        },
+    );
+    let ingestor = Ingestor::new(
+        store_arc.clone(),
+        blobs,
+        index.clone(),
+        embedder.clone(),
+        Arc::new(chunker),
+        Arc::new(LedgerUsage(store.clone())),
+        clock.clone(),
+        PipelineSettings {
+            limits: Limits {
+                max_pages: documents_config.max_pages,
+                max_chars: documents_config.max_chars,
+                max_unpacked_bytes: documents_config.max_unpacked_bytes,
+                time_budget: Duration::from_secs(documents_config.extract_timeout_secs),
+                ..Limits::default()
+            },
+            embed_batch: documents_config.embed_batch,
         },
     );
     Ok(Services {
         identity: Arc::new(identity),
         tenancy: Arc::new(tenancy),
         keys: Arc::new(keys),
+        documents: Arc::new(documents),
+        ingestor: Arc::new(ingestor),
+        jobs: store_arc_jobs,
+        index,
+        embedder,
         store,
         config: Arc::new(config.clone()),
     })

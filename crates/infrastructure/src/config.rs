@@ -39,6 +39,89 @@ pub struct Config {
     /// Redis for limits shared by every API replica (`DOCENT_REDIS_URL`); unset keeps limits in
     /// each process.
     pub redis_url: Option<SecretString>,
+    /// A Qdrant server's gRPC URL (`DOCENT_QDRANT_URL`, e.g. `http://qdrant:6334`); unset keeps
+    /// vectors in-process in the data directory.
+    pub qdrant_url: Option<String>,
+    /// The Qdrant server's API key (`DOCENT_QDRANT_API_KEY`).
+    pub qdrant_api_key: Option<SecretString>,
+    /// Where the embedding model and ONNX Runtime are (`DOCENT_MODELS_DIR`); defaults to
+    /// `~/.cache/docent/models`, where `scripts/fetch-models` puts them.
+    pub models_dir: Option<PathBuf>,
+    /// Uploads, extraction and chunking.
+    pub documents: DocumentsConfig,
+    /// The background worker.
+    pub worker: WorkerConfig,
+}
+
+/// Uploads, extraction and chunking.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DocumentsConfig {
+    /// The largest upload, in bytes (413 `too_large` above it).
+    pub max_upload_bytes: u64,
+    /// The most pages a PDF may have (the document fails with `too_many_pages`).
+    pub max_pages: u32,
+    /// The most characters of text a document may yield (the document fails with `too_large`).
+    pub max_chars: usize,
+    /// The most bytes an archive (DOCX) may unpack to, or a compressed PDF stream to (the
+    /// document fails with `too_large`: zip bombs end here).
+    pub max_unpacked_bytes: u64,
+    /// How long extracting one document may take, in seconds (`extract_timeout`).
+    pub extract_timeout_secs: u64,
+    /// The most tokens (of the embedding model's tokenizer) per chunk.
+    pub chunk_tokens: usize,
+    /// Tokens a chunk shares with the one before it.
+    pub chunk_overlap: usize,
+    /// Chunks per embedding batch.
+    pub embed_batch: usize,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 50 * 1024 * 1024,
+            max_pages: 2_000,
+            max_chars: 5_000_000,
+            max_unpacked_bytes: 200 * 1024 * 1024,
+            extract_timeout_secs: 120,
+            chunk_tokens: 200,
+            chunk_overlap: 30,
+            embed_batch: 32,
+        }
+    }
+}
+
+/// The background worker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WorkerConfig {
+    /// Run the worker inside `docent-api serve` (the embedded default). Turn it off when separate
+    /// `docent-worker` processes do the work.
+    pub embedded: bool,
+    /// Jobs run at once per process.
+    pub concurrency: usize,
+    /// Seconds a claimed job stays claimed without a heartbeat; a crashed worker's job is taken
+    /// over after this.
+    pub lease_secs: u64,
+    /// Seconds between heartbeats (under a third of the lease).
+    pub heartbeat_secs: u64,
+    /// Milliseconds between looks for new work when idle.
+    pub poll_interval_ms: u64,
+    /// Attempts before a job that keeps failing transiently is given up.
+    pub max_attempts: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            embedded: true,
+            concurrency: 1,
+            lease_secs: 60,
+            heartbeat_secs: 10,
+            poll_interval_ms: 500,
+            max_attempts: 8,
+        }
+    }
 }
 
 /// Limits the operator sets for every organization.
@@ -65,6 +148,11 @@ impl Default for Config {
             http: HttpConfig::default(),
             limits: LimitsConfig::default(),
             redis_url: None,
+            qdrant_url: None,
+            qdrant_api_key: None,
+            models_dir: None,
+            documents: DocumentsConfig::default(),
+            worker: WorkerConfig::default(),
         }
     }
 }
@@ -346,7 +434,43 @@ impl Config {
                 "is required for the smtp transport",
             ));
         }
+        if self.documents.max_upload_bytes == 0 {
+            return Err(invalid("documents.max_upload_bytes", "must be at least 1"));
+        }
+        if self.documents.chunk_tokens < 16
+            || self.documents.chunk_overlap >= self.documents.chunk_tokens
+        {
+            return Err(invalid(
+                "documents.chunk_tokens",
+                "must be at least 16 and larger than documents.chunk_overlap",
+            ));
+        }
+        if self.documents.embed_batch == 0 || self.worker.concurrency == 0 {
+            return Err(invalid(
+                "documents.embed_batch",
+                "documents.embed_batch and worker.concurrency must be at least 1",
+            ));
+        }
+        if self.worker.lease_secs < 3 * self.worker.heartbeat_secs.max(1) {
+            return Err(invalid(
+                "worker.lease_secs",
+                "must be at least three heartbeats (worker.heartbeat_secs)",
+            ));
+        }
+        if let Some(url) = &self.qdrant_url {
+            url::Url::parse(url).map_err(|e| invalid("qdrant_url", format!("not a URL: {e}")))?;
+        }
         Ok(())
+    }
+
+    /// Where the embedding model and ONNX Runtime are.
+    #[must_use]
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map_or_else(|| PathBuf::from("."), PathBuf::from)
+                .join(".cache/docent/models")
+        })
     }
 
     /// The database URL, defaulting to a SQLite file in the data directory.
@@ -404,6 +528,16 @@ impl Config {
             self.mail.transport,
             self.mail.from,
             self.log.format,
+        );
+        let _ = write!(
+            out,
+            " vectors={} models_dir={} worker.embedded={} documents.max_upload_bytes={}",
+            self.qdrant_url
+                .as_deref()
+                .map_or_else(|| "in-process".to_owned(), redact_url),
+            self.models_dir().display(),
+            self.worker.embedded,
+            self.documents.max_upload_bytes,
         );
         if let Some(redis) = &self.redis_url {
             let _ = write!(out, " redis={}", redact_url(redis.expose_secret()));

@@ -13,6 +13,8 @@ use fastembed::{
 };
 use tokio::sync::Semaphore;
 
+/// The tokenizer of the default model, relative to the models directory.
+pub const TOKENIZER_FILE: &str = "all-minilm-l6-v2/tokenizer.json";
 /// The default model's identifier.
 pub const MINILM_ID: &str = "all-MiniLM-L6-v2-int8";
 /// Texts per inference batch (OFFLINE.md measured larger batches slower on two cores).
@@ -36,6 +38,9 @@ fn init_runtime(library: &Path) -> Result<(), String> {
         .clone()
 }
 
+/// A model loaded from a directory.
+type Loaded = (std::path::PathBuf, Arc<LocalEmbedder>);
+
 /// all-MiniLM-L6-v2 in process.
 pub struct LocalEmbedder {
     model: Arc<Mutex<TextEmbedding>>,
@@ -50,6 +55,22 @@ impl std::fmt::Debug for LocalEmbedder {
 }
 
 impl LocalEmbedder {
+    /// The model in `models_dir`, loaded once per process and shared (several services in one
+    /// process, as in the end-to-end tests, need only one copy).
+    pub fn shared(models_dir: &Path) -> Result<Arc<Self>, String> {
+        static LOADED: OnceLock<Mutex<Vec<Loaded>>> = OnceLock::new();
+        let mut loaded = LOADED
+            .get_or_init(|| Mutex::new(Vec::new()))
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, embedder)) = loaded.iter().find(|(dir, _)| dir == models_dir) {
+            return Ok(embedder.clone());
+        }
+        let embedder = Arc::new(Self::load(models_dir)?);
+        loaded.push((models_dir.to_path_buf(), embedder.clone()));
+        Ok(embedder)
+    }
+
     /// Loads the model from `models_dir` (as laid out by `scripts/fetch-models`).
     pub fn load(models_dir: &Path) -> Result<Self, String> {
         init_runtime(&models_dir.join("onnxruntime/libonnxruntime.so"))?;

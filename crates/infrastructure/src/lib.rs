@@ -1,5 +1,5 @@
-//! The only crate that knows sea-orm, SMTP and (as later issues land) Qdrant, fastembed, model
-//! providers and object storage. It implements every domain port, loads the configuration, and
+//! The only crate that knows sea-orm, SMTP, Qdrant, fastembed, object storage and (as later issues
+//! land) model providers. It implements every domain port, loads the configuration, and
 //! wires everything together in [`bootstrap`].
 
 pub mod blob;
@@ -13,6 +13,7 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod throttle;
+pub mod vector;
 
 pub use bootstrap::{BootstrapError, MigrateAction, Services, bootstrap};
 pub use config::{Config, ConfigError, LogFormat};

@@ -95,6 +95,10 @@ typed_id!(
     DocumentId
 );
 typed_id!(
+    /// A background job (document ingestion or purge).
+    JobId
+);
+typed_id!(
     /// A model provider connection of an organization.
     ProviderId
 );

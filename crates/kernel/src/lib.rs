@@ -17,7 +17,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{Email, EmailError};
 pub use error::{ErrorKind, StoreError};
 pub use id::{
-    ApiKeyId, ChatbotId, ConversationId, DocumentId, InvitationId, MessageId, OrgId,
+    ApiKeyId, ChatbotId, ConversationId, DocumentId, InvitationId, JobId, MessageId, OrgId,
     PasswordResetId, ProviderId, SessionId, UserId,
 };
 pub use mail::{MailError, Mailer, OutgoingMail};

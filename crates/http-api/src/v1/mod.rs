@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod documents;
 mod invitations;
 mod keys;
 mod members;
@@ -23,6 +24,7 @@ pub(crate) type Api = (
     members::MembersApi,
     invitations::InvitationsApi,
     keys::KeysApi,
+    documents::DocumentsApi,
     audit::AuditApi,
     usage::UsageApi,
     ops::OpsApi,
@@ -37,6 +39,7 @@ pub(crate) fn api(state: ApiState) -> Api {
         members::MembersApi::new(state.clone()),
         invitations::InvitationsApi::new(state.clone()),
         keys::KeysApi::new(state.clone()),
+        documents::DocumentsApi::new(state.clone()),
         audit::AuditApi::new(state.clone()),
         usage::UsageApi::new(state.clone()),
         ops::OpsApi::new(state),
@@ -58,6 +61,8 @@ pub(crate) enum ApiTags {
     Invitations,
     /// API keys of an organization.
     ApiKeys,
+    /// Documents of an organization: upload, processing status, chunks, search.
+    Documents,
     /// The audit log of an organization.
     Audit,
     /// Usage of an organization and its keys.

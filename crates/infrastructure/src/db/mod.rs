@@ -2,6 +2,7 @@
 //! domain's repository ports. Supports SQLite (embedded default) and PostgreSQL.
 
 mod audit;
+mod documents;
 pub mod entity;
 mod identity;
 mod keys;

@@ -49,6 +49,10 @@ on_both_backends!(
     api_keys_are_found_by_hash_while_usable,
     usage_adds_up_per_day_chatbot_and_key,
     quotas_are_reserved_before_use_and_settled_after,
+    documents_are_stored_with_their_job_and_scoped_to_their_org,
+    jobs_are_leased_heartbeated_retried_and_reclaimed,
+    claiming_is_fair_across_organizations,
+    concurrent_claims_never_share_a_job,
 );
 
 async fn run<F, Fut>(backend: Backend, scenario: F)
@@ -906,4 +910,444 @@ async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
     ];
     expected.sort();
     assert_eq!(rows, expected);
+}
+
+mod documents {
+    use chrono::{DateTime, Duration, SubsecRound as _, Utc};
+    use docent_documents::jobs::{JobKind, JobQueue, NewJob};
+    use docent_documents::ports::DocumentRepo;
+    use docent_documents::{
+        Document, DocumentFilter, DocumentStatus, Failure, Progress, StoredChunk,
+    };
+    use docent_kernel::{Actor, DocumentId, OrgId, PageRequest, UserId};
+
+    use crate::db::SqlStore;
+
+    pub(super) fn now() -> DateTime<Utc> {
+        Utc::now().trunc_subsecs(6)
+    }
+
+    pub(super) fn document(org: OrgId, checksum: &str, tags: &[&str]) -> Document {
+        let at = now();
+        Document {
+            id: DocumentId::generate(),
+            org_id: org,
+            title: "Handbook".into(),
+            file_name: Some("handbook.md".into()),
+            media_type: "text/markdown".into(),
+            size_bytes: 42,
+            checksum: checksum.into(),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            status: DocumentStatus::Queued,
+            progress: Progress::default(),
+            failure: None,
+            chunk_count: 0,
+            embedding_model: None,
+            created_by: Actor::User(UserId::generate()),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    pub(super) async fn queued(
+        store: &SqlStore,
+        org: OrgId,
+        checksum: &str,
+        tags: &[&str],
+    ) -> Document {
+        let document = document(org, checksum, tags);
+        let job = NewJob::new(JobKind::Ingest, org, document.id, document.created_at);
+        DocumentRepo::insert(store, &document, &job).await.unwrap();
+        document
+    }
+
+    pub(super) fn chunk(document: DocumentId, ordinal: u32) -> StoredChunk {
+        StoredChunk {
+            document_id: document,
+            ordinal,
+            text: format!("chunk {ordinal}"),
+            char_start: u64::from(ordinal) * 10,
+            char_end: u64::from(ordinal) * 10 + 9,
+            page: Some(ordinal + 1),
+            token_count: 3,
+        }
+    }
+
+    pub(super) fn failure() -> Failure {
+        Failure {
+            code: "encrypted_pdf".into(),
+            message: "the PDF is encrypted".into(),
+        }
+    }
+
+    pub(super) async fn pending(store: &SqlStore) -> u64 {
+        JobQueue::pending(store).await.unwrap()
+    }
+
+    pub(super) fn page() -> PageRequest {
+        PageRequest::first()
+    }
+
+    pub(super) fn filter(status: Option<DocumentStatus>, tag: Option<&str>) -> DocumentFilter {
+        DocumentFilter {
+            status,
+            tag: tag.map(str::to_owned),
+        }
+    }
+
+    pub(super) fn later(at: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
+        at + Duration::seconds(secs)
+    }
+}
+
+async fn documents_are_stored_with_their_job_and_scoped_to_their_org(store: SqlStore) {
+    use docent_documents::DocumentStatus;
+    use docent_documents::jobs::{JobKind, JobQueue, NewJob};
+    use docent_documents::ports::DocumentRepo;
+    use documents::*;
+
+    let owner = insert_user(&store, "docs@example.com").await;
+    let org = new_org(&store, owner.id, "Docs").await.id;
+    let other = new_org(&store, owner.id, "Other").await.id;
+
+    let handbook = queued(&store, org, "aa", &["hr", "policy_2024"]).await;
+    let faq = queued(&store, org, "bb", &["policyx2024"]).await;
+    assert_eq!(
+        pending(&store).await,
+        2,
+        "one ingest job per upload, in the same transaction"
+    );
+    assert_eq!(
+        DocumentRepo::get(&store, org, handbook.id).await.unwrap(),
+        Some(handbook.clone())
+    );
+    assert_eq!(
+        DocumentRepo::get(&store, other, handbook.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_by_checksum(org, "aa").await.unwrap(),
+        Some(handbook.id)
+    );
+    assert_eq!(store.find_by_checksum(other, "aa").await.unwrap(), None);
+
+    let listed = |f| {
+        let store = store.clone();
+        async move {
+            DocumentRepo::list(&store, org, &f, &page())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(filter(None, None)).await, vec![handbook.id, faq.id]);
+    // `_` is a literal in tags, not a LIKE wildcard.
+    assert_eq!(
+        listed(filter(None, Some("policy_2024"))).await,
+        vec![handbook.id]
+    );
+    assert_eq!(listed(filter(None, Some("hr"))).await, vec![handbook.id]);
+    assert_eq!(
+        listed(filter(None, Some("h"))).await,
+        Vec::<docent_kernel::DocumentId>::new()
+    );
+    assert!(
+        DocumentRepo::list(&store, other, &filter(None, None), &page())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The worker's side.
+    let at = now();
+    let started = store
+        .start_processing(org, handbook.id, at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(started.status, DocumentStatus::Processing);
+    assert!(
+        store
+            .start_processing(other, handbook.id, at)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .set_progress(
+            org,
+            handbook.id,
+            docent_documents::Progress {
+                chunks_done: 1,
+                chunks_total: 3,
+            },
+            at,
+        )
+        .await
+        .unwrap();
+    let chunks: Vec<_> = (0..3).map(|o| chunk(handbook.id, o)).collect();
+    assert!(
+        store
+            .finish(org, handbook.id, &chunks, "model-x", at)
+            .await
+            .unwrap()
+    );
+    let ready = DocumentRepo::get(&store, org, handbook.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ready.status, DocumentStatus::Ready);
+    assert_eq!(
+        (
+            ready.chunk_count,
+            ready.progress.chunks_done,
+            ready.progress.chunks_total
+        ),
+        (3, 3, 3)
+    );
+    assert_eq!(ready.embedding_model.as_deref(), Some("model-x"));
+    // Processing again replaces the chunks rather than adding to them.
+    assert!(
+        store
+            .finish(org, handbook.id, &chunks[..2], "model-x", at)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.chunks(org, handbook.id, None, 10).await.unwrap(),
+        chunks[..2].to_vec()
+    );
+    assert_eq!(
+        store.chunks(org, handbook.id, Some(0), 10).await.unwrap(),
+        chunks[1..2].to_vec()
+    );
+    assert!(
+        store
+            .chunks(other, handbook.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let found = store
+        .chunks_by_key(org, &[(handbook.id, 1), (handbook.id, 9), (faq.id, 0)])
+        .await
+        .unwrap();
+    assert_eq!(found, vec![("Handbook".to_owned(), chunks[1].clone())]);
+    assert!(
+        store
+            .chunks_by_key(other, &[(handbook.id, 1)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Failing records the reason; a failed or ready document can be queued again, a queued one not.
+    store.fail(org, faq.id, &failure(), at).await.unwrap();
+    let failed = DocumentRepo::get(&store, org, faq.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (failed.status, failed.failure),
+        (DocumentStatus::Failed, Some(failure()))
+    );
+    let again = NewJob::new(JobKind::Ingest, org, faq.id, at);
+    assert!(!store.requeue(other, faq.id, &again).await.unwrap());
+    assert!(store.requeue(org, faq.id, &again).await.unwrap());
+    let requeued = DocumentRepo::get(&store, org, faq.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (requeued.status, requeued.failure),
+        (DocumentStatus::Queued, None)
+    );
+    assert!(
+        !store
+            .requeue(org, faq.id, &NewJob::new(JobKind::Ingest, org, faq.id, at))
+            .await
+            .unwrap()
+    );
+    assert_eq!(pending(&store).await, 3);
+
+    // Deleting removes the row and chunks, cancels pending ingestion, and enqueues the purge.
+    let purge = NewJob::new(JobKind::Purge, org, faq.id, at);
+    assert!(
+        !DocumentRepo::delete(&store, other, faq.id, &purge)
+            .await
+            .unwrap()
+    );
+    assert!(
+        DocumentRepo::delete(&store, org, faq.id, &purge)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !DocumentRepo::delete(&store, org, faq.id, &purge)
+            .await
+            .unwrap()
+    );
+    assert_eq!(DocumentRepo::get(&store, org, faq.id).await.unwrap(), None);
+    let purge_handbook = NewJob::new(JobKind::Purge, org, handbook.id, at);
+    assert!(
+        DocumentRepo::delete(&store, org, handbook.id, &purge_handbook)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .chunks(org, handbook.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Left: the two purges (both documents' pending ingest jobs were cancelled).
+    let mut kinds = Vec::new();
+    while let Some(job) = store
+        .claim("w", std::time::Duration::from_secs(60), later(at, 1))
+        .await
+        .unwrap()
+    {
+        kinds.push((job.kind, job.document_id));
+        JobQueue::complete(&store, &job, at).await.unwrap();
+    }
+    kinds.sort_by_key(|(k, d)| (k.as_str(), *d));
+    let mut expected = vec![(JobKind::Purge, handbook.id), (JobKind::Purge, faq.id)];
+    expected.sort_by_key(|(k, d)| (k.as_str(), *d));
+    assert_eq!(kinds, expected);
+}
+
+async fn jobs_are_leased_heartbeated_retried_and_reclaimed(store: SqlStore) {
+    use docent_documents::jobs::JobQueue;
+    use documents::*;
+    use std::time::Duration as Std;
+
+    let owner = insert_user(&store, "jobs@example.com").await;
+    let org = new_org(&store, owner.id, "Jobs").await.id;
+    let document = queued(&store, org, "cc", &[]).await;
+    let t0 = later(document.created_at, 1);
+    let lease = Std::from_secs(30);
+
+    let first = store.claim("a", lease, t0).await.unwrap().unwrap();
+    assert_eq!((first.document_id, first.attempt), (document.id, 1));
+    assert_eq!(
+        store.claim("b", lease, later(t0, 10)).await.unwrap(),
+        None,
+        "leased"
+    );
+    assert!(store.heartbeat(&first, lease, later(t0, 20)).await.unwrap());
+    assert_eq!(
+        store.claim("b", lease, later(t0, 40)).await.unwrap(),
+        None,
+        "the heartbeat extended the lease"
+    );
+
+    // The worker dies: once the lease runs out another worker takes the job over.
+    let second = store
+        .claim("b", lease, later(t0, 51))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((second.id, second.attempt), (first.id, 2));
+    assert_ne!(second.lease_token, first.lease_token);
+    assert!(
+        !store.heartbeat(&first, lease, later(t0, 52)).await.unwrap(),
+        "the old claim is dead"
+    );
+    JobQueue::complete(&store, &first, later(t0, 52))
+        .await
+        .unwrap();
+    assert_eq!(
+        pending(&store).await,
+        1,
+        "completing with a dead claim changes nothing"
+    );
+
+    // Retry later: not claimable before its time, claimable after.
+    store
+        .retry(&second, later(t0, 100), "index down", later(t0, 53))
+        .await
+        .unwrap();
+    assert_eq!(store.claim("c", lease, later(t0, 99)).await.unwrap(), None);
+    let third = store
+        .claim("c", lease, later(t0, 100))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.attempt, 3);
+
+    // Released on shutdown: runnable at once, and the claim does not count.
+    store.release(&third, later(t0, 101)).await.unwrap();
+    let fourth = store
+        .claim("d", lease, later(t0, 101))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fourth.attempt, 3);
+
+    // Buried: never claimed again.
+    store.bury(&fourth, "broken", later(t0, 102)).await.unwrap();
+    assert_eq!(
+        store.claim("e", lease, later(t0, 1000)).await.unwrap(),
+        None
+    );
+    assert_eq!(pending(&store).await, 0);
+}
+
+async fn claiming_is_fair_across_organizations(store: SqlStore) {
+    use docent_documents::jobs::JobQueue;
+    use documents::*;
+    use std::time::Duration as Std;
+
+    let owner = insert_user(&store, "fair@example.com").await;
+    let busy = new_org(&store, owner.id, "Busy").await.id;
+    let quiet = new_org(&store, owner.id, "Quiet").await.id;
+    for i in 0..3 {
+        queued(&store, busy, &format!("busy{i}"), &[]).await;
+    }
+    let lone = queued(&store, quiet, "quiet", &[]).await;
+    let mut at = later(lone.created_at, 1);
+    let mut order = Vec::new();
+    while let Some(job) = store.claim("w", Std::from_secs(30), at).await.unwrap() {
+        order.push(job.org_id);
+        JobQueue::complete(&store, &job, at).await.unwrap();
+        at = later(at, 1);
+    }
+    // The quiet organization's one job does not wait behind the busy one's backlog.
+    assert_eq!(order, vec![busy, quiet, busy, busy]);
+}
+
+async fn concurrent_claims_never_share_a_job(store: SqlStore) {
+    use docent_documents::jobs::JobQueue;
+    use documents::*;
+    use std::time::Duration as Std;
+
+    let owner = insert_user(&store, "race@example.com").await;
+    let org = new_org(&store, owner.id, "Race").await.id;
+    for i in 0..6 {
+        queued(&store, org, &format!("race{i}"), &[]).await;
+    }
+    let at = later(now(), 1);
+    let claims = (0..4).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .claim(&format!("w{i}"), Std::from_secs(30), at)
+                .await
+                .unwrap()
+        })
+    });
+    let mut claimed = Vec::new();
+    for claim in claims {
+        if let Some(job) = claim.await.unwrap() {
+            claimed.push(job.id);
+        }
+    }
+    let count = claimed.len();
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(claimed.len(), count, "a job was claimed twice");
+    assert!(count >= 1);
 }

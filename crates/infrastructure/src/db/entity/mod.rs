@@ -2,7 +2,10 @@
 
 pub mod api_keys;
 pub mod audit_events;
+pub mod document_chunks;
+pub mod documents;
 pub mod invitations;
+pub mod jobs;
 pub mod memberships;
 pub mod organizations;
 pub mod password_resets;

@@ -1,0 +1,328 @@
+//! The ingestion pipeline, as the worker runs it: sniff and extract (isolated, bounded) → chunk by
+//! tokens → embed in batches → upsert vectors → store chunks and mark `ready`. And the purge that
+//! follows a deletion.
+//!
+//! Every step is idempotent: point ids are derived from document id and ordinal, and chunks are
+//! replaced per document in one transaction, so a job that is retried or taken over from a crashed
+//! worker ends in the same state as one that ran once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use docent_kernel::{Clock, DocumentId, OrgId};
+
+use crate::chunk::Chunker;
+use crate::extract::{ExtractError, Limits, extract_isolated};
+use crate::jobs::{ClaimedJob, JobFailure, JobHandler, JobKind};
+use crate::model::{Document, Failure, Progress, StoredChunk};
+use crate::ports::{
+    BlobError, BlobStore, DocumentRepo, EmbedError, Embedder, IndexError, IndexPoint, VectorIndex,
+};
+
+/// Records tokens spent on embeddings (the usage ledger).
+#[async_trait]
+pub trait EmbeddingUsage: Send + Sync + std::fmt::Debug {
+    /// Adds `tokens` embedded for `org` at `at`.
+    async fn embedded(&self, org: OrgId, tokens: u64, at: DateTime<Utc>);
+}
+
+/// How the pipeline processes documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineSettings {
+    /// Bounds on extraction.
+    pub limits: Limits,
+    /// Chunks per embedding call (and per progress update).
+    pub embed_batch: usize,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            embed_batch: 32,
+        }
+    }
+}
+
+/// Runs ingest and purge jobs.
+#[derive(Debug, Clone)]
+pub struct Ingestor {
+    repo: Arc<dyn DocumentRepo>,
+    blobs: Arc<dyn BlobStore>,
+    index: Arc<dyn VectorIndex>,
+    embedder: Arc<dyn Embedder>,
+    chunker: Arc<Chunker>,
+    usage: Arc<dyn EmbeddingUsage>,
+    clock: Arc<dyn Clock>,
+    settings: PipelineSettings,
+}
+
+/// A failure with what to record on the document when it is permanent.
+enum Step {
+    Transient(String),
+    Permanent(Failure),
+    Interrupted,
+}
+
+impl From<IndexError> for Step {
+    fn from(error: IndexError) -> Self {
+        match error {
+            IndexError::Unavailable(e) => Self::Transient(format!("vector index: {e}")),
+            IndexError::Invalid(e) => Self::Permanent(failure("index_error", e)),
+        }
+    }
+}
+
+impl From<EmbedError> for Step {
+    fn from(error: EmbedError) -> Self {
+        match error {
+            EmbedError::Transient(e) => Self::Transient(format!("embedder: {e}")),
+            EmbedError::Permanent(e) => Self::Permanent(failure("embed_error", e)),
+        }
+    }
+}
+
+impl From<docent_kernel::StoreError> for Step {
+    fn from(error: docent_kernel::StoreError) -> Self {
+        Self::Transient(format!("database: {error}"))
+    }
+}
+
+fn failure(code: &str, message: impl Into<String>) -> Failure {
+    Failure {
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Ingestor {
+    /// A pipeline over these ports.
+    #[must_use]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        repo: Arc<dyn DocumentRepo>,
+        blobs: Arc<dyn BlobStore>,
+        index: Arc<dyn VectorIndex>,
+        embedder: Arc<dyn Embedder>,
+        chunker: Arc<Chunker>,
+        usage: Arc<dyn EmbeddingUsage>,
+        clock: Arc<dyn Clock>,
+        settings: PipelineSettings,
+    ) -> Self {
+        Self {
+            repo,
+            blobs,
+            index,
+            embedder,
+            chunker,
+            usage,
+            clock,
+            settings,
+        }
+    }
+
+    async fn ingest(&self, org: OrgId, id: DocumentId, stop: &AtomicBool) -> Result<(), Step> {
+        let Some(document) = self
+            .repo
+            .start_processing(org, id, self.clock.now())
+            .await?
+        else {
+            tracing::info!(document = %id, "document deleted before processing; nothing to do");
+            return Ok(());
+        };
+        let bytes = match self.blobs.get(org, id).await {
+            Ok(bytes) => bytes,
+            Err(BlobError::NotFound) => {
+                return Err(Step::Permanent(failure(
+                    "blob_missing",
+                    "the document's file is missing from storage; upload it again",
+                )));
+            }
+            Err(BlobError::Unavailable(e)) => {
+                return Err(Step::Transient(format!("blob store: {e}")));
+            }
+        };
+        let chunks = self.extract_and_chunk(&document, bytes).await?;
+        let total = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+        self.progress(org, id, 0, total).await?;
+
+        let mut done = 0_u32;
+        let mut tokens = 0_u64;
+        for batch in chunks.chunks(self.settings.embed_batch.max(1)) {
+            if stop.load(Ordering::Relaxed) {
+                return Err(Step::Interrupted);
+            }
+            let texts = batch.iter().map(|c| c.text.clone()).collect();
+            let vectors = self.embedder.embed(texts).await?;
+            if vectors.len() != batch.len() {
+                return Err(Step::Permanent(failure(
+                    "embed_error",
+                    format!(
+                        "the embedder returned {} vectors for {} texts",
+                        vectors.len(),
+                        batch.len()
+                    ),
+                )));
+            }
+            let points = batch
+                .iter()
+                .zip(vectors)
+                .map(|(chunk, vector)| IndexPoint {
+                    document_id: id,
+                    ordinal: chunk.ordinal,
+                    tags: document.tags.clone(),
+                    vector,
+                    text: chunk.text.clone(),
+                })
+                .collect();
+            self.index.upsert(org, points).await?;
+            tokens += batch.iter().map(|c| u64::from(c.token_count)).sum::<u64>();
+            done += u32::try_from(batch.len()).unwrap_or(u32::MAX);
+            self.progress(org, id, done, total).await?;
+        }
+        // A document processed again may have shrunk: drop the points past its new end.
+        self.index.delete_from(org, id, total).await?;
+        let finished = self
+            .repo
+            .finish(org, id, &chunks, self.embedder.model_id(), self.clock.now())
+            .await?;
+        if finished {
+            self.usage.embedded(org, tokens, self.clock.now()).await;
+            tracing::info!(document = %id, chunks = total, tokens, "document ready");
+        } else {
+            // Deleted while we worked: the purge may have run before our upserts.
+            self.index.delete_document(org, id).await?;
+            tracing::info!(document = %id, "document deleted while processing; its vectors were removed");
+        }
+        Ok(())
+    }
+
+    async fn extract_and_chunk(
+        &self,
+        document: &Document,
+        bytes: Vec<u8>,
+    ) -> Result<Vec<StoredChunk>, Step> {
+        let limits = self.settings.limits;
+        let name = document.file_name.clone();
+        let chunker = self.chunker.clone();
+        let id = document.id;
+        let outcome = tokio::task::spawn_blocking(move || {
+            extract_isolated(bytes, name, limits).map(|extracted| {
+                chunker
+                    .chunk(&extracted)
+                    .into_iter()
+                    .map(|c| StoredChunk {
+                        document_id: id,
+                        ordinal: c.ordinal,
+                        text: c.text,
+                        char_start: c.char_start as u64,
+                        char_end: c.char_end as u64,
+                        page: c.page,
+                        token_count: u32::try_from(c.token_count).unwrap_or(u32::MAX),
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await
+        .map_err(|e| Step::Transient(format!("the extraction task failed: {e}")))?;
+        match outcome {
+            Ok(chunks) if chunks.is_empty() => Err(Step::Permanent(failure(
+                ExtractError::EmptyText.code(),
+                ExtractError::EmptyText.to_string(),
+            ))),
+            Ok(chunks) => Ok(chunks),
+            Err(error) => Err(Step::Permanent(failure(error.code(), error.to_string()))),
+        }
+    }
+
+    async fn progress(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        done: u32,
+        total: u32,
+    ) -> Result<(), Step> {
+        self.repo
+            .set_progress(
+                org,
+                id,
+                Progress {
+                    chunks_done: done,
+                    chunks_total: total,
+                },
+                self.clock.now(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn purge(&self, org: OrgId, id: DocumentId) -> Result<(), Step> {
+        self.index.delete_document(org, id).await?;
+        match self.blobs.delete(org, id).await {
+            Ok(()) | Err(BlobError::NotFound) => {}
+            Err(BlobError::Unavailable(e)) => {
+                return Err(Step::Transient(format!("blob store: {e}")));
+            }
+        }
+        tracing::info!(document = %id, "document purged");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JobHandler for Ingestor {
+    async fn run(&self, job: &ClaimedJob, stop: &AtomicBool) -> Result<(), JobFailure> {
+        let (org, id) = (job.org_id, job.document_id);
+        let outcome = match job.kind {
+            JobKind::Ingest => self.ingest(org, id, stop).await,
+            JobKind::Purge => self.purge(org, id).await,
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(Step::Transient(reason)) => Err(JobFailure::Transient(reason)),
+            Err(Step::Interrupted) => {
+                // Back to `queued` until a worker takes the job again, rather than looking stuck.
+                if let Err(e) = self.repo.mark_queued(org, id, self.clock.now()).await {
+                    tracing::warn!(document = %id, error = %e, "could not mark an interrupted document queued");
+                }
+                Err(JobFailure::Interrupted)
+            }
+            Err(Step::Permanent(failure)) => {
+                let reason = format!("{}: {}", failure.code, failure.message);
+                if job.kind == JobKind::Ingest {
+                    self.repo
+                        .fail(org, id, &failure, self.clock.now())
+                        .await
+                        .map_err(|e| JobFailure::Transient(format!("database: {e}")))?;
+                }
+                Err(JobFailure::Permanent(reason))
+            }
+        }
+    }
+
+    async fn exhausted(&self, job: &ClaimedJob, error: &str) {
+        match job.kind {
+            JobKind::Ingest => {
+                let failure = failure(
+                    "processing_failed",
+                    format!(
+                        "gave up after {} attempts; last error: {error}",
+                        job.attempt
+                    ),
+                );
+                if let Err(e) = self
+                    .repo
+                    .fail(job.org_id, job.document_id, &failure, self.clock.now())
+                    .await
+                {
+                    tracing::error!(document = %job.document_id, error = %e, "could not record a document's failure");
+                }
+            }
+            JobKind::Purge => {
+                tracing::error!(document = %job.document_id, error, "gave up purging a deleted document's vectors and file; run the purge again by re-queueing the job");
+            }
+        }
+    }
+}

@@ -1,0 +1,716 @@
+//! `/v1/orgs/{org_id}/documents` and `/v1/orgs/{org_id}/search`: uploads, their processing
+//! status, chunks, original bytes, reprocessing, deletion, and retrieval-only search. Members and
+//! above write, viewers and above read; keys need `documents:write` / `documents:read`.
+
+use chrono::{DateTime, Utc};
+use docent_documents::{
+    Document, DocumentFilter, DocumentStatus, SearchRequest, StoredChunk, Upload,
+};
+use docent_kernel::DocumentId;
+use docent_keys::Scope;
+use docent_tenancy::Permission;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::types::multipart::Upload as FilePart;
+use poem_openapi::{ApiResponse, Enum, Multipart, Object, OpenApi};
+use uuid::Uuid;
+
+use super::{ApiTags, page_request};
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+/// The document endpoints.
+#[derive(Debug, Clone)]
+pub(crate) struct DocumentsApi {
+    state: ApiState,
+}
+
+impl DocumentsApi {
+    pub(crate) fn new(state: ApiState) -> Self {
+        Self { state }
+    }
+}
+
+/// Where a document is in the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub(crate) enum DocumentStatusDto {
+    /// Stored, waiting for the worker.
+    Queued,
+    /// Being extracted, chunked and embedded.
+    Processing,
+    /// Searchable.
+    Ready,
+    /// Failed; see `error`.
+    Failed,
+}
+
+impl From<DocumentStatus> for DocumentStatusDto {
+    fn from(status: DocumentStatus) -> Self {
+        match status {
+            DocumentStatus::Queued => Self::Queued,
+            DocumentStatus::Processing => Self::Processing,
+            DocumentStatus::Ready => Self::Ready,
+            DocumentStatus::Failed => Self::Failed,
+        }
+    }
+}
+
+impl From<DocumentStatusDto> for DocumentStatus {
+    fn from(status: DocumentStatusDto) -> Self {
+        match status {
+            DocumentStatusDto::Queued => Self::Queued,
+            DocumentStatusDto::Processing => Self::Processing,
+            DocumentStatusDto::Ready => Self::Ready,
+            DocumentStatusDto::Failed => Self::Failed,
+        }
+    }
+}
+
+/// How far processing got.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct ProgressDto {
+    /// Chunks embedded and indexed so far.
+    pub chunks_done: u32,
+    /// Chunks in the document (0 until it is chunked).
+    pub chunks_total: u32,
+}
+
+/// Why a document failed.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct DocumentErrorDto {
+    /// A stable code: `unsupported_format`, `encrypted_pdf`, `too_many_pages`, `too_large`,
+    /// `empty_text`, `extract_error`, `extract_timeout`, `blob_missing`, `embed_error`,
+    /// `index_error` or `processing_failed`.
+    pub code: String,
+    /// What happened, for people.
+    pub message: String,
+}
+
+/// A document.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct DocumentDto {
+    /// The id.
+    pub id: Uuid,
+    /// The title.
+    pub title: String,
+    /// The uploaded file's name (sanitized; metadata only).
+    pub file_name: Option<String>,
+    /// The type decided from the bytes.
+    pub media_type: String,
+    /// The size of the original, in bytes.
+    pub size_bytes: u64,
+    /// SHA-256 of the original, hex.
+    pub checksum: String,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// Where it is in the pipeline.
+    pub status: DocumentStatusDto,
+    /// How far processing got.
+    pub progress: ProgressDto,
+    /// Why it failed, when `status` is `failed`.
+    pub error: Option<DocumentErrorDto>,
+    /// Chunks stored (once ready).
+    pub chunk_count: u32,
+    /// The embedding model its vectors were made with.
+    pub embedding_model: Option<String>,
+    /// When it was uploaded.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Document> for DocumentDto {
+    fn from(document: Document) -> Self {
+        Self {
+            id: document.id.as_uuid(),
+            title: document.title,
+            file_name: document.file_name,
+            media_type: document.media_type,
+            size_bytes: document.size_bytes,
+            checksum: document.checksum,
+            tags: document.tags,
+            status: document.status.into(),
+            progress: ProgressDto {
+                chunks_done: document.progress.chunks_done,
+                chunks_total: document.progress.chunks_total,
+            },
+            error: document.failure.map(|f| DocumentErrorDto {
+                code: f.code,
+                message: f.message,
+            }),
+            chunk_count: document.chunk_count,
+            embedding_model: document.embedding_model,
+            created_at: document.created_at,
+            updated_at: document.updated_at,
+        }
+    }
+}
+
+/// A page of documents.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct DocumentList {
+    /// The documents on this page.
+    pub items: Vec<DocumentDto>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A passage of a document.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct ChunkDto {
+    /// Its position in the document, from 0.
+    pub ordinal: u32,
+    /// The text.
+    pub text: String,
+    /// The first character in the document's extracted text.
+    pub char_start: u64,
+    /// One past the last character.
+    pub char_end: u64,
+    /// The page it lies on, for formats with pages.
+    pub page: Option<u32>,
+    /// Tokens of the embedding model's tokenizer.
+    pub token_count: u32,
+}
+
+impl From<StoredChunk> for ChunkDto {
+    fn from(chunk: StoredChunk) -> Self {
+        Self {
+            ordinal: chunk.ordinal,
+            text: chunk.text,
+            char_start: chunk.char_start,
+            char_end: chunk.char_end,
+            page: chunk.page,
+            token_count: chunk.token_count,
+        }
+    }
+}
+
+/// A page of chunks.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct ChunkList {
+    /// The chunks on this page, in order.
+    pub items: Vec<ChunkDto>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A file upload.
+#[derive(Debug, Multipart)]
+pub(crate) struct UploadForm {
+    /// The file: plain text, Markdown, HTML, CSV, PDF or DOCX (decided from its contents).
+    pub file: FilePart,
+    /// A title (1–300 characters); the file name when absent.
+    pub title: Option<String>,
+    /// Labels: repeat the field, or separate them with commas.
+    pub tags: Vec<String>,
+}
+
+/// A text upload.
+#[derive(Debug, Object)]
+pub(crate) struct TextUpload {
+    /// The title (1–300 characters).
+    #[oai(validator(max_length = 1200))]
+    pub title: String,
+    /// The text.
+    pub text: String,
+    /// Labels (each 1–64 letters, digits, `-`, `_`, `.`, `:` or `/`; at most 32).
+    #[oai(validator(max_items = 64))]
+    pub tags: Option<Vec<String>>,
+}
+
+/// A search.
+#[derive(Debug, Object)]
+pub(crate) struct SearchBody {
+    /// What to look for (1–4000 characters).
+    pub query: String,
+    /// How many passages (1–50, default 5).
+    pub top_k: Option<u32>,
+    /// Only documents with at least one of these tags.
+    #[oai(validator(max_items = 64))]
+    pub tags: Option<Vec<String>>,
+    /// Only these documents (ids of another organization answer 404).
+    #[oai(validator(max_items = 200))]
+    pub document_ids: Option<Vec<Uuid>>,
+}
+
+/// A passage found by search.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct SearchResultDto {
+    /// The document.
+    pub document_id: Uuid,
+    /// Its title.
+    pub title: String,
+    /// The chunk's position in the document.
+    pub ordinal: u32,
+    /// The chunk's text.
+    pub text: String,
+    /// Cosine similarity to the query (higher is closer).
+    pub score: f32,
+    /// The page, for formats with pages.
+    pub page: Option<u32>,
+}
+
+/// Search results, best first.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct SearchResults {
+    /// The passages.
+    pub results: Vec<SearchResultDto>,
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum AcceptedDocument {
+    /// Stored and queued for processing; poll the document for its status.
+    #[oai(status = 202)]
+    Accepted(Json<DocumentDto>),
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum DeletedDocument {
+    /// Deleted: gone from listings and search at once; its vectors and file are purged in the
+    /// background.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum ContentResponse {
+    /// The original bytes, always as an attachment.
+    #[oai(status = 200)]
+    Ok(
+        Binary<Vec<u8>>,
+        /// `attachment` with the sanitized file name.
+        #[oai(header = "Content-Disposition")]
+        String,
+        /// `nosniff`: browsers must not guess a type for the bytes.
+        #[oai(header = "X-Content-Type-Options")]
+        String,
+        /// The type docent decided from the bytes.
+        #[oai(header = "X-Docent-Media-Type")]
+        String,
+    ),
+}
+
+/// `attachment; filename="…"; filename*=UTF-8''…`: an ASCII fallback with quotes, backslashes and
+/// control characters replaced, and the exact name percent-encoded.
+fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::with_capacity(name.len() * 3);
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+fn split_tags(raw: Vec<String>) -> Vec<String> {
+    raw.iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[OpenApi(tag = "ApiTags::Documents")]
+impl DocumentsApi {
+    /// Upload a document
+    ///
+    /// `multipart/form-data` with a `file` part. The type is decided from the bytes (415
+    /// `unsupported_media_type` otherwise); the size is limited by the operator (413
+    /// `too_large`). The same bytes uploaded again answer 409 `duplicate_document` naming the
+    /// existing document, unless `allow_duplicate=true`.
+    #[oai(
+        path = "/v1/orgs/:org_id/documents",
+        method = "post",
+        operation_id = "document_create"
+    )]
+    async fn create(
+        &self,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        /// Store the document even if the organization has the same bytes already.
+        allow_duplicate: Query<Option<bool>>,
+        form: UploadForm,
+    ) -> Result<AcceptedDocument, ApiError> {
+        let tenant = self
+            .state
+            .tenant_access(
+                &auth,
+                org_id.0,
+                Permission::WriteContent,
+                Scope::DocumentsWrite,
+            )
+            .await?;
+        let documents = self.state.documents()?;
+        let file_name = form.file.file_name().map(str::to_owned);
+        let limit = documents.limits().max_upload_bytes;
+        if form.file.size() as u64 > limit {
+            return Err(docent_documents::DocumentError::TooLarge { limit }.into());
+        }
+        let bytes = form.file.into_vec().await.map_err(|e| {
+            ApiError::new(
+                poem::http::StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("cannot read the upload: {e}"),
+            )
+        })?;
+        let document = documents
+            .upload(
+                &tenant,
+                Upload {
+                    bytes,
+                    file_name,
+                    title: form.title,
+                    tags: split_tags(form.tags),
+                    allow_duplicate: allow_duplicate.0.unwrap_or(false),
+                },
+            )
+            .await?;
+        Ok(AcceptedDocument::Accepted(Json(document.into())))
+    }
+
+    /// Upload text as a document
+    #[oai(
+        path = "/v1/orgs/:org_id/documents/text",
+        method = "post",
+        operation_id = "document_create_text"
+    )]
+    async fn create_text(
+        &self,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        /// Store the document even if the organization has the same text already.
+        allow_duplicate: Query<Option<bool>>,
+        body: Json<TextUpload>,
+    ) -> Result<AcceptedDocument, ApiError> {
+        let tenant = self
+            .state
+            .tenant_access(
+                &auth,
+                org_id.0,
+                Permission::WriteContent,
+                Scope::DocumentsWrite,
+            )
+            .await?;
+        let Json(body) = body;
+        let document = self
+            .state
+            .documents()?
+            .upload(
+                &tenant,
+                Upload {
+                    bytes: body.text.into_bytes(),
+                    file_name: None,
+                    title: Some(body.title),
+                    tags: body.tags.unwrap_or_default(),
+                    allow_duplicate: allow_duplicate.0.unwrap_or(false),
+                },
+            )
+            .await?;
+        Ok(AcceptedDocument::Accepted(Json(document.into())))
+    }
+
+    /// List documents
+    #[oai(
+        path = "/v1/orgs/:org_id/documents",
+        method = "get",
+        operation_id = "document_list"
+    )]
+    async fn list(
+        &self,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        /// Only documents with this status.
+        status: Query<Option<DocumentStatusDto>>,
+        /// Only documents with this tag.
+        tag: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<DocumentList>, ApiError> {
+        let tenant = self
+            .state
+            .tenant_access(
+                &auth,
+                org_id.0,
+                Permission::ReadContent,
+                Scope::DocumentsRead,
+            )
+            .await?;
+        let page = page_request(limit.0, cursor.0.as_deref())?;
+        let filter = DocumentFilter {
+            status: status.0.map(Into::into),
+            tag: tag.0,
+        };
+        let documents = self
+            .state
+            .documents()?
+            .list(&tenant, &filter, &page)
+            .await?;
+        Ok(Json(DocumentList {
+            items: documents.items.into_iter().map(Into::into).collect(),
+            next_cursor: documents.next_cursor,
+        }))
+    }
+
+    /// Get a document
+    ///
+    /// With its status, progress and, when it failed, the error.
+    #[oai(
+        path = "/v1/orgs/:org_id/documents/:document_id",
+        method = "get",
+        operation_id = "document_get"
+    )]
+    async fn get(
+        &self,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        document_id: Path<Uuid>,
+    ) -> Result<Json<DocumentDto>, ApiError> {
+        let tenant = self
+            .state
+            .tenant_access(
+                &auth,
+                org_id.0,
+                Permission::ReadContent,
+                Scope::DocumentsRead,
+            )
+            .await?;
+        let document = self
+            .state
+            .documents()?
+            .get(&tenant, DocumentId::from_uuid(document_id.0))
+            .await?;
+        Ok(Json(document.into()))
+    }
+
+    /// List a document's chunks
+    #[oai(
+        path = "/v1/orgs/:org_id/documents/:document_id/chunks",
+        method = "get",
+        operation_id = "document_chunks"
+    )]
+    async fn chunks(
+        &self,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        document_id: Path<Uuid>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<ChunkList>, ApiError> {
+        let tenant = self
+            .state
+            .tenant_access(
+                &auth,
+                org_id.0,
+                Permission::ReadContent,
+                Scope::DocumentsRead,
+            )
+            .await?;
+        let page = page_request(limit.0, cursor.0.as_deref())?;
+        let chunks = self
+            .state
+            .documents()?
+            .chunks(&tenant, DocumentId::from_uuid(document_id.0), &page)
+            .await?;
+        Ok(Json(ChunkList {
+            items: chunks.items.into_iter().map(Into::into).collect(),
+            next_cursor: chunks.next_cursor,
+        }))
+    }
+
+    /// Download a document's original bytes
+    #[oai(
+        path = "/v1/orgs/:org_id/documents/:document_id/content",
+        method = "get",
+        operation_id = "document_content"
+    )]
+    async fn content(
+        &self,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        document_id: Path<Uuid>,
+    ) -> Result<ContentResponse, ApiError> {
+        let tenant = self
+            .state
+            .tenant_access(
+                &auth,
+                org_id.0,
+                Permission::ReadContent,
+                Scope::DocumentsRead,
+            )
+            .await?;
+        let content = self
+            .state
+            .documents()?
+            .content(&tenant, DocumentId::from_uuid(document_id.0))
+            .await?;
+        let name = content
+            .file_name
+            .unwrap_or_else(|| format!("{}.txt", content.title));
+        Ok(ContentResponse::Ok(
+            Binary(content.bytes),
+            content_disposition(&name),
+            "nosniff".to_owned(),
+            content.media_type,
+        ))
+    }
+
+    /// Process a document again
+    ///
+    /// For a `ready` or `failed` document (409 `document_busy` while it is queued or processing).
+    #[oai(
+        path = "/v1/orgs/:org_id/documents/:document_id/reprocess",
+        method = "post",
+        operation_id = "document_reprocess"
+    )]
+    async fn reprocess(
+        &self,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        document_id: Path<Uuid>,
+    ) -> Result<AcceptedDocument, ApiError> {
+        let tenant = self
+            .state
+            .tenant_access(
+                &auth,
+                org_id.0,
+                Permission::WriteContent,
+                Scope::DocumentsWrite,
+            )
+            .await?;
+        let document = self
+            .state
+            .documents()?
+            .reprocess(&tenant, DocumentId::from_uuid(document_id.0))
+            .await?;
+        Ok(AcceptedDocument::Accepted(Json(document.into())))
+    }
+
+    /// Delete a document
+    ///
+    /// Its chunks go at once; its vectors and file through a purge job that retries until the
+    /// vector index and file store have let go of them.
+    #[oai(
+        path = "/v1/orgs/:org_id/documents/:document_id",
+        method = "delete",
+        operation_id = "document_delete"
+    )]
+    async fn delete(
+        &self,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        document_id: Path<Uuid>,
+    ) -> Result<DeletedDocument, ApiError> {
+        let tenant = self
+            .state
+            .tenant_access(
+                &auth,
+                org_id.0,
+                Permission::WriteContent,
+                Scope::DocumentsWrite,
+            )
+            .await?;
+        self.state
+            .documents()?
+            .delete(&tenant, DocumentId::from_uuid(document_id.0))
+            .await?;
+        Ok(DeletedDocument::Deleted)
+    }
+
+    /// Search documents
+    ///
+    /// Retrieval only: the passages of the organization's ready documents closest in meaning to
+    /// the query.
+    #[oai(
+        path = "/v1/orgs/:org_id/search",
+        method = "post",
+        operation_id = "document_search"
+    )]
+    async fn search(
+        &self,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        body: Json<SearchBody>,
+    ) -> Result<Json<SearchResults>, ApiError> {
+        let tenant = self
+            .state
+            .tenant_access(
+                &auth,
+                org_id.0,
+                Permission::ReadContent,
+                Scope::DocumentsRead,
+            )
+            .await?;
+        let Json(body) = body;
+        let hits = self
+            .state
+            .documents()?
+            .search(
+                &tenant,
+                SearchRequest {
+                    query: body.query,
+                    top_k: body.top_k.unwrap_or(5),
+                    tags: body.tags,
+                    document_ids: body
+                        .document_ids
+                        .map(|ids| ids.into_iter().map(DocumentId::from_uuid).collect()),
+                },
+            )
+            .await?;
+        Ok(Json(SearchResults {
+            results: hits
+                .into_iter()
+                .map(|hit| SearchResultDto {
+                    document_id: hit.document_id.as_uuid(),
+                    title: hit.title,
+                    ordinal: hit.chunk.ordinal,
+                    text: hit.chunk.text,
+                    score: hit.score,
+                    page: hit.chunk.page,
+                })
+                .collect(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_cannot_break_out_of_the_header() {
+        let header = content_disposition("a\"b\\c\r\nSet-Cookie: x.pdf");
+        assert!(!header.contains('\r') && !header.contains('\n'));
+        assert!(header.starts_with("attachment; filename=\"a_b_c__Set-Cookie: x.pdf\""));
+        assert!(header.ends_with("filename*=UTF-8''a%22b%5Cc%0D%0ASet-Cookie%3A%20x.pdf"));
+        assert!(
+            content_disposition("résumé.pdf").contains("filename*=UTF-8''r%C3%A9sum%C3%A9.pdf")
+        );
+    }
+
+    #[test]
+    fn tags_split_on_commas() {
+        assert_eq!(
+            split_tags(vec!["a, b".into(), "c".into(), " ,".into()]),
+            vec!["a", "b", "c"]
+        );
+    }
+}

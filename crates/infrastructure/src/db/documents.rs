@@ -1,0 +1,759 @@
+//! Documents, chunks and the job queue over sea-orm.
+//!
+//! The tenant filter for documents and chunks is applied in [`documents_of`] and [`chunks_of`]
+//! (and [`one_document`] for updates); nothing here reads or changes a row without them. Jobs are
+//! the worker's and carry their organization for fair claiming.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use docent_documents::jobs::{ClaimedJob, JobKind, JobQueue, NewJob};
+use docent_documents::ports::DocumentRepo;
+use docent_documents::{Document, DocumentFilter, DocumentStatus, Failure, Progress, StoredChunk};
+use docent_kernel::{Actor, ApiKeyId, DocumentId, JobId, OrgId, PageRequest, StoreError, UserId};
+use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr, LockBehavior, LockType, NullOrdering};
+use sea_orm::{
+    ColumnTrait as _, Condition, ConnectionTrait, DbBackend, EntityTrait as _, Order,
+    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Select, Set,
+    TransactionTrait as _,
+};
+use uuid::Uuid;
+
+use super::entity::{document_chunks, documents, jobs};
+use super::{SqlStore, corrupt, store_error};
+
+/// Chunk rows per INSERT (8 columns each; SQLite allows 32 766 bound values).
+const CHUNK_INSERT_BATCH: usize = 1_000;
+
+/// The tenant filter for documents.
+fn documents_of(org: OrgId) -> Select<documents::Entity> {
+    documents::Entity::find().filter(documents::Column::OrgId.eq(org.as_uuid()))
+}
+
+/// The tenant filter for chunks.
+fn chunks_of(org: OrgId) -> Select<document_chunks::Entity> {
+    document_chunks::Entity::find().filter(document_chunks::Column::OrgId.eq(org.as_uuid()))
+}
+
+/// The tenant filter for changing one document.
+fn one_document(org: OrgId, id: DocumentId) -> Condition {
+    Condition::all()
+        .add(documents::Column::OrgId.eq(org.as_uuid()))
+        .add(documents::Column::Id.eq(id.as_uuid()))
+}
+
+fn stored_tags(tags: &[String]) -> String {
+    if tags.is_empty() {
+        String::new()
+    } else {
+        format!(" {} ", tags.join(" "))
+    }
+}
+
+fn count(value: i32) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+fn stored_count(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+fn document_from(model: documents::Model) -> Result<Document, StoreError> {
+    let status = DocumentStatus::parse(&model.status)
+        .ok_or_else(|| corrupt("documents.status", &model.status))?;
+    let created_by = match model.created_by_kind.as_str() {
+        "user" => Actor::User(UserId::from_uuid(model.created_by)),
+        "api_key" => Actor::ApiKey(ApiKeyId::from_uuid(model.created_by)),
+        other => return Err(corrupt("documents.created_by_kind", other)),
+    };
+    let failure = model.error_code.map(|code| Failure {
+        code,
+        message: model.error_message.unwrap_or_default(),
+    });
+    Ok(Document {
+        id: DocumentId::from_uuid(model.id),
+        org_id: OrgId::from_uuid(model.org_id),
+        title: model.title,
+        file_name: model.file_name,
+        media_type: model.media_type,
+        size_bytes: u64::try_from(model.size_bytes).unwrap_or(0),
+        checksum: model.checksum,
+        tags: model.tags.split_whitespace().map(str::to_owned).collect(),
+        status,
+        progress: Progress {
+            chunks_done: count(model.chunks_done),
+            chunks_total: count(model.chunks_total),
+        },
+        failure,
+        chunk_count: count(model.chunk_count),
+        embedding_model: model.embedding_model,
+        created_by,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}
+
+fn chunk_from(model: document_chunks::Model) -> StoredChunk {
+    StoredChunk {
+        document_id: DocumentId::from_uuid(model.document_id),
+        ordinal: count(model.ordinal),
+        text: model.text,
+        char_start: u64::try_from(model.char_start).unwrap_or(0),
+        char_end: u64::try_from(model.char_end).unwrap_or(0),
+        page: model.page.and_then(|p| u32::try_from(p).ok()),
+        token_count: count(model.token_count),
+    }
+}
+
+fn job_row(job: &NewJob) -> jobs::ActiveModel {
+    jobs::ActiveModel {
+        id: Set(job.id.as_uuid()),
+        org_id: Set(job.org_id.as_uuid()),
+        kind: Set(job.kind.as_str().to_owned()),
+        document_id: Set(job.document_id.as_uuid()),
+        state: Set(STATE_PENDING.to_owned()),
+        attempts: Set(0),
+        run_at: Set(job.at),
+        lease_token: Set(None),
+        lease_owner: Set(None),
+        lease_until: Set(None),
+        claimed_at: Set(None),
+        last_error: Set(None),
+        created_at: Set(job.at),
+        updated_at: Set(job.at),
+    }
+}
+
+const STATE_PENDING: &str = "pending";
+const STATE_DONE: &str = "done";
+const STATE_DEAD: &str = "dead";
+
+/// Escapes `%`, `_` and the escape character itself for a LIKE pattern.
+fn like_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+async fn insert_job(db: &impl ConnectionTrait, job: &NewJob) -> Result<(), StoreError> {
+    jobs::Entity::insert(job_row(job))
+        .exec_without_returning(db)
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl DocumentRepo for SqlStore {
+    async fn insert(&self, document: &Document, job: &NewJob) -> Result<(), StoreError> {
+        let (created_by_kind, created_by) = match document.created_by {
+            Actor::User(id) => ("user", id.as_uuid()),
+            Actor::ApiKey(id) => ("api_key", id.as_uuid()),
+        };
+        let row = documents::ActiveModel {
+            id: Set(document.id.as_uuid()),
+            org_id: Set(document.org_id.as_uuid()),
+            title: Set(document.title.clone()),
+            file_name: Set(document.file_name.clone()),
+            media_type: Set(document.media_type.clone()),
+            size_bytes: Set(i64::try_from(document.size_bytes).unwrap_or(i64::MAX)),
+            checksum: Set(document.checksum.clone()),
+            tags: Set(stored_tags(&document.tags)),
+            status: Set(document.status.as_str().to_owned()),
+            chunks_done: Set(stored_count(document.progress.chunks_done)),
+            chunks_total: Set(stored_count(document.progress.chunks_total)),
+            error_code: Set(document.failure.as_ref().map(|f| f.code.clone())),
+            error_message: Set(document.failure.as_ref().map(|f| f.message.clone())),
+            chunk_count: Set(stored_count(document.chunk_count)),
+            embedding_model: Set(document.embedding_model.clone()),
+            created_by_kind: Set(created_by_kind.to_owned()),
+            created_by: Set(created_by),
+            created_at: Set(document.created_at),
+            updated_at: Set(document.updated_at),
+        };
+        let txn = self.db.begin().await.map_err(store_error)?;
+        documents::Entity::insert(row)
+            .exec_without_returning(&txn)
+            .await
+            .map_err(store_error)?;
+        insert_job(&txn, job).await?;
+        txn.commit().await.map_err(store_error)
+    }
+
+    async fn get(&self, org: OrgId, id: DocumentId) -> Result<Option<Document>, StoreError> {
+        documents_of(org)
+            .filter(documents::Column::Id.eq(id.as_uuid()))
+            .one(&self.db)
+            .await
+            .map_err(store_error)?
+            .map(document_from)
+            .transpose()
+    }
+
+    async fn find_by_checksum(
+        &self,
+        org: OrgId,
+        checksum: &str,
+    ) -> Result<Option<DocumentId>, StoreError> {
+        Ok(documents_of(org)
+            .filter(documents::Column::Checksum.eq(checksum))
+            .order_by_asc(documents::Column::Id)
+            .one(&self.db)
+            .await
+            .map_err(store_error)?
+            .map(|m| DocumentId::from_uuid(m.id)))
+    }
+
+    async fn list(
+        &self,
+        org: OrgId,
+        filter: &DocumentFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Document>, StoreError> {
+        let mut query = documents_of(org);
+        if let Some(status) = filter.status {
+            query = query.filter(documents::Column::Status.eq(status.as_str()));
+        }
+        if let Some(tag) = &filter.tag {
+            let pattern = format!("% {} %", like_literal(tag));
+            query = query.filter(
+                Expr::col((documents::Entity, documents::Column::Tags))
+                    .like(LikeExpr::new(pattern).escape('\\')),
+            );
+        }
+        if let Some(after) = page.after() {
+            query = query.filter(documents::Column::Id.gt(after));
+        }
+        query
+            .order_by_asc(documents::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&self.db)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(document_from)
+            .collect()
+    }
+
+    async fn chunks(
+        &self,
+        org: OrgId,
+        document: DocumentId,
+        after: Option<u32>,
+        limit: u64,
+    ) -> Result<Vec<StoredChunk>, StoreError> {
+        let mut query =
+            chunks_of(org).filter(document_chunks::Column::DocumentId.eq(document.as_uuid()));
+        if let Some(after) = after {
+            query = query.filter(document_chunks::Column::Ordinal.gt(stored_count(after)));
+        }
+        Ok(query
+            .order_by_asc(document_chunks::Column::Ordinal)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(chunk_from)
+            .collect())
+    }
+
+    async fn chunks_by_key(
+        &self,
+        org: OrgId,
+        keys: &[(DocumentId, u32)],
+    ) -> Result<Vec<(String, StoredChunk)>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut any = Condition::any();
+        for (document, ordinal) in keys {
+            any = any.add(
+                Condition::all()
+                    .add(document_chunks::Column::DocumentId.eq(document.as_uuid()))
+                    .add(document_chunks::Column::Ordinal.eq(stored_count(*ordinal))),
+            );
+        }
+        let chunks = chunks_of(org)
+            .filter(any)
+            .all(&self.db)
+            .await
+            .map_err(store_error)?;
+        let mut ids: Vec<Uuid> = keys.iter().map(|(d, _)| d.as_uuid()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let titles: HashMap<Uuid, String> = documents_of(org)
+            .filter(documents::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|d| (d.id, d.title))
+            .collect();
+        Ok(chunks
+            .into_iter()
+            .filter_map(|c| {
+                let title = titles.get(&c.document_id)?.clone();
+                Some((title, chunk_from(c)))
+            })
+            .collect())
+    }
+
+    async fn requeue(&self, org: OrgId, id: DocumentId, job: &NewJob) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let updated = documents::Entity::update_many()
+            .col_expr(
+                documents::Column::Status,
+                Expr::value(DocumentStatus::Queued.as_str()),
+            )
+            .col_expr(documents::Column::ChunksDone, Expr::value(0))
+            .col_expr(documents::Column::ChunksTotal, Expr::value(0))
+            .col_expr(
+                documents::Column::ErrorCode,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                documents::Column::ErrorMessage,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(documents::Column::UpdatedAt, Expr::value(job.at))
+            .filter(one_document(org, id))
+            .filter(documents::Column::Status.is_in([
+                DocumentStatus::Ready.as_str(),
+                DocumentStatus::Failed.as_str(),
+            ]))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        if updated.rows_affected == 0 {
+            return Ok(false);
+        }
+        insert_job(&txn, job).await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn delete(&self, org: OrgId, id: DocumentId, purge: &NewJob) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        document_chunks::Entity::delete_many()
+            .filter(document_chunks::Column::OrgId.eq(org.as_uuid()))
+            .filter(document_chunks::Column::DocumentId.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        let deleted = documents::Entity::delete_many()
+            .filter(one_document(org, id))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        if deleted.rows_affected == 0 {
+            return Ok(false);
+        }
+        // Pending (or running) ingestion of a deleted document is pointless; a running worker
+        // loses its lease on its next heartbeat.
+        jobs::Entity::update_many()
+            .col_expr(jobs::Column::State, Expr::value(STATE_DONE))
+            .col_expr(jobs::Column::LeaseToken, Expr::value(Option::<Uuid>::None))
+            .col_expr(
+                jobs::Column::LastError,
+                Expr::value("cancelled: document deleted"),
+            )
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(purge.at))
+            .filter(jobs::Column::DocumentId.eq(id.as_uuid()))
+            .filter(jobs::Column::Kind.eq(JobKind::Ingest.as_str()))
+            .filter(jobs::Column::State.eq(STATE_PENDING))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        insert_job(&txn, purge).await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn start_processing(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Document>, StoreError> {
+        let updated = documents::Entity::update_many()
+            .col_expr(
+                documents::Column::Status,
+                Expr::value(DocumentStatus::Processing.as_str()),
+            )
+            .col_expr(documents::Column::ChunksDone, Expr::value(0))
+            .col_expr(documents::Column::ChunksTotal, Expr::value(0))
+            .col_expr(
+                documents::Column::ErrorCode,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                documents::Column::ErrorMessage,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(documents::Column::UpdatedAt, Expr::value(now))
+            .filter(one_document(org, id))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        if updated.rows_affected == 0 {
+            return Ok(None);
+        }
+        DocumentRepo::get(self, org, id).await
+    }
+
+    async fn mark_queued(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        documents::Entity::update_many()
+            .col_expr(
+                documents::Column::Status,
+                Expr::value(DocumentStatus::Queued.as_str()),
+            )
+            .col_expr(documents::Column::UpdatedAt, Expr::value(now))
+            .filter(one_document(org, id))
+            .filter(documents::Column::Status.eq(DocumentStatus::Processing.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn set_progress(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        progress: Progress,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        documents::Entity::update_many()
+            .col_expr(
+                documents::Column::ChunksDone,
+                Expr::value(stored_count(progress.chunks_done)),
+            )
+            .col_expr(
+                documents::Column::ChunksTotal,
+                Expr::value(stored_count(progress.chunks_total)),
+            )
+            .col_expr(documents::Column::UpdatedAt, Expr::value(now))
+            .filter(one_document(org, id))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        chunks: &[StoredChunk],
+        embedding_model: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let total = stored_count(u32::try_from(chunks.len()).unwrap_or(u32::MAX));
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let updated = documents::Entity::update_many()
+            .col_expr(
+                documents::Column::Status,
+                Expr::value(DocumentStatus::Ready.as_str()),
+            )
+            .col_expr(documents::Column::ChunksDone, Expr::value(total))
+            .col_expr(documents::Column::ChunksTotal, Expr::value(total))
+            .col_expr(documents::Column::ChunkCount, Expr::value(total))
+            .col_expr(
+                documents::Column::EmbeddingModel,
+                Expr::value(embedding_model),
+            )
+            .col_expr(
+                documents::Column::ErrorCode,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                documents::Column::ErrorMessage,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(documents::Column::UpdatedAt, Expr::value(now))
+            .filter(one_document(org, id))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        if updated.rows_affected == 0 {
+            return Ok(false);
+        }
+        document_chunks::Entity::delete_many()
+            .filter(document_chunks::Column::OrgId.eq(org.as_uuid()))
+            .filter(document_chunks::Column::DocumentId.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        for batch in chunks.chunks(CHUNK_INSERT_BATCH) {
+            let rows = batch.iter().map(|c| document_chunks::ActiveModel {
+                document_id: Set(id.as_uuid()),
+                ordinal: Set(stored_count(c.ordinal)),
+                org_id: Set(org.as_uuid()),
+                text: Set(c.text.clone()),
+                char_start: Set(i64::try_from(c.char_start).unwrap_or(i64::MAX)),
+                char_end: Set(i64::try_from(c.char_end).unwrap_or(i64::MAX)),
+                page: Set(c.page.map(stored_count)),
+                token_count: Set(stored_count(c.token_count)),
+            });
+            document_chunks::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await
+                .map_err(store_error)?;
+        }
+        txn.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn fail(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        failure: &Failure,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        documents::Entity::update_many()
+            .col_expr(
+                documents::Column::Status,
+                Expr::value(DocumentStatus::Failed.as_str()),
+            )
+            .col_expr(
+                documents::Column::ErrorCode,
+                Expr::value(failure.code.clone()),
+            )
+            .col_expr(
+                documents::Column::ErrorMessage,
+                Expr::value(failure.message.clone()),
+            )
+            .col_expr(documents::Column::UpdatedAt, Expr::value(now))
+            .filter(one_document(org, id))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Jobs held under this claim.
+fn claimed(job: &ClaimedJob) -> Condition {
+    Condition::all()
+        .add(jobs::Column::Id.eq(job.id.as_uuid()))
+        .add(jobs::Column::LeaseToken.eq(job.lease_token))
+        .add(jobs::Column::State.eq(STATE_PENDING))
+}
+
+/// Runnable jobs: pending, due, and not leased (or leased by a worker that stopped heartbeating).
+fn runnable(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(jobs::Column::State.eq(STATE_PENDING))
+        .add(jobs::Column::RunAt.lte(now))
+        .add(
+            Condition::any()
+                .add(jobs::Column::LeaseUntil.is_null())
+                .add(jobs::Column::LeaseUntil.lt(now)),
+        )
+}
+
+impl SqlStore {
+    /// Picks the next runnable job: the organization served least recently first (its most recent
+    /// claim is oldest, or it never had one), then the oldest job. PostgreSQL skips rows other
+    /// workers are claiming; SQLite has one writer, and the conditional update below settles races.
+    async fn next_runnable(
+        &self,
+        db: &impl ConnectionTrait,
+        now: DateTime<Utc>,
+    ) -> Result<Option<jobs::Model>, StoreError> {
+        let last_served = Expr::cust(
+            "(SELECT MAX(served.claimed_at) FROM jobs AS served WHERE served.org_id = jobs.org_id)",
+        );
+        let mut query = jobs::Entity::find()
+            .filter(runnable(now))
+            .order_by_with_nulls(last_served, Order::Asc, NullOrdering::First)
+            .order_by_asc(jobs::Column::RunAt)
+            .order_by_asc(jobs::Column::Id)
+            .limit(1);
+        if db.get_database_backend() == DbBackend::Postgres {
+            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        query.one(db).await.map_err(store_error)
+    }
+
+    async fn try_claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Option<ClaimedJob>>, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let Some(candidate) = self.next_runnable(&txn, now).await? else {
+            return Ok(Some(None));
+        };
+        let token = Uuid::new_v4();
+        let updated = jobs::Entity::update_many()
+            .col_expr(jobs::Column::LeaseToken, Expr::value(token))
+            .col_expr(jobs::Column::LeaseOwner, Expr::value(worker))
+            .col_expr(jobs::Column::LeaseUntil, Expr::value(lease_end(now, lease)))
+            .col_expr(jobs::Column::ClaimedAt, Expr::value(now))
+            .col_expr(
+                jobs::Column::Attempts,
+                Expr::col(jobs::Column::Attempts).add(1),
+            )
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+            .filter(jobs::Column::Id.eq(candidate.id))
+            .filter(runnable(now))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        if updated.rows_affected == 0 {
+            // Another worker got it first; try again.
+            return Ok(None);
+        }
+        txn.commit().await.map_err(store_error)?;
+        let kind =
+            JobKind::parse(&candidate.kind).ok_or_else(|| corrupt("jobs.kind", &candidate.kind))?;
+        Ok(Some(Some(ClaimedJob {
+            id: JobId::from_uuid(candidate.id),
+            org_id: OrgId::from_uuid(candidate.org_id),
+            document_id: DocumentId::from_uuid(candidate.document_id),
+            kind,
+            attempt: count(candidate.attempts).saturating_add(1),
+            lease_token: token,
+        })))
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqlStore {
+    async fn claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClaimedJob>, StoreError> {
+        for _ in 0..5 {
+            if let Some(outcome) = self.try_claim(worker, lease, now).await? {
+                return Ok(outcome);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn heartbeat(
+        &self,
+        job: &ClaimedJob,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = jobs::Entity::update_many()
+            .col_expr(jobs::Column::LeaseUntil, Expr::value(lease_end(now, lease)))
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+            .filter(claimed(job))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    async fn complete(&self, job: &ClaimedJob, now: DateTime<Utc>) -> Result<(), StoreError> {
+        jobs::Entity::update_many()
+            .col_expr(jobs::Column::State, Expr::value(STATE_DONE))
+            .col_expr(
+                jobs::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+            .filter(claimed(job))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn retry(
+        &self,
+        job: &ClaimedJob,
+        at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        jobs::Entity::update_many()
+            .col_expr(jobs::Column::RunAt, Expr::value(at))
+            .col_expr(jobs::Column::LeaseToken, Expr::value(Option::<Uuid>::None))
+            .col_expr(
+                jobs::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(jobs::Column::LastError, Expr::value(error))
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+            .filter(claimed(job))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn bury(
+        &self,
+        job: &ClaimedJob,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        jobs::Entity::update_many()
+            .col_expr(jobs::Column::State, Expr::value(STATE_DEAD))
+            .col_expr(
+                jobs::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(jobs::Column::LastError, Expr::value(error))
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+            .filter(claimed(job))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn release(&self, job: &ClaimedJob, now: DateTime<Utc>) -> Result<(), StoreError> {
+        jobs::Entity::update_many()
+            .col_expr(jobs::Column::RunAt, Expr::value(now))
+            .col_expr(jobs::Column::LeaseToken, Expr::value(Option::<Uuid>::None))
+            .col_expr(
+                jobs::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                jobs::Column::Attempts,
+                Expr::col(jobs::Column::Attempts).sub(1),
+            )
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+            .filter(claimed(job))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn pending(&self) -> Result<u64, StoreError> {
+        jobs::Entity::find()
+            .filter(jobs::Column::State.eq(STATE_PENDING))
+            .count(&self.db)
+            .await
+            .map_err(store_error)
+    }
+}
