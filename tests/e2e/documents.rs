@@ -137,6 +137,18 @@ async fn documents_are_processed_searched_and_deleted(backend: Backend) {
         assert_eq!(document["embedding_model"], "all-MiniLM-L6-v2-int8");
         assert!(document["error"].is_null());
     }
+    // Ingestion is charged to the usage ledger as embedded tokens.
+    let usage = app
+        .get(&format!("/v1/orgs/{org}/usage"), Some(&owner))
+        .await
+        .expect(200);
+    let embedded: u64 = usage["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["embedded_tokens"].as_u64().unwrap())
+        .sum();
+    assert!(embedded > 50, "{usage}");
     let media = |id: &str| {
         let app = &app;
         let (owner, org, id) = (owner.clone(), org.clone(), id.to_owned());
@@ -197,6 +209,35 @@ async fn documents_are_processed_searched_and_deleted(backend: Backend) {
             "{question}: {top}"
         );
         assert!(top["score"].as_f64().unwrap() > 0.2, "{question}: {top}");
+    }
+    // Hybrid search (semantic fused with BM25) finds the passage too, and exact words help it.
+    for (question, expected, phrase) in [
+        (
+            "paid vacation days per month",
+            &handbook,
+            "two days of paid vacation",
+        ),
+        ("server room door code", &html, "first Monday"),
+    ] {
+        let results = app
+            .post(
+                &format!("/v1/orgs/{org}/search"),
+                Some(&owner),
+                json!({"query": question, "top_k": 3, "hybrid": true}),
+            )
+            .await
+            .expect(200)["results"]
+            .clone();
+        let top = &results[0];
+        assert_eq!(
+            top["document_id"].as_str(),
+            Some(expected.as_str()),
+            "{question}: {results:#}"
+        );
+        assert!(
+            top["text"].as_str().unwrap().contains(phrase),
+            "{question}: {top}"
+        );
     }
     // Scripts and styles are not text; the PDF keeps its page numbers.
     let scripts = search(&app, &owner, &org, "alert not text").await;

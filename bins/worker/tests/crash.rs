@@ -1,11 +1,11 @@
 //! A real `docent-worker` process is killed (SIGKILL) in the middle of a document; a second one
-//! takes the job over once the first one's lease runs out and finishes it: the document ends
-//! `ready`, with exactly one vector per chunk and no job left behind. Then SIGTERM stops the
-//! second worker cleanly. On SQLite and on PostgreSQL.
+//! takes the job over once the first one's lease runs out, and is itself stopped with SIGTERM in
+//! the middle (it hands the job back and exits cleanly); a third finishes it. The document ends
+//! `ready`, with exactly one vector per chunk and no job left behind. On SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,19 +14,12 @@ use docent_documents::ports::{DocumentRepo, VectorIndex};
 use docent_documents::{Document, DocumentStatus, Upload};
 use docent_identity::NewSessionInfo;
 use docent_infrastructure::db::SqlStore;
-use docent_infrastructure::testing::{Backend, TestDatabase};
+use docent_infrastructure::testing::{Backend, TestDatabase, models_dir};
 use docent_infrastructure::vector::EdgeIndex;
 use docent_infrastructure::{Config, bootstrap};
 use docent_kernel::{Actor, DocumentId, OrgId, RequestMeta, SecretString, TenantCtx};
 
 const BIN: &str = env!("CARGO_BIN_EXE_docent-worker");
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("DOCENT_MODELS_DIR").map_or_else(
-        || Path::new(&std::env::var_os("HOME").unwrap()).join(".cache/docent/models"),
-        PathBuf::from,
-    )
-}
 
 /// A long document: a few hundred distinct paragraphs, dozens of chunks.
 fn long_text() -> String {
@@ -154,7 +147,11 @@ async fn a_killed_worker_s_job_is_finished_by_another(backend: Backend) {
 
     let logs = data_dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
-    let (first_log, second_log) = (logs.join("first.log"), logs.join("second.log"));
+    let (first_log, second_log, third_log) = (
+        logs.join("first.log"),
+        logs.join("second.log"),
+        logs.join("third.log"),
+    );
     let mut first = spawn_worker(&config, &database.url, &first_log);
     let midway = wait_for(
         &store,
@@ -174,19 +171,21 @@ async fn a_killed_worker_s_job_is_finished_by_another(backend: Backend) {
     let orphaned = document(&store, org, id).await;
     assert_eq!(orphaned.status, DocumentStatus::Processing, "{orphaned:?}");
 
+    // The second worker takes the job over once the lease has run out; SIGTERM in the middle
+    // makes it stop at the next batch, hand the job back and exit cleanly.
     let second = spawn_worker(&config, &database.url, &second_log);
-    let ready = wait_for(
-        &store,
-        org,
-        id,
-        "the second worker to finish",
-        &second_log,
-        |d| matches!(d.status, DocumentStatus::Ready | DocumentStatus::Failed),
-    )
-    .await;
-    assert_eq!(ready.status, DocumentStatus::Ready, "{ready:?}");
-    assert!(ready.chunk_count > 8);
-    assert_eq!(ready.progress.chunks_done, ready.chunk_count);
+    let started = Instant::now();
+    while !std::fs::read_to_string(&second_log)
+        .unwrap_or_default()
+        .contains("job started")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the second worker never took the job over"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let status = sigterm(second);
     assert!(
         status.success(),
@@ -194,9 +193,35 @@ async fn a_killed_worker_s_job_is_finished_by_another(backend: Backend) {
     );
     let second_log_text = std::fs::read_to_string(&second_log).unwrap();
     assert!(
+        second_log_text.contains("job interrupted; handed back"),
+        "{second_log_text}"
+    );
+    assert!(
         second_log_text.contains("worker stopped"),
         "{second_log_text}"
     );
+    let handed_back = document(&store, org, id).await;
+    assert_eq!(
+        handed_back.status,
+        DocumentStatus::Queued,
+        "{handed_back:?}"
+    );
+
+    // A third worker starts on it at once (a released job has no lease to wait out).
+    let third = spawn_worker(&config, &database.url, &third_log);
+    let ready = wait_for(
+        &store,
+        org,
+        id,
+        "the third worker to finish",
+        &third_log,
+        |d| matches!(d.status, DocumentStatus::Ready | DocumentStatus::Failed),
+    )
+    .await;
+    assert_eq!(ready.status, DocumentStatus::Ready, "{ready:?}");
+    assert!(ready.chunk_count > 8);
+    assert_eq!(ready.progress.chunks_done, ready.chunk_count);
+    assert!(sigterm(third).success());
 
     // Exactly one chunk row and one vector per chunk; nothing left in the queue.
     let chunks = store.chunks(org, id, None, 10_000).await.unwrap();

@@ -281,10 +281,20 @@ impl JobHandler for Ingestor {
         };
         match outcome {
             Ok(()) => Ok(()),
-            Err(Step::Transient(reason)) => Err(JobFailure::Transient(reason)),
+            Err(Step::Transient(reason)) => {
+                // Waiting for a retry is not processing: show it as queued meanwhile.
+                if job.kind == JobKind::Ingest
+                    && let Err(e) = self.repo.mark_queued(org, id, self.clock.now()).await
+                {
+                    tracing::warn!(document = %id, error = %e, "could not mark a document queued for its retry");
+                }
+                Err(JobFailure::Transient(reason))
+            }
             Err(Step::Interrupted) => {
                 // Back to `queued` until a worker takes the job again, rather than looking stuck.
-                if let Err(e) = self.repo.mark_queued(org, id, self.clock.now()).await {
+                if job.kind == JobKind::Ingest
+                    && let Err(e) = self.repo.mark_queued(org, id, self.clock.now()).await
+                {
                     tracing::warn!(document = %id, error = %e, "could not mark an interrupted document queued");
                 }
                 Err(JobFailure::Interrupted)
@@ -321,7 +331,7 @@ impl JobHandler for Ingestor {
                 }
             }
             JobKind::Purge => {
-                tracing::error!(document = %job.document_id, error, "gave up purging a deleted document's vectors and file; run the purge again by re-queueing the job");
+                tracing::error!(document = %job.document_id, error, "gave up purging a deleted document's vectors and file; the job is kept as `dead` in the jobs table with its last error");
             }
         }
     }

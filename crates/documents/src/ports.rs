@@ -191,7 +191,7 @@ pub trait DocumentRepo: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<StoredChunk>, StoreError>;
 
     /// Chunks by document and ordinal, with their document's title (for search results). Chunks
-    /// of documents that are gone are left out.
+    /// of documents that are gone or failed are left out.
     async fn chunks_by_key(
         &self,
         org: OrgId,

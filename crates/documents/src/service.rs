@@ -80,6 +80,8 @@ pub struct SearchRequest {
     pub tags: Option<Vec<String>>,
     /// Only these documents (each checked against the organization).
     pub document_ids: Option<Vec<DocumentId>>,
+    /// Fuse the semantic ranking with a keyword (BM25) ranking.
+    pub hybrid: bool,
 }
 
 /// A passage found by search.
@@ -336,7 +338,7 @@ impl DocumentService {
                     limit: request.top_k as usize,
                     tags,
                     document_ids: request.document_ids,
-                    hybrid: false,
+                    hybrid: request.hybrid,
                 },
             )
             .await?;

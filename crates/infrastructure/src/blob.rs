@@ -1,5 +1,5 @@
-//! The blob store over the `object_store` crate: a local directory on the embedded default
-//! (S3-compatible storage joins with the documents issue's configuration).
+//! The blob store over the `object_store` crate: a local directory on the embedded default, or
+//! S3-compatible object storage (AWS S3, MinIO, Ceph, R2, …) at scale.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,7 +7,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use docent_documents::ports::{BlobError, BlobStore};
 use docent_kernel::{DocumentId, OrgId};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
+use secrecy::ExposeSecret as _;
+
+use crate::config::S3Config;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 
@@ -29,6 +33,36 @@ impl ObjectBlobStore {
         })
     }
 
+    /// A store in an S3-compatible bucket. Settings left unset come from the standard `AWS_*`
+    /// environment variables.
+    pub fn s3(settings: &S3Config) -> Result<Self, String> {
+        let bucket = settings
+            .bucket
+            .as_deref()
+            .ok_or_else(|| "blobs.s3.bucket is required".to_owned())?;
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_allow_http(settings.allow_http);
+        if let Some(region) = &settings.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(id) = &settings.access_key_id {
+            builder = builder.with_access_key_id(id);
+        }
+        if let Some(secret) = &settings.secret_access_key {
+            builder = builder.with_secret_access_key(secret.expose_secret());
+        }
+        let store = builder
+            .build()
+            .map_err(|e| format!("S3 blob store ({bucket}): {e}"))?;
+        Ok(Self {
+            store: Arc::new(store),
+        })
+    }
+
     fn key(org: OrgId, document: DocumentId) -> ObjectPath {
         ObjectPath::from(format!("orgs/{org}/documents/{document}"))
     }
@@ -45,11 +79,13 @@ fn unavailable(error: object_store::Error) -> BlobError {
 #[async_trait]
 impl BlobStore for ObjectBlobStore {
     async fn put(&self, org: OrgId, document: DocumentId, bytes: Vec<u8>) -> Result<(), BlobError> {
+        // Not found while writing means the bucket (or directory) is gone: an outage, not a
+        // missing document.
         self.store
             .put(&Self::key(org, document), PutPayload::from(bytes))
             .await
             .map(drop)
-            .map_err(unavailable)
+            .map_err(|e| BlobError::Unavailable(e.to_string()))
     }
 
     async fn get(&self, org: OrgId, document: DocumentId) -> Result<Vec<u8>, BlobError> {
@@ -79,10 +115,8 @@ impl BlobStore for ObjectBlobStore {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn bytes_round_trip_per_org_and_document_and_delete_is_idempotent() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ObjectBlobStore::local(&dir.path().join("blobs")).unwrap();
+    /// What every backend must do.
+    async fn contract(store: &ObjectBlobStore) {
         let (org, other_org) = (OrgId::generate(), OrgId::generate());
         let document = DocumentId::generate();
         let bytes = b"%PDF-1.7 original bytes \x00\xff".to_vec();
@@ -101,7 +135,53 @@ mod tests {
         store.delete(org, document).await.unwrap();
         store.delete(org, document).await.unwrap();
         assert_eq!(store.get(org, document).await, Err(BlobError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn local_directory_keeps_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ObjectBlobStore::local(&dir.path().join("blobs")).unwrap();
+        contract(&store).await;
+        let org = OrgId::generate();
+        store
+            .put(org, DocumentId::generate(), b"x".to_vec())
+            .await
+            .unwrap();
         let on_disk = dir.path().join(format!("blobs/orgs/{org}/documents"));
         assert!(on_disk.is_dir());
+    }
+
+    #[tokio::test]
+    async fn s3_bucket_keeps_the_contract() {
+        let Ok(endpoint) = std::env::var("DOCENT_TEST_S3_URL") else {
+            eprintln!(
+                "skipped: set DOCENT_TEST_S3_URL (an S3-compatible endpoint with a bucket named by DOCENT_TEST_S3_BUCKET, default docent-test) to run the S3 blob store tests"
+            );
+            return;
+        };
+        let settings = S3Config {
+            bucket: Some(
+                std::env::var("DOCENT_TEST_S3_BUCKET").unwrap_or_else(|_| "docent-test".into()),
+            ),
+            region: Some("us-east-1".into()),
+            endpoint: Some(endpoint.clone()),
+            access_key_id: Some("test".into()),
+            secret_access_key: Some(secrecy::SecretString::from("test")),
+            allow_http: endpoint.starts_with("http://"),
+        };
+        let store = ObjectBlobStore::s3(&settings).unwrap();
+        contract(&store).await;
+        // A bucket that does not exist is an outage, not a missing document.
+        let missing = ObjectBlobStore::s3(&S3Config {
+            bucket: Some("docent-no-such-bucket".into()),
+            ..settings
+        })
+        .unwrap();
+        assert!(matches!(
+            missing
+                .put(OrgId::generate(), DocumentId::generate(), b"x".to_vec())
+                .await,
+            Err(BlobError::Unavailable(_))
+        ));
     }
 }

@@ -18,11 +18,12 @@ use docent_tenancy::{TenancyConfig, TenancyService};
 use secrecy::ExposeSecret as _;
 
 use crate::blob::ObjectBlobStore;
-use crate::config::Config;
+use crate::config::{BlobBackend, Config, EmbeddingProvider};
 use crate::db::{self, SqlStore};
 use crate::embedder::{LocalEmbedder, TOKENIZER_FILE};
 use crate::mail;
 use crate::rate_limit::{InMemoryKeyRateLimiter, RedisKeyRateLimiter};
+use crate::remote_embedder::OpenAiEmbedder;
 use crate::throttle::InMemoryLoginThrottle;
 use crate::vector::{EdgeIndex, QdrantIndex};
 
@@ -249,8 +250,25 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         },
     );
     let models_dir = config.models_dir();
-    let embedder: Arc<dyn Embedder> =
-        LocalEmbedder::shared(&models_dir).map_err(BootstrapError::Service)?;
+    let embedder: Arc<dyn Embedder> = match (
+        config.embedding.provider,
+        config.embedding.base_url.as_deref(),
+        config.embedding.model.as_deref(),
+        config.embedding.dimensions,
+    ) {
+        (EmbeddingProvider::OpenaiCompatible, Some(base_url), Some(model), Some(dimensions)) => {
+            Arc::new(OpenAiEmbedder::new(
+                base_url,
+                config.embedding.api_key.as_ref(),
+                model,
+                dimensions,
+            ))
+        }
+        // Validation guarantees the settings of the remote provider.
+        (EmbeddingProvider::OpenaiCompatible, _, _, _) | (EmbeddingProvider::Local, _, _, _) => {
+            LocalEmbedder::shared(&models_dir).map_err(BootstrapError::Service)?
+        }
+    };
     let tokenizer = std::fs::read(models_dir.join(TOKENIZER_FILE)).map_err(|e| {
         BootstrapError::Service(format!(
             "cannot read the tokenizer {} ({e}); run scripts/fetch-models",
@@ -266,7 +284,11 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
     .map_err(BootstrapError::Service)?;
     let index = open_index(config, embedder.model_id(), embedder.dimensions()).await?;
     let blobs: Arc<dyn BlobStore> = Arc::new(
-        ObjectBlobStore::local(&config.data_dir.join("blobs")).map_err(BootstrapError::Service)?,
+        match config.blobs.backend {
+            BlobBackend::Local => ObjectBlobStore::local(&config.blobs_dir()),
+            BlobBackend::S3 => ObjectBlobStore::s3(&config.blobs.s3),
+        }
+        .map_err(BootstrapError::Service)?,
     );
     let documents = DocumentService::new(
         store_arc.clone(),

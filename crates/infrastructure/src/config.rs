@@ -47,10 +47,83 @@ pub struct Config {
     /// Where the embedding model and ONNX Runtime are (`DOCENT_MODELS_DIR`); defaults to
     /// `~/.cache/docent/models`, where `scripts/fetch-models` puts them.
     pub models_dir: Option<PathBuf>,
+    /// Where the original bytes of documents are kept.
+    pub blobs: BlobsConfig,
+    /// Where embeddings come from.
+    pub embedding: EmbeddingConfig,
     /// Uploads, extraction and chunking.
     pub documents: DocumentsConfig,
     /// The background worker.
     pub worker: WorkerConfig,
+}
+
+/// Where the original bytes of documents are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// A local directory (`blobs.dir`).
+    #[default]
+    Local,
+    /// An S3-compatible object store (`blobs.s3.*`).
+    S3,
+}
+
+/// Where the original bytes of documents are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BlobsConfig {
+    /// `local` (default) or `s3`.
+    pub backend: BlobBackend,
+    /// The directory of the `local` backend; defaults to `{data_dir}/blobs`.
+    pub dir: Option<PathBuf>,
+    /// The `s3` backend.
+    pub s3: S3Config,
+}
+
+/// An S3-compatible object store. Unset credentials and region fall back to the standard `AWS_*`
+/// environment variables.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct S3Config {
+    /// The bucket (required for `s3`).
+    pub bucket: Option<String>,
+    /// The region, e.g. `eu-central-1`.
+    pub region: Option<String>,
+    /// The endpoint of a non-AWS service (MinIO, Ceph, R2, …), e.g. `http://minio:9000`.
+    pub endpoint: Option<String>,
+    /// The access key id.
+    pub access_key_id: Option<String>,
+    /// The secret access key (`DOCENT_BLOBS__S3__SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<SecretString>,
+    /// Allow a plain-HTTP endpoint (local test servers only).
+    pub allow_http: bool,
+}
+
+/// Which embedder turns text into vectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingProvider {
+    /// all-MiniLM-L6-v2 in process (from `models_dir`), nothing leaves the machine.
+    #[default]
+    Local,
+    /// Any server that speaks OpenAI's `POST /v1/embeddings`.
+    OpenaiCompatible,
+}
+
+/// Where embeddings come from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EmbeddingConfig {
+    /// `local` (default) or `openai_compatible`.
+    pub provider: EmbeddingProvider,
+    /// The API's base URL, e.g. `https://api.openai.com/v1` (`openai_compatible`).
+    pub base_url: Option<String>,
+    /// The API key (`DOCENT_EMBEDDING__API_KEY`); none for local servers that want none.
+    pub api_key: Option<SecretString>,
+    /// The model name the API knows (`openai_compatible`).
+    pub model: Option<String>,
+    /// The length of the model's vectors (`openai_compatible`).
+    pub dimensions: Option<usize>,
 }
 
 /// Uploads, extraction and chunking.
@@ -151,6 +224,8 @@ impl Default for Config {
             qdrant_url: None,
             qdrant_api_key: None,
             models_dir: None,
+            blobs: BlobsConfig::default(),
+            embedding: EmbeddingConfig::default(),
             documents: DocumentsConfig::default(),
             worker: WorkerConfig::default(),
         }
@@ -457,10 +532,50 @@ impl Config {
                 "must be at least three heartbeats (worker.heartbeat_secs)",
             ));
         }
+        if self.blobs.backend == BlobBackend::S3 {
+            if self.blobs.s3.bucket.as_deref().is_none_or(str::is_empty) {
+                return Err(invalid("blobs.s3.bucket", "is required for the s3 backend"));
+            }
+            if let Some(endpoint) = &self.blobs.s3.endpoint {
+                url::Url::parse(endpoint)
+                    .map_err(|e| invalid("blobs.s3.endpoint", format!("not a URL: {e}")))?;
+            }
+        }
+        if self.embedding.provider == EmbeddingProvider::OpenaiCompatible {
+            let base = self.embedding.base_url.as_deref().ok_or_else(|| {
+                invalid(
+                    "embedding.base_url",
+                    "is required for the openai_compatible provider",
+                )
+            })?;
+            url::Url::parse(base)
+                .map_err(|e| invalid("embedding.base_url", format!("not a URL: {e}")))?;
+            if self.embedding.model.as_deref().is_none_or(str::is_empty) {
+                return Err(invalid(
+                    "embedding.model",
+                    "is required for the openai_compatible provider",
+                ));
+            }
+            if self.embedding.dimensions.is_none_or(|d| d == 0) {
+                return Err(invalid(
+                    "embedding.dimensions",
+                    "is required for the openai_compatible provider (the length of the model's vectors)",
+                ));
+            }
+        }
         if let Some(url) = &self.qdrant_url {
             url::Url::parse(url).map_err(|e| invalid("qdrant_url", format!("not a URL: {e}")))?;
         }
         Ok(())
+    }
+
+    /// The directory of the local blob store.
+    #[must_use]
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.blobs
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs"))
     }
 
     /// Where the embedding model and ONNX Runtime are.
@@ -531,11 +646,44 @@ impl Config {
         );
         let _ = write!(
             out,
-            " vectors={} models_dir={} worker.embedded={} documents.max_upload_bytes={}",
+            " vectors={} blobs={} models_dir={} embedding={} worker.embedded={} documents.max_upload_bytes={}",
             self.qdrant_url
                 .as_deref()
                 .map_or_else(|| "in-process".to_owned(), redact_url),
+            match self.blobs.backend {
+                BlobBackend::Local => format!("local({})", self.blobs_dir().display()),
+                BlobBackend::S3 => format!(
+                    "s3({}{}, secret_access_key={})",
+                    self.blobs.s3.bucket.as_deref().unwrap_or("-"),
+                    self.blobs
+                        .s3
+                        .endpoint
+                        .as_deref()
+                        .map_or_else(String::new, |e| format!(" at {}", redact_url(e))),
+                    if self.blobs.s3.secret_access_key.is_some() {
+                        "<redacted>"
+                    } else {
+                        "-"
+                    }
+                ),
+            },
             self.models_dir().display(),
+            match self.embedding.provider {
+                EmbeddingProvider::Local => "local".to_owned(),
+                EmbeddingProvider::OpenaiCompatible => format!(
+                    "openai_compatible({} at {}, api_key={})",
+                    self.embedding.model.as_deref().unwrap_or("-"),
+                    self.embedding
+                        .base_url
+                        .as_deref()
+                        .map_or_else(|| "-".to_owned(), redact_url),
+                    if self.embedding.api_key.is_some() {
+                        "<redacted>"
+                    } else {
+                        "-"
+                    }
+                ),
+            },
             self.worker.embedded,
             self.documents.max_upload_bytes,
         );
@@ -676,11 +824,81 @@ mod tests {
                 "mail.smtp.password",
                 "smtp-secret-value",
             ));
+        let figment = figment
+            .merge(Serialized::default("qdrant_url", "http://qdrant:6334"))
+            .merge(Serialized::default("qdrant_api_key", "qdrant-secret-value"))
+            .merge(Serialized::default("blobs.backend", "s3"))
+            .merge(Serialized::default("blobs.s3.bucket", "docs"))
+            .merge(Serialized::default(
+                "blobs.s3.secret_access_key",
+                "s3-secret-value",
+            ))
+            .merge(Serialized::default(
+                "embedding.provider",
+                "openai_compatible",
+            ))
+            .merge(Serialized::default(
+                "embedding.base_url",
+                "https://api.example.com/v1",
+            ))
+            .merge(Serialized::default(
+                "embedding.model",
+                "text-embedding-3-small",
+            ))
+            .merge(Serialized::default("embedding.dimensions", 1536))
+            .merge(Serialized::default(
+                "embedding.api_key",
+                "embedding-secret-value",
+            ));
         let config = Config::from_figment(&figment).unwrap();
         let summary = config.redacted_summary();
-        assert!(!summary.contains("hunter2"), "{summary}");
-        assert!(!summary.contains("smtp-secret-value"), "{summary}");
+        for secret in [
+            "hunter2",
+            "smtp-secret-value",
+            "qdrant-secret-value",
+            "s3-secret-value",
+            "embedding-secret-value",
+        ] {
+            assert!(!summary.contains(secret), "{summary}");
+            assert!(!format!("{config:?}").contains(secret));
+        }
         assert!(summary.contains("db:5432"), "{summary}");
-        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(summary.contains("vectors=http://qdrant:6334"), "{summary}");
+        assert!(summary.contains("s3(docs"), "{summary}");
+        assert!(
+            summary.contains("openai_compatible(text-embedding-3-small"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn scaled_backends_need_their_settings() {
+        for (key, value, named) in [
+            ("blobs.backend", "s3", "blobs.s3.bucket"),
+            (
+                "embedding.provider",
+                "openai_compatible",
+                "embedding.base_url",
+            ),
+            ("qdrant_url", "not a url", "qdrant_url"),
+            ("documents.chunk_tokens", "8", "documents.chunk_tokens"),
+            ("worker.lease_secs", "5", "worker.lease_secs"),
+        ] {
+            let figment = Figment::new().merge(Serialized::default(key, value));
+            let message = Config::from_figment(&figment).unwrap_err().to_string();
+            assert!(message.contains(named), "{key}: {message}");
+        }
+        let figment = Figment::new()
+            .merge(Serialized::default(
+                "embedding.provider",
+                "openai_compatible",
+            ))
+            .merge(Serialized::default(
+                "embedding.base_url",
+                "http://127.0.0.1:8000/v1",
+            ))
+            .merge(Serialized::default("embedding.model", "m"));
+        let message = Config::from_figment(&figment).unwrap_err().to_string();
+        assert!(message.contains("embedding.dimensions"), "{message}");
     }
 }

@@ -105,7 +105,8 @@ impl LocalEmbedder {
     }
 }
 
-fn normalized(mut vector: Vec<f32>) -> Vec<f32> {
+/// `vector` scaled to length 1 (unchanged when it is all zeros), so dot product is cosine.
+pub(crate) fn normalized(mut vector: Vec<f32>) -> Vec<f32> {
     let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         for x in &mut vector {
@@ -148,22 +149,7 @@ impl Embedder for LocalEmbedder {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-
-    /// Where `scripts/fetch-models` puts its files (`./dev test` runs it first), unless
-    /// `DOCENT_MODELS_DIR` says otherwise.
-    fn default_models_dir() -> PathBuf {
-        std::env::var_os("DOCENT_MODELS_DIR").map_or_else(
-            || {
-                std::env::var_os("HOME")
-                    .map_or_else(|| PathBuf::from("."), PathBuf::from)
-                    .join(".cache/docent/models")
-            },
-            PathBuf::from,
-        )
-    }
 
     fn cosine(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -171,7 +157,7 @@ mod tests {
 
     #[tokio::test]
     async fn paraphrases_are_close_and_unrelated_texts_are_not() {
-        let dir = default_models_dir();
+        let dir = crate::testing::models_dir();
         let embedder = LocalEmbedder::load(&dir)
             .unwrap_or_else(|e| panic!("{e} (models expected in {})", dir.display()));
         let vectors = embedder

@@ -8,7 +8,10 @@ pub mod config;
 pub mod db;
 pub mod embedder;
 pub mod mail;
+#[cfg(test)]
+mod pipeline_tests;
 pub mod rate_limit;
+pub mod remote_embedder;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -131,3 +131,17 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Where `scripts/fetch-models` put the embedding model (`./dev test` runs it first), unless
+/// `DOCENT_MODELS_DIR` says otherwise.
+#[must_use]
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("DOCENT_MODELS_DIR").map_or_else(
+        || {
+            std::env::var_os("HOME")
+                .map_or_else(|| PathBuf::from("."), PathBuf::from)
+                .join(".cache/docent/models")
+        },
+        PathBuf::from,
+    )
+}

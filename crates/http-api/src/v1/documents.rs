@@ -233,6 +233,9 @@ pub(crate) struct SearchBody {
     /// Only these documents (ids of another organization answer 404).
     #[oai(validator(max_items = 200))]
     pub document_ids: Option<Vec<Uuid>>,
+    /// Fuse the semantic ranking with a keyword (BM25) ranking by reciprocal rank (default
+    /// `false`: semantic only). Scores stay the semantic similarity either way.
+    pub hybrid: Option<bool>,
 }
 
 /// A passage found by search.
@@ -246,7 +249,7 @@ pub(crate) struct SearchResultDto {
     pub ordinal: u32,
     /// The chunk's text.
     pub text: String,
-    /// Cosine similarity to the query (higher is closer).
+    /// Semantic (cosine) similarity to the query, higher is closer; also with `hybrid`.
     pub score: f32,
     /// The page, for formats with pages.
     pub page: Option<u32>,
@@ -672,6 +675,7 @@ impl DocumentsApi {
                     document_ids: body
                         .document_ids
                         .map(|ids| ids.into_iter().map(DocumentId::from_uuid).collect()),
+                    hybrid: body.hybrid.unwrap_or(false),
                 },
             )
             .await?;

@@ -54,8 +54,7 @@ impl OpsApi {
 
     /// Readiness
     ///
-    /// Answers 200 when the database (and, as they land, the vector index and the embedder)
-    /// answer, 503 otherwise.
+    /// Answers 200 when the database, the vector index and the embedder answer, 503 otherwise.
     #[oai(path = "/readyz", method = "get", operation_id = "ops_ready")]
     async fn ready(&self) -> ReadyResponse {
         let Ok(services) = self.state.services() else {

@@ -289,8 +289,10 @@ impl DocumentRepo for SqlStore {
         let mut ids: Vec<Uuid> = keys.iter().map(|(d, _)| d.as_uuid()).collect();
         ids.sort_unstable();
         ids.dedup();
+        // A failed document's chunks (left from an earlier run) are not search results.
         let titles: HashMap<Uuid, String> = documents_of(org)
             .filter(documents::Column::Id.is_in(ids))
+            .filter(documents::Column::Status.ne(DocumentStatus::Failed.as_str()))
             .all(&self.db)
             .await
             .map_err(store_error)?

@@ -1142,6 +1142,21 @@ async fn documents_are_stored_with_their_job_and_scoped_to_their_org(store: SqlS
             .unwrap()
             .is_empty()
     );
+    // A failed document's leftover chunks are no search results.
+    store.fail(org, handbook.id, &failure(), at).await.unwrap();
+    assert!(
+        store
+            .chunks_by_key(org, &[(handbook.id, 1)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .finish(org, handbook.id, &chunks[..2], "model-x", at)
+            .await
+            .unwrap()
+    );
 
     // Failing records the reason; a failed or ready document can be queued again, a queued one not.
     store.fail(org, faq.id, &failure(), at).await.unwrap();
