@@ -11,6 +11,8 @@ async fn health_readiness_metrics_spec_and_docs_answer() {
     assert_eq!(health["status"], "ok");
     let ready = app.get("/readyz", None).await.expect(200);
     assert_eq!(ready["checks"]["database"], "ok");
+    assert_eq!(ready["checks"]["vector_index"], "ok");
+    assert_eq!(ready["checks"]["embedder"], "ok");
 
     let spec = app.get("/openapi.json", None).await.expect(200);
     assert_eq!(spec["info"]["title"], "docent");
@@ -115,4 +117,26 @@ fn every_operation_has_an_id_a_summary_a_tag_and_error_responses() {
         }
     }
     assert!(ids.len() >= 20, "only {} operations", ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_the_embedder_is_unreachable() {
+    // An embeddings API nobody listens on.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gone = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let app = TestApp::start_with(Backend::Sqlite, |config| {
+        use docent_infrastructure::config::EmbeddingProvider;
+        config.embedding.provider = EmbeddingProvider::OpenaiCompatible;
+        config.embedding.base_url = Some(gone);
+        config.embedding.model = Some("all-minilm".into());
+        config.embedding.dimensions = Some(384);
+    })
+    .await;
+    app.get("/healthz", None).await.expect(200);
+    let ready = app.get("/readyz", None).await.expect(503);
+    assert_eq!(ready["status"], "unavailable");
+    assert_eq!(ready["checks"]["database"], "ok");
+    assert_eq!(ready["checks"]["vector_index"], "ok");
+    assert_eq!(ready["checks"]["embedder"], "unavailable");
 }

@@ -20,7 +20,7 @@ use secrecy::ExposeSecret as _;
 use crate::blob::ObjectBlobStore;
 use crate::config::{BlobBackend, Config, EmbeddingProvider};
 use crate::db::{self, SqlStore};
-use crate::embedder::{LocalEmbedder, TOKENIZER_FILE};
+use crate::embedder::LocalEmbedder;
 use crate::mail;
 use crate::rate_limit::{InMemoryKeyRateLimiter, RedisKeyRateLimiter};
 use crate::remote_embedder::OpenAiEmbedder;
@@ -249,7 +249,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
             public_url: config.public_url(),
         },
     );
-    let models_dir = config.models_dir();
+    let local_model = config.local_model();
     let embedder: Arc<dyn Embedder> = match (
         config.embedding.provider,
         config.embedding.base_url.as_deref(),
@@ -266,13 +266,13 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         }
         // Validation guarantees the settings of the remote provider.
         (EmbeddingProvider::OpenaiCompatible, _, _, _) | (EmbeddingProvider::Local, _, _, _) => {
-            LocalEmbedder::shared(&models_dir).map_err(BootstrapError::Service)?
+            LocalEmbedder::shared_model(&local_model).map_err(BootstrapError::Service)?
         }
     };
-    let tokenizer = std::fs::read(models_dir.join(TOKENIZER_FILE)).map_err(|e| {
+    let tokenizer = std::fs::read(local_model.tokenizer()).map_err(|e| {
         BootstrapError::Service(format!(
             "cannot read the tokenizer {} ({e}); run scripts/fetch-models",
-            models_dir.join(TOKENIZER_FILE).display()
+            local_model.tokenizer().display()
         ))
     })?;
     let documents_config = &config.documents;

@@ -120,10 +120,17 @@ pub struct EmbeddingConfig {
     pub base_url: Option<String>,
     /// The API key (`DOCENT_EMBEDDING__API_KEY`); none for local servers that want none.
     pub api_key: Option<SecretString>,
-    /// The model name the API knows (`openai_compatible`).
+    /// `openai_compatible`: the model name the API knows. `local`: the model's identifier (one
+    /// vector collection per identifier), by default the name of `model_dir`.
     pub model: Option<String>,
-    /// The length of the model's vectors (`openai_compatible`).
+    /// The length of the model's vectors (`openai_compatible`; a local model's is measured).
     pub dimensions: Option<usize>,
+    /// `local`: a directory with another ONNX model (`model.onnx`, `tokenizer.json`, `config.json`,
+    /// `special_tokens_map.json`, `tokenizer_config.json`); unset uses all-MiniLM-L6-v2 from
+    /// `models_dir`.
+    pub model_dir: Option<PathBuf>,
+    /// `local`: how token vectors become one vector (`mean`, the default, or `cls`).
+    pub pooling: Option<crate::embedder::LocalPooling>,
 }
 
 /// Uploads, extraction and chunking.
@@ -569,6 +576,30 @@ impl Config {
         Ok(())
     }
 
+    /// The local embedding model (also the tokenizer chunks are measured with, whatever the
+    /// provider).
+    #[must_use]
+    pub fn local_model(&self) -> crate::embedder::LocalModel {
+        let default = crate::embedder::LocalModel::default_in(&self.models_dir());
+        match (&self.embedding.provider, &self.embedding.model_dir) {
+            (EmbeddingProvider::Local, Some(dir)) => crate::embedder::LocalModel {
+                dir: dir.clone(),
+                id: self.embedding.model.clone().unwrap_or_else(|| {
+                    dir.file_name().map_or_else(
+                        || "local-model".to_owned(),
+                        |name| name.to_string_lossy().into_owned(),
+                    )
+                }),
+                pooling: self
+                    .embedding
+                    .pooling
+                    .unwrap_or(crate::embedder::LocalPooling::Mean),
+                ..default
+            },
+            (EmbeddingProvider::Local | EmbeddingProvider::OpenaiCompatible, _) => default,
+        }
+    }
+
     /// The directory of the local blob store.
     #[must_use]
     pub fn blobs_dir(&self) -> PathBuf {
@@ -900,5 +931,28 @@ mod tests {
             .merge(Serialized::default("embedding.model", "m"));
         let message = Config::from_figment(&figment).unwrap_err().to_string();
         assert!(message.contains("embedding.dimensions"), "{message}");
+    }
+
+    #[test]
+    fn a_local_model_directory_replaces_the_default_model() {
+        let config = Config::default();
+        assert_eq!(config.local_model().id, "all-MiniLM-L6-v2-int8");
+        assert!(config.local_model().dir.ends_with("all-minilm-l6-v2"));
+        let figment = Figment::new()
+            .merge(Serialized::default("models_dir", "/opt/models"))
+            .merge(Serialized::default("embedding.model_dir", "/opt/bge-small"))
+            .merge(Serialized::default("embedding.pooling", "cls"));
+        let config = Config::from_figment(&figment).unwrap();
+        let local = config.local_model();
+        assert_eq!(local.id, "bge-small");
+        assert_eq!(local.pooling, crate::embedder::LocalPooling::Cls);
+        assert_eq!(
+            local.tokenizer(),
+            PathBuf::from("/opt/bge-small/tokenizer.json")
+        );
+        assert_eq!(
+            local.runtime,
+            PathBuf::from("/opt/models/onnxruntime/libonnxruntime.so")
+        );
     }
 }
