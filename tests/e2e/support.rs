@@ -113,6 +113,11 @@ impl TestApp {
         }
     }
 
+    /// The configuration the app runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Sends a request with an optional bearer token and JSON body.
     pub async fn call(
         &self,

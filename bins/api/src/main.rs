@@ -1,5 +1,5 @@
 //! `docent-api`: serves the HTTP API (with the worker in-process on the embedded default), runs
-//! migrations, and prints the OpenAPI spec.
+//! migrations, prints the OpenAPI spec, and re-seals provider API keys under a new master key.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +39,10 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Re-seal every provider API key under the current master key (`DOCENT_MASTER_KEY`), reading
+    /// old ones with `previous_master_keys` (and the generated key file). Run it after setting a
+    /// new master key, then drop the old one from the configuration.
+    RotateMasterKey,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -60,7 +64,9 @@ async fn main() -> anyhow::Result<()> {
             addr: *addr,
             data_dir: data_dir.clone(),
         },
-        Command::Migrate { .. } | Command::Openapi => Overrides::default(),
+        Command::Migrate { .. } | Command::Openapi | Command::RotateMasterKey => {
+            Overrides::default()
+        }
     };
     if matches!(command, Command::Openapi) {
         std::io::stdout().write_all(docent_http_api::openapi_json().as_bytes())?;
@@ -79,6 +85,17 @@ async fn main() -> anyhow::Result<()> {
             };
             let listing = docent_infrastructure::bootstrap::migrate(&config, action).await?;
             Ok(std::io::stdout().write_all(listing.as_bytes())?)
+        }
+        Command::RotateMasterKey => {
+            let resealed = docent_infrastructure::bootstrap::rotate_master_key(&config).await?;
+            tracing::info!(
+                resealed,
+                "provider API keys re-sealed under the current master key"
+            );
+            Ok(writeln!(
+                std::io::stdout(),
+                "re-sealed {resealed} provider API keys"
+            )?)
         }
         Command::Openapi => Ok(()),
     }

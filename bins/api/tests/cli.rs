@@ -153,3 +153,48 @@ fn migrate_and_openapi_commands_work() {
         "run `just openapi`"
     );
 }
+
+#[test]
+fn rotate_master_key_re_seals_under_the_configured_key() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    assert!(
+        command(&data)
+            .arg("migrate")
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The embedded default: a key file is generated, and there is nothing to re-seal yet.
+    let output = command(&data).arg("rotate-master-key").output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "re-sealed 0 provider API keys\n"
+    );
+    let key_file = data.join("master.key");
+    assert!(key_file.is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // A malformed key stops it with a message naming the setting, and never echoes the key.
+    let output = command(&data)
+        .env("DOCENT_MASTER_KEY", "not-a-real-key-material")
+        .arg("rotate-master-key")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("master_key"), "{stderr}");
+    assert!(!stderr.contains("not-a-real-key-material"), "{stderr}");
+}

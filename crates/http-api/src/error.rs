@@ -11,6 +11,7 @@ use docent_documents::ports::BlobError;
 use docent_identity::IdentityError;
 use docent_kernel::{ErrorKind, PagingError, StoreError};
 use docent_keys::KeyError;
+use docent_providers::ProviderError;
 use docent_tenancy::TenancyError;
 use poem::http::StatusCode;
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
@@ -314,6 +315,24 @@ impl From<DocumentError> for ApiError {
             | DocumentError::Index(_)
             | DocumentError::Embed(_)
             | DocumentError::Store(_) => return Self::from_failure(error.kind(), &error),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(error: ProviderError) -> Self {
+        let message = error.to_string();
+        let (status, code) = match &error {
+            ProviderError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+            ProviderError::BaseUrlRefused(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "base_url_refused")
+            }
+            ProviderError::NotFound => (StatusCode::NOT_FOUND, "provider_not_found"),
+            ProviderError::Paging(paging) => return (*paging).into(),
+            ProviderError::Seal(_) | ProviderError::Store(_) => {
+                return Self::from_failure(error.kind(), &error);
+            }
         };
         Self::new(status, code, message)
     }

@@ -9,6 +9,7 @@ use docent_infrastructure::Services;
 use docent_kernel::OrgId;
 use docent_kernel::TenantCtx;
 use docent_keys::{KeyError, KeyPrincipal, KeyService, Scope, require_scope};
+use docent_providers::ProviderService;
 use docent_tenancy::{OrgAccess, Permission, TenancyError, TenancyService};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
@@ -70,6 +71,10 @@ impl ApiState {
 
     pub(crate) fn documents(&self) -> Result<&DocumentService, ApiError> {
         Ok(&self.services()?.documents)
+    }
+
+    pub(crate) fn providers(&self) -> Result<&ProviderService, ApiError> {
+        Ok(&self.services()?.providers)
     }
 
     /// Who is calling: a signed-in user or an API key.

@@ -36,6 +36,7 @@ impl ObjectBlobStore {
     /// A store in an S3-compatible bucket. Settings left unset come from the standard `AWS_*`
     /// environment variables.
     pub fn s3(settings: &S3Config) -> Result<Self, String> {
+        crate::tls::init();
         let bucket = settings
             .bucket
             .as_deref()

@@ -9,6 +9,7 @@ use docent_documents::jobs::JobQueue;
 use docent_documents::pipeline::{EmbeddingUsage, Ingestor, PipelineSettings};
 use docent_documents::ports::{BlobStore, Embedder, VectorIndex};
 use docent_documents::{DocumentService, UploadLimits};
+use docent_providers::ProviderService;
 use docent_worker::{Worker, WorkerSettings};
 
 use docent_identity::{IdentityConfig, IdentityService};
@@ -18,13 +19,16 @@ use docent_tenancy::{TenancyConfig, TenancyService};
 use secrecy::ExposeSecret as _;
 
 use crate::blob::ObjectBlobStore;
+use crate::chat_models::ProviderClients;
 use crate::config::{BlobBackend, Config, EmbeddingProvider};
 use crate::db::{self, SqlStore};
 use crate::embedder::LocalEmbedder;
 use crate::mail;
 use crate::rate_limit::{InMemoryKeyRateLimiter, RedisKeyRateLimiter};
 use crate::remote_embedder::OpenAiEmbedder;
+use crate::secrets::AesGcmBox;
 use crate::throttle::InMemoryLoginThrottle;
+use crate::url_guard::NetworkGuard;
 use crate::vector::{EdgeIndex, QdrantIndex};
 
 /// Everything the HTTP API and the worker need, built once at start-up.
@@ -36,6 +40,8 @@ pub struct Services {
     pub tenancy: Arc<TenancyService>,
     /// API keys.
     pub keys: Arc<KeyService>,
+    /// Model provider connections.
+    pub providers: Arc<ProviderService>,
     /// Documents: uploads, reads, deletion and search.
     pub documents: Arc<DocumentService>,
     /// The ingestion pipeline the worker runs.
@@ -154,6 +160,24 @@ impl EmbeddingUsage for LedgerUsage {
     }
 }
 
+/// The master key box: the configured key (the key file, if one exists, stays readable as a
+/// previous key), or the data directory's key file, generated on first start.
+fn secret_box(config: &Config) -> Result<AesGcmBox, BootstrapError> {
+    let mut previous = config.previous_master_keys.clone();
+    let file = config.master_key_file();
+    let current = match &config.master_key {
+        Some(key) => {
+            if file.exists() {
+                previous.push(AesGcmBox::key_file(&file).map_err(BootstrapError::Service)?);
+            }
+            key.clone()
+        }
+        None => AesGcmBox::key_file(&file).map_err(BootstrapError::Service)?,
+    };
+    AesGcmBox::new(&current, &previous)
+        .map_err(|e| BootstrapError::Service(format!("master_key: {e}")))
+}
+
 /// The vector index: a Qdrant server when `qdrant_url` is set, else in-process in the data
 /// directory.
 async fn open_index(
@@ -179,6 +203,7 @@ async fn open_index(
 /// Opens the database (creating the data directory and SQLite file as needed), applies migrations
 /// when `migrate` is set, and builds the services.
 pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, BootstrapError> {
+    crate::tls::init();
     std::fs::create_dir_all(&config.data_dir).map_err(|source| BootstrapError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
@@ -320,7 +345,16 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
             embed_batch: documents_config.embed_batch,
         },
     );
+    let providers = ProviderService::new(
+        store_arc.clone(),
+        Arc::new(secret_box(config)?),
+        Arc::new(NetworkGuard::new(config.providers.allow_private_base_urls)),
+        Arc::new(ProviderClients),
+        store_arc.clone(),
+        clock.clone(),
+    );
     Ok(Services {
+        providers: Arc::new(providers),
         identity: Arc::new(identity),
         tenancy: Arc::new(tenancy),
         keys: Arc::new(keys),
@@ -364,8 +398,28 @@ pub async fn migrate(config: &Config, action: MigrateAction) -> Result<String, B
     Ok(String::new())
 }
 
+/// Runs `docent-api rotate-master-key`: re-seals every provider API key under the current master
+/// key. Needs only the database and the keys (not the vector index), so it can run next to a
+/// serving instance. Returns how many keys were re-sealed.
+pub async fn rotate_master_key(config: &Config) -> Result<u64, BootstrapError> {
+    let store = Arc::new(SqlStore::new(open_database(config).await?));
+    let providers = ProviderService::new(
+        store.clone(),
+        Arc::new(secret_box(config)?),
+        Arc::new(NetworkGuard::new(config.providers.allow_private_base_urls)),
+        Arc::new(ProviderClients),
+        store,
+        Arc::new(SystemClock),
+    );
+    providers
+        .reseal_all()
+        .await
+        .map_err(|e| BootstrapError::Service(format!("re-sealing provider API keys: {e}")))
+}
+
 /// Opens the configured database without building services (for `docent-api migrate`).
 pub async fn open_database(config: &Config) -> Result<sea_orm::DatabaseConnection, BootstrapError> {
+    crate::tls::init();
     if config.uses_sqlite() {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| BootstrapError::DataDir {
             path: config.data_dir.display().to_string(),

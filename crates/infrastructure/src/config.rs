@@ -47,6 +47,14 @@ pub struct Config {
     /// Where the embedding model and ONNX Runtime are (`DOCENT_MODELS_DIR`); defaults to
     /// `~/.cache/docent/models`, where `scripts/fetch-models` puts them.
     pub models_dir: Option<PathBuf>,
+    /// The master key that seals provider API keys (`DOCENT_MASTER_KEY`: 32 bytes in base64).
+    /// Unset: a key file is generated in the data directory (`master.key`, mode 0600).
+    pub master_key: Option<SecretString>,
+    /// Earlier master keys, still needed to open keys sealed under them until
+    /// `docent-api rotate-master-key` has re-sealed everything.
+    pub previous_master_keys: Vec<SecretString>,
+    /// Model provider connections.
+    pub providers: ProvidersConfig,
     /// Where the original bytes of documents are kept.
     pub blobs: BlobsConfig,
     /// Where embeddings come from.
@@ -55,6 +63,16 @@ pub struct Config {
     pub documents: DocumentsConfig,
     /// The background worker.
     pub worker: WorkerConfig,
+}
+
+/// Model provider connections.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ProvidersConfig {
+    /// Allow provider base URLs on loopback, private and link-local addresses
+    /// (`DOCENT_PROVIDERS__ALLOW_PRIVATE_BASE_URLS`): needed for model servers on the local
+    /// network, refused by default against SSRF.
+    pub allow_private_base_urls: bool,
 }
 
 /// Where the original bytes of documents are kept.
@@ -231,6 +249,9 @@ impl Default for Config {
             qdrant_url: None,
             qdrant_api_key: None,
             models_dir: None,
+            master_key: None,
+            previous_master_keys: Vec::new(),
+            providers: ProvidersConfig::default(),
             blobs: BlobsConfig::default(),
             embedding: EmbeddingConfig::default(),
             documents: DocumentsConfig::default(),
@@ -600,6 +621,12 @@ impl Config {
         }
     }
 
+    /// The generated master key file used when `master_key` is unset.
+    #[must_use]
+    pub fn master_key_file(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
+
     /// The directory of the local blob store.
     #[must_use]
     pub fn blobs_dir(&self) -> PathBuf {
@@ -677,7 +704,7 @@ impl Config {
         );
         let _ = write!(
             out,
-            " vectors={} blobs={} models_dir={} embedding={} worker.embedded={} documents.max_upload_bytes={}",
+            " vectors={} blobs={} models_dir={} embedding={} worker.embedded={} documents.max_upload_bytes={} master_key={} providers.allow_private_base_urls={}",
             self.qdrant_url
                 .as_deref()
                 .map_or_else(|| "in-process".to_owned(), redact_url),
@@ -717,6 +744,12 @@ impl Config {
             },
             self.worker.embedded,
             self.documents.max_upload_bytes,
+            if self.master_key.is_some() {
+                "<redacted>".to_owned()
+            } else {
+                format!("file:{}", self.master_key_file().display())
+            },
+            self.providers.allow_private_base_urls,
         );
         if let Some(redis) = &self.redis_url {
             let _ = write!(out, " redis={}", redact_url(redis.expose_secret()));

@@ -4,6 +4,7 @@
 
 pub mod blob;
 pub mod bootstrap;
+pub mod chat_models;
 pub mod config;
 pub mod db;
 pub mod embedder;
@@ -12,10 +13,13 @@ pub mod mail;
 mod pipeline_tests;
 pub mod rate_limit;
 pub mod remote_embedder;
+pub mod secrets;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod throttle;
+pub mod tls;
+pub mod url_guard;
 pub mod vector;
 
 pub use bootstrap::{BootstrapError, MigrateAction, Services, bootstrap};

@@ -16,6 +16,7 @@ use crate::config::{MailConfig, MailTransport, SmtpTls};
 
 /// Builds the mailer the configuration asks for.
 pub fn from_config(config: &MailConfig, file_dir: PathBuf) -> Result<Box<dyn Mailer>, String> {
+    crate::tls::init();
     let from: Mailbox = config.from.parse().map_err(|e| format!("mail.from: {e}"))?;
     Ok(match config.transport {
         MailTransport::Log => Box::new(LogMailer),

@@ -40,6 +40,7 @@ impl OpenAiEmbedder {
         model: &str,
         dimensions: usize,
     ) -> Self {
+        crate::tls::init();
         let mut config = OpenAIConfig::new().with_api_base(base_url.trim_end_matches('/'));
         config = match api_key {
             Some(key) => config.with_api_key(key.expose_secret()),

@@ -1,37 +1,18 @@
 //! Providers: an organization's model connections (OpenAI, Azure OpenAI, OpenAI-compatible servers,
-//! Gemini, Anthropic, and the built-in offline `extractive` answerer) and the `ChatModel` port the
-//! chat crate calls, with errors classified as transient, permanent or context-too-long.
+//! Gemini, Anthropic, and the built-in offline `extractive` answerer), with their API keys sealed at
+//! rest under the operator's master key and their base URLs kept away from internal addresses.
 //!
-//! Filled by the chatbots-and-providers issue; for now it only names the provider kinds.
+//! [`chat`] is the `ChatModel` port (complete and stream, usage, classified errors); infrastructure
+//! implements it per provider kind.
 
-/// The kind of a provider connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    /// OpenAI's API.
-    OpenAi,
-    /// Azure OpenAI.
-    AzureOpenAi,
-    /// Any server speaking OpenAI's chat-completions API (Ollama, vLLM, llama.cpp, LiteLLM, …).
-    OpenAiCompatible,
-    /// Google Gemini.
-    Gemini,
-    /// Anthropic's Messages API.
-    Anthropic,
-    /// The built-in answerer that quotes the best passages; needs no key and works offline.
-    Extractive,
-}
+pub mod chat;
+pub mod error;
+pub mod model;
+pub mod ports;
+pub mod service;
 
-impl ProviderKind {
-    /// The wire and storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::OpenAi => "openai",
-            Self::AzureOpenAi => "azure_openai",
-            Self::OpenAiCompatible => "openai_compatible",
-            Self::Gemini => "gemini",
-            Self::Anthropic => "anthropic",
-            Self::Extractive => "extractive",
-        }
-    }
-}
+pub use chat::{ChatError, ChatModel, ChatModels};
+pub use error::ProviderError;
+pub use model::{Provider, ProviderKind, SealedKey, key_binding};
+pub use ports::{BaseUrlGuard, ProviderRepo, SealError, SecretBox};
+pub use service::{NewProvider, ProviderPatch, ProviderService, TestReport};

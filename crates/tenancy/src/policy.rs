@@ -23,6 +23,8 @@ pub enum Permission {
     ReadContent,
     /// Change the organization's content.
     WriteContent,
+    /// Create, change and delete model provider connections (they hold API keys).
+    ManageProviders,
 }
 
 impl Permission {
@@ -32,9 +34,11 @@ impl Permission {
         match self {
             Self::ReadOrg | Self::ReadContent => Role::Viewer,
             Self::WriteContent => Role::Member,
-            Self::UpdateOrg | Self::ManageMembers | Self::ManageInvitations | Self::ManageKeys => {
-                Role::Admin
-            }
+            Self::UpdateOrg
+            | Self::ManageMembers
+            | Self::ManageInvitations
+            | Self::ManageKeys
+            | Self::ManageProviders => Role::Admin,
             Self::DeleteOrg => Role::Owner,
         }
     }
@@ -65,25 +69,25 @@ mod tests {
     #[test]
     fn roles_inherit_the_permissions_of_weaker_roles() {
         use Permission::*;
-        let matrix: [(Role, [bool; 8]); 4] = [
+        let matrix: [(Role, [bool; 9]); 4] = [
             (
                 Role::Viewer,
-                [true, false, false, false, false, false, true, false],
+                [true, false, false, false, false, false, true, false, false],
             ),
             (
                 Role::Member,
-                [true, false, false, false, false, false, true, true],
+                [true, false, false, false, false, false, true, true, false],
             ),
             (
                 Role::Admin,
-                [true, true, false, true, true, true, true, true],
+                [true, true, false, true, true, true, true, true, true],
             ),
             (
                 Role::Owner,
-                [true, true, true, true, true, true, true, true],
+                [true, true, true, true, true, true, true, true, true],
             ),
         ];
-        let permissions: [Permission; 8] = [
+        let permissions: [Permission; 9] = [
             ReadOrg,
             UpdateOrg,
             DeleteOrg,
@@ -92,6 +96,7 @@ mod tests {
             ManageKeys,
             ReadContent,
             WriteContent,
+            ManageProviders,
         ];
         for (role, expected) in matrix {
             for (permission, allowed) in permissions.iter().zip(expected) {

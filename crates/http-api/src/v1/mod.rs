@@ -8,6 +8,7 @@ mod keys;
 mod members;
 mod ops;
 mod orgs;
+mod providers;
 mod usage;
 mod users;
 
@@ -25,6 +26,7 @@ pub(crate) type Api = (
     invitations::InvitationsApi,
     keys::KeysApi,
     documents::DocumentsApi,
+    providers::ProvidersApi,
     audit::AuditApi,
     usage::UsageApi,
     ops::OpsApi,
@@ -40,6 +42,7 @@ pub(crate) fn api(state: ApiState) -> Api {
         invitations::InvitationsApi::new(state.clone()),
         keys::KeysApi::new(state.clone()),
         documents::DocumentsApi::new(state.clone()),
+        providers::ProvidersApi::new(state.clone()),
         audit::AuditApi::new(state.clone()),
         usage::UsageApi::new(state.clone()),
         ops::OpsApi::new(state),
@@ -63,6 +66,8 @@ pub(crate) enum ApiTags {
     ApiKeys,
     /// Documents of an organization: upload, processing status, chunks, search.
     Documents,
+    /// Model provider connections of an organization.
+    Providers,
     /// The audit log of an organization.
     Audit,
     /// Usage of an organization and its keys.

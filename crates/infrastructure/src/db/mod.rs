@@ -6,6 +6,7 @@ mod documents;
 pub mod entity;
 mod identity;
 mod keys;
+mod providers;
 mod tenancy;
 #[cfg(test)]
 mod tests;

@@ -53,6 +53,7 @@ on_both_backends!(
     jobs_are_leased_heartbeated_retried_and_reclaimed,
     claiming_is_fair_across_organizations,
     concurrent_claims_never_share_a_job,
+    providers_keep_their_sealed_keys_per_org,
 );
 
 async fn run<F, Fut>(backend: Backend, scenario: F)
@@ -1365,4 +1366,137 @@ async fn concurrent_claims_never_share_a_job(store: SqlStore) {
     claimed.dedup();
     assert_eq!(claimed.len(), count, "a job was claimed twice");
     assert!(count >= 1);
+}
+
+async fn providers_keep_their_sealed_keys_per_org(store: SqlStore) {
+    use docent_kernel::ProviderId;
+    use docent_providers::{Provider, ProviderKind, ProviderRepo, SealedKey};
+
+    let owner = insert_user(&store, "providers@example.com").await;
+    let org = new_org(&store, owner.id, "Providers").await.id;
+    let other = new_org(&store, owner.id, "Other").await.id;
+    let now = Utc::now().trunc_subsecs(6);
+    let provider = Provider {
+        id: ProviderId::generate(),
+        org_id: org,
+        name: "OpenAI".into(),
+        kind: ProviderKind::OpenAi,
+        base_url: None,
+        default_model: Some("gpt-4o-mini".into()),
+        api_version: None,
+        api_key_last4: Some("WXYZ".into()),
+        timeout_secs: 60,
+        created_at: now,
+        updated_at: now,
+    };
+    let sealed = SealedKey {
+        key_id: "k1".into(),
+        ciphertext: vec![1, 2, 3, 0, 255],
+    };
+    ProviderRepo::insert(&store, &provider, Some(&sealed))
+        .await
+        .unwrap();
+    let offline = Provider {
+        id: ProviderId::generate(),
+        name: "Offline".into(),
+        kind: ProviderKind::Extractive,
+        default_model: None,
+        api_key_last4: None,
+        ..provider.clone()
+    };
+    ProviderRepo::insert(&store, &offline, None).await.unwrap();
+
+    assert_eq!(
+        ProviderRepo::get(&store, org, provider.id).await.unwrap(),
+        Some(provider.clone())
+    );
+    assert_eq!(
+        ProviderRepo::get(&store, other, provider.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.sealed_key(org, provider.id).await.unwrap(),
+        Some(sealed.clone())
+    );
+    assert_eq!(store.sealed_key(other, provider.id).await.unwrap(), None);
+    assert_eq!(store.sealed_key(org, offline.id).await.unwrap(), None);
+    let listed = ProviderRepo::list(&store, org, &PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![provider.clone(), offline.clone()]);
+    assert!(
+        ProviderRepo::list(&store, other, &PageRequest::first())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Settings change without touching the key, or together with it.
+    let renamed = Provider {
+        name: "OpenAI prod".into(),
+        ..provider.clone()
+    };
+    assert!(ProviderRepo::update(&store, &renamed, None).await.unwrap());
+    assert_eq!(
+        store.sealed_key(org, provider.id).await.unwrap(),
+        Some(sealed.clone())
+    );
+    let foreign = Provider {
+        org_id: other,
+        ..renamed.clone()
+    };
+    assert!(!ProviderRepo::update(&store, &foreign, None).await.unwrap());
+
+    // Re-sealing sees every organization's keys and only replaces what it read.
+    let all = store.sealed_keys(None, 10).await.unwrap();
+    assert_eq!(all, vec![(org, provider.id, sealed.clone())]);
+    assert!(
+        store
+            .sealed_keys(Some(provider.id), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let fresh = SealedKey {
+        key_id: "k2".into(),
+        ciphertext: vec![9, 9, 9],
+    };
+    assert!(
+        store
+            .replace_sealed_key(org, provider.id, &sealed, &fresh)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_sealed_key(org, provider.id, &sealed, &fresh)
+            .await
+            .unwrap(),
+        "stale"
+    );
+    assert_eq!(
+        store.sealed_key(org, provider.id).await.unwrap(),
+        Some(fresh)
+    );
+    assert!(
+        ProviderRepo::update(&store, &renamed, Some(None))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.sealed_key(org, provider.id).await.unwrap(), None);
+
+    assert!(
+        !ProviderRepo::delete(&store, other, provider.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        ProviderRepo::delete(&store, org, provider.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        ProviderRepo::get(&store, org, provider.id).await.unwrap(),
+        None
+    );
 }

@@ -36,7 +36,8 @@ pub struct EdgeIndex {
 }
 
 struct Inner {
-    shard: EdgeShard,
+    /// Always `Some` until the index is dropped.
+    shard: Option<EdgeShard>,
     /// Serializes writes and flushes.
     gate: Mutex<()>,
     bm25: EdgeBm25,
@@ -156,7 +157,7 @@ impl EdgeIndex {
             .map_err(|e| format!("cannot open the vector index in {} ({e})", path.display()))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                shard,
+                shard: Some(shard),
                 gate: Mutex::new(()),
                 bm25: bm25()?,
                 dimensions,
@@ -180,8 +181,9 @@ impl EdgeIndex {
     pub async fn optimize(&self) -> Result<bool, IndexError> {
         self.blocking(|inner| {
             let _gate = inner.gate.lock().unwrap_or_else(PoisonError::into_inner);
-            let optimized = inner.shard.optimize().map_err(unavailable)?;
-            inner.shard.flush();
+            let shard = inner.shard()?;
+            let optimized = shard.optimize().map_err(unavailable)?;
+            shard.flush();
             Ok(optimized)
         })
         .await
@@ -189,10 +191,17 @@ impl EdgeIndex {
 }
 
 impl Inner {
+    fn shard(&self) -> Result<&EdgeShard, IndexError> {
+        self.shard
+            .as_ref()
+            .ok_or_else(|| unavailable("the vector index is closing"))
+    }
+
     fn write(&self, operation: UpdateOperation) -> Result<(), IndexError> {
         let _gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
-        self.shard.update(operation).map_err(unavailable)?;
-        self.shard.flush();
+        let shard = self.shard()?;
+        shard.update(operation).map_err(unavailable)?;
+        shard.flush();
         Ok(())
     }
 
@@ -205,7 +214,7 @@ impl Inner {
         with_dense: bool,
     ) -> Result<Vec<Candidate>, IndexError> {
         let points = self
-            .shard
+            .shard()?
             .query(QueryRequest {
                 prefetches: Vec::new(),
                 query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(
@@ -228,6 +237,21 @@ impl Inner {
             .into_iter()
             .map(|p| candidate(p, using == DENSE))
             .collect()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // qdrant-edge flushes on drop and panics if it cannot; a shard whose directory is already
+        // gone (a removed temporary data directory) has nothing left to flush to.
+        if let Some(shard) = self.shard.take() {
+            if self.path.exists() {
+                let _gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+                drop(shard);
+            } else {
+                std::mem::forget(shard);
+            }
+        }
     }
 }
 
@@ -391,7 +415,7 @@ impl VectorIndex for EdgeIndex {
         self.blocking(move |inner| {
             let filter = org_filter(org, vec![keyword("document_id", document.to_string())?])?;
             let count = inner
-                .shard
+                .shard()?
                 .count(CountRequest {
                     filter: Some(filter),
                     exact: true,
@@ -405,7 +429,7 @@ impl VectorIndex for EdgeIndex {
     async fn ping(&self) -> Result<(), IndexError> {
         self.blocking(|inner| {
             inner
-                .shard
+                .shard()?
                 .count(CountRequest {
                     filter: None,
                     exact: false,

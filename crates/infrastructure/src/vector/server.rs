@@ -66,6 +66,7 @@ impl QdrantIndex {
         model_id: &str,
         dimensions: usize,
     ) -> Result<Self, String> {
+        crate::tls::init();
         let client = Qdrant::from_url(url)
             .api_key(api_key.map(|k| k.expose_secret().to_owned()))
             .timeout(Duration::from_secs(30))

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod memberships;
 pub mod organizations;
 pub mod password_resets;
+pub mod providers;
 pub mod sessions;
 pub mod usage_daily;
 pub mod users;

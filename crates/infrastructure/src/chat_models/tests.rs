@@ -1,0 +1,113 @@
+//! The OpenAI-family client against a real OpenAI-compatible server: llama.cpp's server with a
+//! small real model (SmolLM2-135M), which `scripts/with-llm` starts and names in
+//! `DOCENT_TEST_LLM_URL`. Skipped, with the reason printed, when that is not set.
+
+use chrono::Utc;
+use docent_kernel::{OrgId, ProviderId};
+use futures_util::StreamExt as _;
+
+use super::*;
+
+fn provider(base_url: &str, timeout_secs: u32) -> Provider {
+    Provider {
+        id: ProviderId::generate(),
+        org_id: OrgId::generate(),
+        name: "llama.cpp".into(),
+        kind: ProviderKind::OpenAiCompatible,
+        base_url: Some(base_url.to_owned()),
+        default_model: Some("smollm2".into()),
+        api_version: None,
+        api_key_last4: None,
+        timeout_secs,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+fn ask(question: &str, max_tokens: u32) -> ChatRequest {
+    ChatRequest {
+        model: "smollm2".into(),
+        messages: vec![
+            ChatMessage {
+                role: ChatRole::System,
+                content: "You answer briefly.".into(),
+            },
+            ChatMessage {
+                role: ChatRole::User,
+                content: question.into(),
+            },
+        ],
+        temperature: Some(0.0),
+        max_tokens: Some(max_tokens),
+    }
+}
+
+fn llm_url() -> Option<String> {
+    let url = std::env::var("DOCENT_TEST_LLM_URL").ok();
+    if url.is_none() {
+        eprintln!(
+            "skipped: set DOCENT_TEST_LLM_URL (an OpenAI-compatible server's /v1 URL; `./dev test` starts llama.cpp's server with scripts/with-llm) to run the model client tests"
+        );
+    }
+    url
+}
+
+#[tokio::test]
+async fn a_real_model_answers_complete_and_streamed_with_usage() {
+    let Some(url) = llm_url() else { return };
+    let model = ProviderClients.connect(&provider(&url, 120), None).unwrap();
+    let answer = model
+        .complete(ask("What is the capital of France?", 8))
+        .await
+        .unwrap();
+    assert!(!answer.content.trim().is_empty(), "{answer:?}");
+    assert!(
+        answer.usage.prompt_tokens > 0 && answer.usage.completion_tokens > 0,
+        "{answer:?}"
+    );
+
+    let mut stream = model
+        .stream(ask("Count from one to five.", 8))
+        .await
+        .unwrap();
+    let (mut text, mut usage) = (String::new(), None);
+    while let Some(chunk) = stream.next().await {
+        match chunk.unwrap() {
+            ChatChunk::Delta(delta) => text.push_str(&delta),
+            ChatChunk::Usage(u) => usage = Some(u),
+        }
+    }
+    assert!(!text.trim().is_empty());
+    let usage = usage.expect("the server reports usage at the end of the stream");
+    assert!(
+        usage.completion_tokens > 0 && usage.completion_tokens <= 8,
+        "{usage:?}"
+    );
+}
+
+#[tokio::test]
+async fn errors_are_classified_for_the_caller() {
+    // Nobody listening: transient.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gone = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let model = ProviderClients.connect(&provider(&gone, 5), None).unwrap();
+    assert!(matches!(
+        model.complete(ask("hello", 4)).await,
+        Err(ChatError::Transient { .. })
+    ));
+    // Kinds without a remote model are refused up front.
+    let mut extractive = provider(&gone, 5);
+    extractive.kind = ProviderKind::Extractive;
+    assert!(matches!(
+        ProviderClients.connect(&extractive, None),
+        Err(ChatError::Permanent(_))
+    ));
+
+    let Some(url) = llm_url() else { return };
+    // Far more than the server's 2048-token context.
+    let long = "lorem ipsum dolor sit amet ".repeat(3_000);
+    let model = ProviderClients.connect(&provider(&url, 120), None).unwrap();
+    let error = model.complete(ask(&long, 4)).await.unwrap_err();
+    assert!(matches!(error, ChatError::ContextTooLong(_)), "{error:?}");
+}

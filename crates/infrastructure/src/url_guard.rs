@@ -1,0 +1,152 @@
+//! Keeps provider base URLs away from internal addresses (SSRF): a URL whose host is, or resolves
+//! to, a loopback, private, link-local, shared (CGNAT), unspecified or multicast address is refused
+//! unless the operator allows private base URLs (`providers.allow_private_base_urls`, for local
+//! model servers). Checked when a provider is created or its URL changes.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use docent_providers::BaseUrlGuard;
+
+/// How long resolving a host may take.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The network check for base URLs.
+#[derive(Debug, Clone, Copy)]
+pub struct NetworkGuard {
+    allow_private: bool,
+}
+
+impl NetworkGuard {
+    /// A guard; `allow_private` lets every address through.
+    #[must_use]
+    pub const fn new(allow_private: bool) -> Self {
+        Self { allow_private }
+    }
+}
+
+fn internal_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
+}
+
+fn internal_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return internal_v4(v4);
+    }
+    let first = ip.segments()[0];
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00
+        || (first & 0xffc0) == 0xfe80
+}
+
+/// Whether docent must not call `ip` from a provider URL.
+#[must_use]
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => internal_v4(v4),
+        IpAddr::V6(v6) => internal_v6(v6),
+    }
+}
+
+#[async_trait]
+impl BaseUrlGuard for NetworkGuard {
+    async fn check(&self, raw: &str) -> Result<(), String> {
+        if self.allow_private {
+            return Ok(());
+        }
+        let url = url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addresses: Vec<IpAddr> = match url.host() {
+            Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
+            Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
+            Some(url::Host::Domain(name)) => {
+                let lookup = tokio::net::lookup_host((name, port));
+                tokio::time::timeout(RESOLVE_TIMEOUT, lookup)
+                    .await
+                    .map_err(|_| format!("resolving {name} took too long"))?
+                    .map_err(|e| format!("cannot resolve {name}: {e}"))?
+                    .map(|a| a.ip())
+                    .collect()
+            }
+            None => return Err("the URL has no host".to_owned()),
+        };
+        if addresses.is_empty() {
+            return Err("the host resolves to no address".to_owned());
+        }
+        if let Some(ip) = addresses.into_iter().find(|ip| is_internal(*ip)) {
+            return Err(format!(
+                "it points at an internal address ({ip}); the operator can allow this with providers.allow_private_base_urls"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_ranges_are_recognized() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "100.128.0.1",
+            "172.32.0.1",
+        ] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn internal_urls_are_refused_unless_allowed() {
+        let guard = NetworkGuard::new(false);
+        for url in [
+            "http://127.0.0.1:8080/v1",
+            "http://localhost:11434/v1",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/v1",
+            "http://10.0.0.5/v1",
+        ] {
+            let refused = guard.check(url).await.unwrap_err();
+            assert!(
+                refused.contains("internal address") || refused.contains("resolve"),
+                "{url}: {refused}"
+            );
+        }
+        assert!(guard.check("http://93.184.215.14/v1").await.is_ok());
+        let open = NetworkGuard::new(true);
+        assert!(open.check("http://127.0.0.1:8080/v1").await.is_ok());
+    }
+}
