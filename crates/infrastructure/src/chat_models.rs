@@ -1,5 +1,6 @@
 //! Model clients per provider kind. The OpenAI family (OpenAI, Azure OpenAI, OpenAI-compatible
-//! servers) goes through async-openai. Each call is bounded by the connection's timeout; errors
+//! servers) goes through async-openai; Anthropic's Messages API over HTTP ([`anthropic`]); Gemini
+//! is not implemented yet. Each call is bounded by the connection's timeout; errors
 //! are classified for the caller (transient, permanent, context too long).
 
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use docent_providers::chat::{
 };
 use docent_providers::{Provider, ProviderKind};
 use futures_util::StreamExt as _;
+
+mod anthropic;
 
 /// Builds clients for provider connections.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,7 +63,16 @@ impl ChatModels for ProviderClients {
                     timeout,
                 }))
             }
-            ProviderKind::Gemini | ProviderKind::Anthropic => Err(ChatError::Permanent(format!(
+            ProviderKind::Anthropic => {
+                let base = base.ok_or_else(|| ChatError::Permanent("no base_url".to_owned()))?;
+                Ok(Arc::new(anthropic::AnthropicChat {
+                    http: reqwest::Client::new(),
+                    base_url: base.trim_end_matches('/').to_owned(),
+                    api_key: key,
+                    timeout,
+                }))
+            }
+            ProviderKind::Gemini => Err(ChatError::Permanent(format!(
                 "calling {} is not implemented yet in this version of docent",
                 provider.kind.as_str()
             ))),

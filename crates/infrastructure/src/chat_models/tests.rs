@@ -111,3 +111,102 @@ async fn errors_are_classified_for_the_caller() {
     let error = model.complete(ask(&long, 4)).await.unwrap_err();
     assert!(matches!(error, ChatError::ContextTooLong(_)), "{error:?}");
 }
+
+#[tokio::test]
+async fn anthropic_messages_answer_complete_and_streamed() {
+    let Some(url) = llm_url() else { return };
+    // llama.cpp's server speaks the Messages API at /v1/messages; the connection names its root.
+    let mut anthropic = provider(url.trim_end_matches("/v1"), 120);
+    anthropic.kind = ProviderKind::Anthropic;
+    let model = ProviderClients
+        .connect(
+            &anthropic,
+            Some(docent_kernel::SecretString::from("test-key")),
+        )
+        .unwrap();
+    let answer = model
+        .complete(ask("What is the capital of France?", 6))
+        .await
+        .unwrap();
+    assert!(!answer.content.trim().is_empty(), "{answer:?}");
+    assert!(answer.usage.prompt_tokens > 0 && answer.usage.completion_tokens > 0);
+    assert!(
+        answer.truncated,
+        "6 tokens cannot finish an answer: {answer:?}"
+    );
+
+    let mut stream = model
+        .stream(ask("Count from one to five.", 6))
+        .await
+        .unwrap();
+    let (mut text, mut usage) = (String::new(), None);
+    while let Some(chunk) = stream.next().await {
+        match chunk.unwrap() {
+            ChatChunk::Delta(delta) => text.push_str(&delta),
+            ChatChunk::Usage(u) => usage = Some(u),
+        }
+    }
+    assert!(!text.is_empty());
+    let usage = usage.expect("usage at message_stop");
+    assert!(
+        usage.prompt_tokens > 0 && usage.completion_tokens > 0,
+        "{usage:?}"
+    );
+
+    let long = "lorem ipsum dolor sit amet ".repeat(3_000);
+    assert!(matches!(
+        model.complete(ask(&long, 4)).await,
+        Err(ChatError::ContextTooLong(_))
+    ));
+}
+
+#[tokio::test]
+async fn anthropic_rate_limits_carry_retry_after() {
+    use poem::http::StatusCode;
+    use poem::{Response, Route, Server, handler, post};
+
+    #[handler]
+    fn limited() -> Response {
+        Response::builder()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header("retry-after", "7")
+            .content_type("application/json")
+            .body(r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#)
+    }
+    #[handler]
+    fn denied() -> Response {
+        Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .content_type("application/json")
+            .body(r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#)
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = Route::new()
+        .at("/limited/v1/messages", post(limited))
+        .at("/denied/v1/messages", post(denied));
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+
+    let connect = |path: &str| {
+        let mut anthropic = provider(&format!("{base}/{path}"), 5);
+        anthropic.kind = ProviderKind::Anthropic;
+        ProviderClients
+            .connect(&anthropic, Some(docent_kernel::SecretString::from("k")))
+            .unwrap()
+    };
+    match connect("limited").complete(ask("hi", 4)).await {
+        Err(ChatError::Transient {
+            retry_after,
+            message,
+        }) => {
+            assert_eq!(retry_after, Some(std::time::Duration::from_secs(7)));
+            assert!(message.contains("slow down"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        connect("denied").complete(ask("hi", 4)).await,
+        Err(ChatError::Permanent(m)) if m.contains("invalid x-api-key")
+    ));
+}

@@ -1,0 +1,281 @@
+//! Anthropic's Messages API (`POST {base}/v1/messages`, and its SSE stream) over HTTP: system
+//! messages go into `system`, the rest alternate user and assistant. Rate limits and server errors
+//! are transient and carry the provider's `Retry-After`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use docent_providers::chat::{
+    ChatChunk, ChatError, ChatModel, ChatRequest, ChatResponse, ChatRole, ChatStream, ChatUsage,
+};
+use eventsource_stream::Eventsource as _;
+use futures_util::StreamExt as _;
+use serde_json::{Value, json};
+
+/// The API version docent speaks.
+const VERSION: &str = "2023-06-01";
+/// Anthropic requires `max_tokens`; this is used when the caller gives none.
+const DEFAULT_MAX_TOKENS: u32 = 1024;
+
+/// A Messages API endpoint.
+pub(super) struct AnthropicChat {
+    pub(super) http: reqwest::Client,
+    /// e.g. `https://api.anthropic.com`, without `/v1`.
+    pub(super) base_url: String,
+    pub(super) api_key: String,
+    pub(super) timeout: Duration,
+}
+
+impl std::fmt::Debug for AnthropicChat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnthropicChat")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn body(request: ChatRequest, stream: bool) -> Value {
+    let system: Vec<String> = request
+        .messages
+        .iter()
+        .filter(|m| m.role == ChatRole::System)
+        .map(|m| m.content.clone())
+        .collect();
+    let messages: Vec<Value> = request
+        .messages
+        .into_iter()
+        .filter(|m| m.role != ChatRole::System)
+        .map(|m| {
+            let role = if m.role == ChatRole::Assistant {
+                "assistant"
+            } else {
+                "user"
+            };
+            json!({"role": role, "content": m.content})
+        })
+        .collect();
+    let mut body = json!({
+        "model": request.model,
+        "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        "messages": messages,
+        "stream": stream,
+    });
+    if !system.is_empty() {
+        body["system"] = Value::from(system.join("\n\n"));
+    }
+    if let Some(temperature) = request.temperature {
+        body["temperature"] = Value::from(temperature);
+    }
+    body
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// The error of a non-2xx answer: Anthropic's `{"type": "error", "error": {"type", "message"}}`
+/// (or a compatible server's variant).
+async fn failure(response: reqwest::Response) -> ChatError {
+    let status = response.status().as_u16();
+    let wait = retry_after(response.headers());
+    let text = response.text().await.unwrap_or_default();
+    let parsed: Option<Value> = serde_json::from_str(&text).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let message = error
+        .and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .map_or_else(|| text.chars().take(300).collect(), str::to_owned);
+    let kind = error
+        .and_then(|e| e.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind.contains("context") {
+        return ChatError::ContextTooLong(message);
+    }
+    ChatError::from_status(status, message, wait)
+}
+
+fn unreachable(error: &reqwest::Error) -> ChatError {
+    ChatError::Transient {
+        message: format!("cannot reach the provider: {error}"),
+        retry_after: None,
+    }
+}
+
+fn usage_of(value: &Value, previous: ChatUsage) -> ChatUsage {
+    let count = |key: &str| value.get(key).and_then(Value::as_u64);
+    ChatUsage {
+        prompt_tokens: count("input_tokens").unwrap_or(previous.prompt_tokens),
+        completion_tokens: count("output_tokens").unwrap_or(previous.completion_tokens),
+    }
+}
+
+impl AnthropicChat {
+    async fn send(
+        &self,
+        request: ChatRequest,
+        stream: bool,
+    ) -> Result<reqwest::Response, ChatError> {
+        let call = self
+            .http
+            .post(format!("{}/v1/messages", self.base_url))
+            .header("x-api-key", &self.api_key)
+            .header("anthropic-version", VERSION)
+            .json(&body(request, stream))
+            .send();
+        let response = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| ChatError::Transient {
+                message: format!("no answer within {:?}", self.timeout),
+                retry_after: None,
+            })?
+            .map_err(|e| unreachable(&e))?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(failure(response).await)
+        }
+    }
+}
+
+#[async_trait]
+impl ChatModel for AnthropicChat {
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, ChatError> {
+        let response = self.send(request, false).await?;
+        let value: Value = tokio::time::timeout(self.timeout, response.json())
+            .await
+            .map_err(|_| ChatError::Transient {
+                message: format!("no answer within {:?}", self.timeout),
+                retry_after: None,
+            })?
+            .map_err(|e| ChatError::Permanent(format!("an unreadable answer: {e}")))?;
+        let content = value
+            .get("content")
+            .and_then(Value::as_array)
+            .map(|blocks| {
+                blocks
+                    .iter()
+                    .filter_map(|b| b.get("text").and_then(Value::as_str))
+                    .collect::<String>()
+            })
+            .unwrap_or_default();
+        Ok(ChatResponse {
+            content,
+            usage: value
+                .get("usage")
+                .map_or_else(ChatUsage::default, |u| usage_of(u, ChatUsage::default())),
+            truncated: value.get("stop_reason").and_then(Value::as_str) == Some("max_tokens"),
+        })
+    }
+
+    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ChatError> {
+        let response = self.send(request, true).await?;
+        let mut usage = ChatUsage::default();
+        let events = response
+            .bytes_stream()
+            .eventsource()
+            .filter_map(move |event| {
+                let chunk = match event {
+                    Err(error) => Some(Err(ChatError::Transient {
+                        message: format!("the stream broke: {error}"),
+                        retry_after: None,
+                    })),
+                    Ok(event) => {
+                        let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+                        match data
+                            .get("type")
+                            .and_then(Value::as_str)
+                            .unwrap_or(&event.event)
+                        {
+                            "content_block_delta" => data
+                                .pointer("/delta/text")
+                                .and_then(Value::as_str)
+                                .filter(|t| !t.is_empty())
+                                .map(|t| Ok(ChatChunk::Delta(t.to_owned()))),
+                            "message_start" => {
+                                if let Some(u) = data.pointer("/message/usage") {
+                                    usage = usage_of(u, usage);
+                                }
+                                None
+                            }
+                            "message_delta" => {
+                                if let Some(u) = data.get("usage") {
+                                    usage = usage_of(u, usage);
+                                }
+                                None
+                            }
+                            "message_stop" => Some(Ok(ChatChunk::Usage(usage))),
+                            "error" => {
+                                let message = data
+                                    .pointer("/error/message")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("the provider reported an error")
+                                    .to_owned();
+                                Some(Err(ChatError::Transient {
+                                    message,
+                                    retry_after: None,
+                                }))
+                            }
+                            _ => None,
+                        }
+                    }
+                };
+                std::future::ready(chunk)
+            });
+        Ok(Box::pin(events))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use docent_providers::chat::ChatMessage;
+
+    #[test]
+    fn system_messages_go_into_system_and_the_rest_alternate() {
+        let request = ChatRequest {
+            model: "claude".into(),
+            messages: vec![
+                ChatMessage {
+                    role: ChatRole::System,
+                    content: "Be brief.".into(),
+                },
+                ChatMessage {
+                    role: ChatRole::User,
+                    content: "Hi".into(),
+                },
+                ChatMessage {
+                    role: ChatRole::Assistant,
+                    content: "Hello".into(),
+                },
+                ChatMessage {
+                    role: ChatRole::User,
+                    content: "Bye".into(),
+                },
+            ],
+            temperature: Some(0.2),
+            max_tokens: None,
+        };
+        let body = body(request, true);
+        assert_eq!(body["system"], "Be brief.");
+        assert_eq!(body["max_tokens"], DEFAULT_MAX_TOKENS);
+        assert_eq!(body["stream"], true);
+        let roles: Vec<_> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].clone())
+            .collect();
+        assert_eq!(
+            roles,
+            vec![json!("user"), json!("assistant"), json!("user")]
+        );
+    }
+}
