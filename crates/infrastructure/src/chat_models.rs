@@ -1,6 +1,6 @@
 //! Model clients per provider kind. The OpenAI family (OpenAI, Azure OpenAI, OpenAI-compatible
-//! servers) goes through async-openai; Anthropic's Messages API over HTTP ([`anthropic`]); Gemini
-//! is not implemented yet. Each call is bounded by the connection's timeout; errors
+//! servers) goes through async-openai; Anthropic's Messages API ([`anthropic`]) and Gemini's
+//! `generateContent` ([`gemini`]) over HTTP. Each call is bounded by the connection's timeout; errors
 //! are classified for the caller (transient, permanent, context too long).
 
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use docent_providers::{Provider, ProviderKind};
 use futures_util::StreamExt as _;
 
 mod anthropic;
+mod gemini;
 
 /// Builds clients for provider connections.
 #[derive(Debug, Clone, Copy, Default)]
@@ -72,10 +73,15 @@ impl ChatModels for ProviderClients {
                     timeout,
                 }))
             }
-            ProviderKind::Gemini => Err(ChatError::Permanent(format!(
-                "calling {} is not implemented yet in this version of docent",
-                provider.kind.as_str()
-            ))),
+            ProviderKind::Gemini => {
+                let base = base.ok_or_else(|| ChatError::Permanent("no base_url".to_owned()))?;
+                Ok(Arc::new(gemini::GeminiChat {
+                    http: reqwest::Client::new(),
+                    base_url: base.trim_end_matches('/').to_owned(),
+                    api_key: key,
+                    timeout,
+                }))
+            }
             ProviderKind::Extractive => Err(ChatError::Permanent(
                 "extractive is built in: it answers from passages and calls no model".to_owned(),
             )),
