@@ -148,6 +148,69 @@ fn classify_body(body: &str) -> Option<ChatError> {
     Some(ChatError::from_status(status, message, None))
 }
 
+/// The provider's `Retry-After`, in seconds.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Posts a JSON body with the given headers within `timeout`. A non-2xx answer becomes an error
+/// through `failure` (status, `Retry-After`, the error message and type from the body).
+async fn post_json(
+    http: &reqwest::Client,
+    url: String,
+    headers: &[(&str, &str)],
+    body: &serde_json::Value,
+    timeout: Duration,
+    failure: fn(u16, Option<Duration>, String, &str) -> ChatError,
+) -> Result<reqwest::Response, ChatError> {
+    let mut request = http.post(url).json(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = tokio::time::timeout(timeout, request.send())
+        .await
+        .map_err(|_| timed_out(timeout))?
+        .map_err(|e| ChatError::Transient {
+            message: format!("cannot reach the provider: {e}"),
+            retry_after: None,
+        })?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let wait = retry_after(response.headers());
+    let text = response.text().await.unwrap_or_default();
+    let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let message = error
+        .and_then(|e| e.get("message"))
+        .and_then(serde_json::Value::as_str)
+        .map_or_else(|| text.chars().take(300).collect(), str::to_owned);
+    let kind = error
+        .and_then(|e| e.get("type").or_else(|| e.get("status")))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    Err(failure(status, wait, message, kind))
+}
+
+/// Reads a JSON answer within `timeout`.
+async fn read_json(
+    response: reqwest::Response,
+    timeout: Duration,
+) -> Result<serde_json::Value, ChatError> {
+    tokio::time::timeout(timeout, response.json())
+        .await
+        .map_err(|_| timed_out(timeout))?
+        .map_err(|e| ChatError::Permanent(format!("an unreadable answer: {e}")))
+}
+
 fn timed_out(timeout: Duration) -> ChatError {
     ChatError::Transient {
         message: format!("no answer within {timeout:?}"),

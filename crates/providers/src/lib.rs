@@ -9,6 +9,7 @@ pub mod chat;
 pub mod error;
 pub mod model;
 pub mod ports;
+pub mod retry;
 pub mod service;
 
 pub use chat::{ChatError, ChatModel, ChatModels};

@@ -69,44 +69,12 @@ fn body(request: ChatRequest, stream: bool) -> Value {
     body
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-}
-
-/// The error of a non-2xx answer: Anthropic's `{"type": "error", "error": {"type", "message"}}`
-/// (or a compatible server's variant).
-async fn failure(response: reqwest::Response) -> ChatError {
-    let status = response.status().as_u16();
-    let wait = retry_after(response.headers());
-    let text = response.text().await.unwrap_or_default();
-    let parsed: Option<Value> = serde_json::from_str(&text).ok();
-    let error = parsed.as_ref().and_then(|v| v.get("error"));
-    let message = error
-        .and_then(|e| e.get("message"))
-        .and_then(Value::as_str)
-        .map_or_else(|| text.chars().take(300).collect(), str::to_owned);
-    let kind = error
-        .and_then(|e| e.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+/// Anthropic's errors: `{"type": "error", "error": {"type", "message"}}`.
+fn failure(status: u16, wait: Option<Duration>, message: String, kind: &str) -> ChatError {
     if kind.contains("context") {
         return ChatError::ContextTooLong(message);
     }
     ChatError::from_status(status, message, wait)
-}
-
-fn unreachable(error: &reqwest::Error) -> ChatError {
-    ChatError::Transient {
-        message: format!("cannot reach the provider: {error}"),
-        retry_after: None,
-    }
 }
 
 fn usage_of(value: &Value, previous: ChatUsage) -> ChatUsage {
@@ -123,25 +91,15 @@ impl AnthropicChat {
         request: ChatRequest,
         stream: bool,
     ) -> Result<reqwest::Response, ChatError> {
-        let call = self
-            .http
-            .post(format!("{}/v1/messages", self.base_url))
-            .header("x-api-key", &self.api_key)
-            .header("anthropic-version", VERSION)
-            .json(&body(request, stream))
-            .send();
-        let response = tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| ChatError::Transient {
-                message: format!("no answer within {:?}", self.timeout),
-                retry_after: None,
-            })?
-            .map_err(|e| unreachable(&e))?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(failure(response).await)
-        }
+        super::post_json(
+            &self.http,
+            format!("{}/v1/messages", self.base_url),
+            &[("x-api-key", &self.api_key), ("anthropic-version", VERSION)],
+            &body(request, stream),
+            self.timeout,
+            failure,
+        )
+        .await
     }
 }
 
@@ -149,13 +107,7 @@ impl AnthropicChat {
 impl ChatModel for AnthropicChat {
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, ChatError> {
         let response = self.send(request, false).await?;
-        let value: Value = tokio::time::timeout(self.timeout, response.json())
-            .await
-            .map_err(|_| ChatError::Transient {
-                message: format!("no answer within {:?}", self.timeout),
-                retry_after: None,
-            })?
-            .map_err(|e| ChatError::Permanent(format!("an unreadable answer: {e}")))?;
+        let value = super::read_json(response, self.timeout).await?;
         let content = value
             .get("content")
             .and_then(Value::as_array)

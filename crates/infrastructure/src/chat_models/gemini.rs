@@ -65,28 +65,8 @@ fn body(request: &ChatRequest) -> Value {
     body
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-}
-
-/// The error of a non-2xx answer: `{"error": {"code", "message", "status"}}`.
-async fn failure(response: reqwest::Response) -> ChatError {
-    let status = response.status().as_u16();
-    let wait = retry_after(response.headers());
-    let text = response.text().await.unwrap_or_default();
-    let parsed: Option<Value> = serde_json::from_str(&text).ok();
-    let message = parsed
-        .as_ref()
-        .and_then(|v| v.pointer("/error/message"))
-        .and_then(Value::as_str)
-        .map_or_else(|| text.chars().take(300).collect(), str::to_owned);
+/// Gemini's errors: `{"error": {"code", "message", "status"}}`.
+fn failure(status: u16, wait: Option<Duration>, message: String, _kind: &str) -> ChatError {
     let lower = message.to_ascii_lowercase();
     if status == 400
         && lower.contains("token")
@@ -144,27 +124,15 @@ impl GeminiChat {
                 self.base_url, request.model
             )
         };
-        let call = self
-            .http
-            .post(url)
-            .header("x-goog-api-key", &self.api_key)
-            .json(&body(request))
-            .send();
-        let response = tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| ChatError::Transient {
-                message: format!("no answer within {:?}", self.timeout),
-                retry_after: None,
-            })?
-            .map_err(|e| ChatError::Transient {
-                message: format!("cannot reach the provider: {e}"),
-                retry_after: None,
-            })?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(failure(response).await)
-        }
+        super::post_json(
+            &self.http,
+            url,
+            &[("x-goog-api-key", &self.api_key)],
+            &body(request),
+            self.timeout,
+            failure,
+        )
+        .await
     }
 }
 
@@ -172,13 +140,7 @@ impl GeminiChat {
 impl ChatModel for GeminiChat {
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, ChatError> {
         let response = self.send(&request, false).await?;
-        let value: Value = tokio::time::timeout(self.timeout, response.json())
-            .await
-            .map_err(|_| ChatError::Transient {
-                message: format!("no answer within {:?}", self.timeout),
-                retry_after: None,
-            })?
-            .map_err(|e| ChatError::Permanent(format!("an unreadable answer: {e}")))?;
+        let value = super::read_json(response, self.timeout).await?;
         let (content, usage, finish) = parts(&value);
         Ok(ChatResponse {
             content,

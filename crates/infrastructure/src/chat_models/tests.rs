@@ -42,6 +42,18 @@ fn ask(question: &str, max_tokens: u32) -> ChatRequest {
     }
 }
 
+/// The text and usage of a stream, which must not fail.
+async fn collect(mut stream: docent_providers::chat::ChatStream) -> (String, Option<ChatUsage>) {
+    let (mut text, mut usage) = (String::new(), None);
+    while let Some(chunk) = stream.next().await {
+        match chunk.unwrap() {
+            ChatChunk::Delta(delta) => text.push_str(&delta),
+            ChatChunk::Usage(u) => usage = Some(u),
+        }
+    }
+    (text, usage)
+}
+
 fn llm_url() -> Option<String> {
     let url = std::env::var("DOCENT_TEST_LLM_URL").ok();
     if url.is_none() {
@@ -66,17 +78,13 @@ async fn a_real_model_answers_complete_and_streamed_with_usage() {
         "{answer:?}"
     );
 
-    let mut stream = model
-        .stream(ask("Count from one to five.", 8))
-        .await
-        .unwrap();
-    let (mut text, mut usage) = (String::new(), None);
-    while let Some(chunk) = stream.next().await {
-        match chunk.unwrap() {
-            ChatChunk::Delta(delta) => text.push_str(&delta),
-            ChatChunk::Usage(u) => usage = Some(u),
-        }
-    }
+    let (text, usage) = collect(
+        model
+            .stream(ask("Count from one to five.", 8))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(!text.trim().is_empty());
     let usage = usage.expect("the server reports usage at the end of the stream");
     assert!(
@@ -135,17 +143,13 @@ async fn anthropic_messages_answer_complete_and_streamed() {
         "6 tokens cannot finish an answer: {answer:?}"
     );
 
-    let mut stream = model
-        .stream(ask("Count from one to five.", 6))
-        .await
-        .unwrap();
-    let (mut text, mut usage) = (String::new(), None);
-    while let Some(chunk) = stream.next().await {
-        match chunk.unwrap() {
-            ChatChunk::Delta(delta) => text.push_str(&delta),
-            ChatChunk::Usage(u) => usage = Some(u),
-        }
-    }
+    let (text, usage) = collect(
+        model
+            .stream(ask("Count from one to five.", 6))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(!text.is_empty());
     let usage = usage.expect("usage at message_stop");
     assert!(
