@@ -148,10 +148,24 @@ async fn providers_are_managed_with_write_only_keys(backend: Backend) {
     app.patch(
         &format!("{base}/{id}"),
         Some(&owner),
-        json!({"base_url": "http://10.0.0.1/v1"}),
+        json!({"base_url": "http://10.0.0.1/v1", "api_key": "sk-other"}),
     )
     .await
     .expect_error(422, "base_url_refused");
+
+    // Pointing a connection elsewhere needs its key again, or the stored one could be sent there.
+    let refused = app
+        .patch(
+            &format!("{base}/{id}"),
+            Some(&owner),
+            json!({"base_url": "https://api.example.com/v1"}),
+        )
+        .await
+        .expect_error(422, "invalid_input");
+    assert!(
+        refused["message"].as_str().unwrap().contains("api_key"),
+        "{refused}"
+    );
 
     // Access: members read, only admins and owners write; other organizations see nothing.
     let (_, member) = app
@@ -292,7 +306,9 @@ async fn a_new_master_key_re_seals_every_provider_key() {
         store.clone(),
         std::sync::Arc::new(secrets),
         std::sync::Arc::new(docent_infrastructure::url_guard::NetworkGuard::new(false)),
-        std::sync::Arc::new(docent_infrastructure::chat_models::ProviderClients),
+        std::sync::Arc::new(docent_infrastructure::chat_models::ProviderClients::new(
+            false,
+        )),
         store,
         std::sync::Arc::new(docent_kernel::SystemClock),
     );

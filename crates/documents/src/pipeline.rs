@@ -291,6 +291,14 @@ impl JobHandler for Ingestor {
                 Err(JobFailure::Transient(reason))
             }
             Err(Step::Interrupted) => {
+                // Deleted while we worked (deletion cancels the job, which stops us): the purge
+                // may have run before our last upserts.
+                if job.kind == JobKind::Ingest
+                    && matches!(self.repo.get(org, id).await, Ok(None))
+                    && let Err(e) = self.index.delete_document(org, id).await
+                {
+                    tracing::warn!(document = %id, error = %e, "could not remove the vectors of a document deleted while processing");
+                }
                 // Back to `queued` until a worker takes the job again, rather than looking stuck.
                 if job.kind == JobKind::Ingest
                     && let Err(e) = self.repo.mark_queued(org, id, self.clock.now()).await

@@ -349,7 +349,9 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         store_arc.clone(),
         Arc::new(secret_box(config)?),
         Arc::new(NetworkGuard::new(config.providers.allow_private_base_urls)),
-        Arc::new(ProviderClients),
+        Arc::new(ProviderClients::new(
+            config.providers.allow_private_base_urls,
+        )),
         store_arc.clone(),
         clock.clone(),
     );
@@ -407,7 +409,9 @@ pub async fn rotate_master_key(config: &Config) -> Result<u64, BootstrapError> {
         store.clone(),
         Arc::new(secret_box(config)?),
         Arc::new(NetworkGuard::new(config.providers.allow_private_base_urls)),
-        Arc::new(ProviderClients),
+        Arc::new(ProviderClients::new(
+            config.providers.allow_private_base_urls,
+        )),
         store,
         Arc::new(SystemClock),
     );

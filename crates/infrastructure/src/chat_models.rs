@@ -25,9 +25,22 @@ use futures_util::StreamExt as _;
 mod anthropic;
 mod gemini;
 
-/// Builds clients for provider connections.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProviderClients;
+/// Builds clients for provider connections, over one HTTP client that follows no redirects and
+/// (unless private base URLs are allowed) refuses host names resolving to internal addresses.
+#[derive(Debug, Clone)]
+pub struct ProviderClients {
+    http: reqwest::Client,
+}
+
+impl ProviderClients {
+    /// Clients for providers; `allow_private` as `providers.allow_private_base_urls`.
+    #[must_use]
+    pub fn new(allow_private: bool) -> Self {
+        Self {
+            http: crate::url_guard::provider_http_client(allow_private),
+        }
+    }
+}
 
 impl ChatModels for ProviderClients {
     fn connect(
@@ -46,7 +59,7 @@ impl ChatModels for ProviderClients {
                 let base = base.ok_or_else(|| ChatError::Permanent("no base_url".to_owned()))?;
                 let config = OpenAIConfig::new().with_api_base(base).with_api_key(key);
                 Ok(Arc::new(OpenAiChat {
-                    client: Client::with_config(config),
+                    client: Client::with_config(config).with_http_client(self.http.clone()),
                     timeout,
                 }))
             }
@@ -60,14 +73,14 @@ impl ChatModels for ProviderClients {
                     config = config.with_api_version(version);
                 }
                 Ok(Arc::new(OpenAiChat {
-                    client: Client::with_config(config),
+                    client: Client::with_config(config).with_http_client(self.http.clone()),
                     timeout,
                 }))
             }
             ProviderKind::Anthropic => {
                 let base = base.ok_or_else(|| ChatError::Permanent("no base_url".to_owned()))?;
                 Ok(Arc::new(anthropic::AnthropicChat {
-                    http: reqwest::Client::new(),
+                    http: self.http.clone(),
                     base_url: base.trim_end_matches('/').to_owned(),
                     api_key: key,
                     timeout,
@@ -76,7 +89,7 @@ impl ChatModels for ProviderClients {
             ProviderKind::Gemini => {
                 let base = base.ok_or_else(|| ChatError::Permanent("no base_url".to_owned()))?;
                 Ok(Arc::new(gemini::GeminiChat {
-                    http: reqwest::Client::new(),
+                    http: self.http.clone(),
                     base_url: base.trim_end_matches('/').to_owned(),
                     api_key: key,
                     timeout,
@@ -174,13 +187,25 @@ async fn post_json(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = tokio::time::timeout(timeout, request.send())
+    // A pooled connection the server has closed fails before anything was sent: try once more
+    // on a fresh one.
+    let retry = request.try_clone();
+    let mut sent = tokio::time::timeout(timeout, request.send())
         .await
-        .map_err(|_| timed_out(timeout))?
-        .map_err(|e| ChatError::Transient {
-            message: format!("cannot reach the provider: {e}"),
-            retry_after: None,
-        })?;
+        .map_err(|_| timed_out(timeout))?;
+    if let (Err(error), Some(retry)) = (&sent, retry)
+        && error.is_request()
+        && !error.is_timeout()
+    {
+        tracing::debug!(%error, "sending to the provider failed; retrying once");
+        sent = tokio::time::timeout(timeout, retry.send())
+            .await
+            .map_err(|_| timed_out(timeout))?;
+    }
+    let response = sent.map_err(|e| ChatError::Transient {
+        message: format!("cannot reach the provider: {e}"),
+        retry_after: None,
+    })?;
     if response.status().is_success() {
         return Ok(response);
     }

@@ -13,6 +13,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::embedder::normalized;
 
+/// How long one embeddings call may take: a hung server must not hold a worker (or `/readyz`)
+/// forever.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// An OpenAI-compatible embeddings endpoint.
 pub struct OpenAiEmbedder {
     client: Client<OpenAIConfig>,
@@ -105,11 +109,14 @@ impl Embedder for OpenAiEmbedder {
             user: None,
             dimensions: None,
         };
-        let mut response = self
-            .client
-            .embeddings()
-            .create(request)
+        let embeddings = self.client.embeddings();
+        let mut response = tokio::time::timeout(CALL_TIMEOUT, embeddings.create(request))
             .await
+            .map_err(|_| {
+                EmbedError::Transient(format!(
+                    "the embeddings API did not answer within {CALL_TIMEOUT:?}"
+                ))
+            })?
             .map_err(classify)?;
         if response.data.len() != count {
             return Err(EmbedError::Permanent(format!(

@@ -27,7 +27,7 @@ impl NetworkGuard {
 }
 
 fn internal_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
@@ -36,14 +36,33 @@ fn internal_v4(ip: Ipv4Addr) -> bool {
         || ip.is_multicast()
         || a == 0
         || (a == 100 && (64..128).contains(&b))
-        || (a == 192 && b == 0 && ip.octets()[2] == 0)
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (18..20).contains(&b))
+        || a >= 240
 }
 
 fn internal_v6(ip: Ipv6Addr) -> bool {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return internal_v4(v4);
     }
-    let first = ip.segments()[0];
+    let segments = ip.segments();
+    let first = segments[0];
+    let embedded_v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    // IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4
+    // address that may be internal.
+    if segments[..6].iter().all(|s| *s == 0) && !ip.is_loopback() && !ip.is_unspecified() {
+        return internal_v4(embedded_v4(segments[6], segments[7]));
+    }
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return internal_v4(embedded_v4(segments[6], segments[7]));
+    }
+    if first == 0x2002 {
+        return internal_v4(embedded_v4(segments[1], segments[2]));
+    }
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
@@ -94,6 +113,43 @@ impl BaseUrlGuard for NetworkGuard {
     }
 }
 
+/// Resolves host names for calls to providers, refusing names that resolve to internal
+/// addresses: the check at save time cannot see a DNS record that changes afterwards.
+#[derive(Debug, Clone, Copy)]
+struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addresses: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if addresses.iter().any(|a| is_internal(a.ip())) {
+                return Err("refused: the provider's host resolves to an internal address".into());
+            }
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The HTTP client for calls to model providers: no redirects (a public URL must not bounce a
+/// call inward), and, unless the operator allows private base URLs, host names resolved through
+/// the guard at every connection.
+#[must_use]
+pub fn provider_http_client(allow_private: bool) -> reqwest::Client {
+    crate::tls::init();
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(10));
+    if !allow_private {
+        builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
+    }
+    builder.build().unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot build the provider HTTP client; using the default one");
+        reqwest::Client::new()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +175,17 @@ mod tests {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
         for ip in [
+            "::7f00:1",
+            "64:ff9b::a00:1",
+            "2002:c0a8:101::1",
+            "198.18.0.1",
+            "240.0.0.1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "64:ff9b::808:808",
+            "2002:808:808::1",
             "8.8.8.8",
             "1.1.1.1",
             "2606:4700:4700::1111",
@@ -148,5 +215,37 @@ mod tests {
         assert!(guard.check("http://93.184.215.14/v1").await.is_ok());
         let open = NetworkGuard::new(true);
         assert!(open.check("http://127.0.0.1:8080/v1").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn calls_cannot_reach_internal_hosts_by_name_or_redirect() {
+        // A local server that redirects every request to another local address.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = [0_u8; 1024];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/secret\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        // By name: `localhost` resolves to loopback, refused at connection time.
+        let guarded = provider_http_client(false);
+        let refused = guarded
+            .get(format!("http://localhost:{port}/v1"))
+            .send()
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        // Redirects are not followed, even where private addresses are allowed.
+        let open = provider_http_client(true);
+        let response = open
+            .get(format!("http://localhost:{port}/v1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 302);
     }
 }

@@ -342,6 +342,14 @@ impl ProviderService {
             changed.push("base_url");
         }
         let had_key = provider.api_key_last4.is_some();
+        if base_url_changed && had_key && patch.api_key.is_none() {
+            // Otherwise whoever may edit the connection could send its stored key to a host of
+            // their choosing.
+            return Err(invalid(
+                "api_key",
+                "changing base_url needs the API key again (or api_key: null to remove it)",
+            ));
+        }
         let key_change = match patch.api_key {
             Some(Some(key)) => {
                 validate_key(&key)?;

@@ -134,9 +134,23 @@ impl Worker {
     }
 
     async fn run_job(&self, job: ClaimedJob, stop: &Arc<AtomicBool>) {
+        if job.attempt > self.settings.max_attempts {
+            // Claimed again and again without an outcome: the process died while running it
+            // (a parser crash, out of memory). Running it once more would crash again.
+            let reason = format!(
+                "claimed {} times without finishing; the worker processing it may have crashed",
+                job.attempt - 1
+            );
+            tracing::error!(job = %job.id, %reason, "giving up on a job that never finishes");
+            self.handler.exhausted(&job, &reason).await;
+            if let Err(error) = self.queue.bury(&job, &reason, self.clock.now()).await {
+                tracing::error!(job = %job.id, %error, "cannot record the job's outcome");
+            }
+            return;
+        }
         let job_stop = Arc::new(AtomicBool::new(false));
         let lost = Arc::new(AtomicBool::new(false));
-        let heartbeat = {
+        let heartbeat = AbortOnDrop({
             let (queue, clock, job, settings) = (
                 self.queue.clone(),
                 self.clock.clone(),
@@ -170,10 +184,10 @@ impl Worker {
                     }
                 }
             })
-        };
+        });
         tracing::info!(job = %job.id, kind = job.kind.as_str(), document = %job.document_id, attempt = job.attempt, "job started");
         let outcome = self.handler.run(&job, &job_stop).await;
-        heartbeat.abort();
+        drop(heartbeat);
         if lost.load(Ordering::SeqCst) {
             // Someone else owns the job now (or it was cancelled); leave it alone.
             return;
@@ -208,6 +222,15 @@ impl Worker {
             // The lease runs out and the job runs again: processing is idempotent.
             tracing::error!(job = %job.id, %error, "cannot record the job's outcome; it will run again after its lease");
         }
+    }
+}
+
+/// Stops a task when dropped, also when the job it belongs to panics.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

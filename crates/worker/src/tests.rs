@@ -320,6 +320,31 @@ async fn shutdown_hands_the_running_job_back_without_counting_an_attempt() {
     assert_eq!(claimed.map(|c| c.id), Some(job.id));
 }
 
+#[tokio::test]
+async fn a_job_whose_worker_keeps_dying_is_given_up_without_running_again() {
+    let queue = Arc::new(MemoryQueue::default());
+    let job = job();
+    queue.push(job.clone());
+    // Three claims that ended with the worker's death (the lease ran out each time).
+    for _ in 0..3 {
+        let claimed = queue
+            .claim("dead", Duration::from_millis(1), SystemClock.now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claimed.id, job.id);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let handler = Arc::new(Scripted::default());
+    let q = queue.clone();
+    run_until_settled(queue.clone(), handler.clone(), move || {
+        matches!(q.state(job.id).0, State::Dead(_))
+    })
+    .await;
+    assert_eq!(*handler.runs.lock().unwrap(), 0, "not run a fourth time");
+    assert_eq!(handler.exhausted.lock().unwrap().len(), 1);
+}
+
 #[test]
 fn backoff_doubles_within_bounds() {
     let settings = WorkerSettings {

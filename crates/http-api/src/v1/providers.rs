@@ -117,8 +117,9 @@ impl From<Provider> for ProviderDto {
     }
 }
 
+// No `Debug`: it carries an API key.
 /// A new provider connection.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub(crate) struct CreateProviderRequest {
     /// A label (1–100 characters).
     #[oai(validator(max_length = 400))]
@@ -142,8 +143,9 @@ pub(crate) struct CreateProviderRequest {
     pub timeout_secs: Option<u32>,
 }
 
+// No `Debug`: it may carry an API key.
 /// Changes to a provider connection: absent fields stay, `null` clears an optional one.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub(crate) struct UpdateProviderRequest {
     /// A new label.
     #[oai(validator(max_length = 400))]

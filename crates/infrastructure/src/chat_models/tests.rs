@@ -67,7 +67,9 @@ fn llm_url() -> Option<String> {
 #[tokio::test]
 async fn a_real_model_answers_complete_and_streamed_with_usage() {
     let Some(url) = llm_url() else { return };
-    let model = ProviderClients.connect(&provider(&url, 120), None).unwrap();
+    let model = ProviderClients::new(true)
+        .connect(&provider(&url, 120), None)
+        .unwrap();
     let answer = model
         .complete(ask("What is the capital of France?", 8))
         .await
@@ -99,7 +101,9 @@ async fn errors_are_classified_for_the_caller() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gone = format!("http://{}/v1", closed.local_addr().unwrap());
     drop(closed);
-    let model = ProviderClients.connect(&provider(&gone, 5), None).unwrap();
+    let model = ProviderClients::new(true)
+        .connect(&provider(&gone, 5), None)
+        .unwrap();
     assert!(matches!(
         model.complete(ask("hello", 4)).await,
         Err(ChatError::Transient { .. })
@@ -108,14 +112,17 @@ async fn errors_are_classified_for_the_caller() {
     let mut extractive = provider(&gone, 5);
     extractive.kind = ProviderKind::Extractive;
     assert!(matches!(
-        ProviderClients.connect(&extractive, None),
+        ProviderClients::new(true).connect(&extractive, None),
         Err(ChatError::Permanent(_))
     ));
 
     let Some(url) = llm_url() else { return };
-    // Far more than the server's 2048-token context.
-    let long = "lorem ipsum dolor sit amet ".repeat(3_000);
-    let model = ProviderClients.connect(&provider(&url, 120), None).unwrap();
+    // More than the server's context (2048 tokens over two slots), but small enough that the
+    // server's early refusal cannot cut the upload of the body short.
+    let long = "lorem ipsum dolor sit amet ".repeat(500);
+    let model = ProviderClients::new(true)
+        .connect(&provider(&url, 120), None)
+        .unwrap();
     let error = model.complete(ask(&long, 4)).await.unwrap_err();
     assert!(matches!(error, ChatError::ContextTooLong(_)), "{error:?}");
 }
@@ -126,7 +133,7 @@ async fn anthropic_messages_answer_complete_and_streamed() {
     // llama.cpp's server speaks the Messages API at /v1/messages; the connection names its root.
     let mut anthropic = provider(url.trim_end_matches("/v1"), 120);
     anthropic.kind = ProviderKind::Anthropic;
-    let model = ProviderClients
+    let model = ProviderClients::new(true)
         .connect(
             &anthropic,
             Some(docent_kernel::SecretString::from("test-key")),
@@ -157,11 +164,12 @@ async fn anthropic_messages_answer_complete_and_streamed() {
         "{usage:?}"
     );
 
-    let long = "lorem ipsum dolor sit amet ".repeat(3_000);
-    assert!(matches!(
-        model.complete(ask(&long, 4)).await,
-        Err(ChatError::ContextTooLong(_))
-    ));
+    let long = "lorem ipsum dolor sit amet ".repeat(500);
+    let overflow = model.complete(ask(&long, 4)).await;
+    assert!(
+        matches!(overflow, Err(ChatError::ContextTooLong(_))),
+        "{overflow:?}"
+    );
 }
 
 #[tokio::test]
@@ -195,7 +203,7 @@ async fn anthropic_rate_limits_carry_retry_after() {
     let connect = |path: &str| {
         let mut anthropic = provider(&format!("{base}/{path}"), 5);
         anthropic.kind = ProviderKind::Anthropic;
-        ProviderClients
+        ProviderClients::new(true)
             .connect(&anthropic, Some(docent_kernel::SecretString::from("k")))
             .unwrap()
     };

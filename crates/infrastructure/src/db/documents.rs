@@ -602,10 +602,34 @@ impl SqlStore {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Option<ClaimedJob>>, StoreError> {
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            // SQLite: no transaction (a deferred one that reads and then writes can fail to
+            // upgrade its lock); the conditional update below settles races.
+            let Some(candidate) = self.next_runnable(&self.db, now).await? else {
+                return Ok(Some(None));
+            };
+            return self.take(&self.db, candidate, worker, lease, now).await;
+        }
         let txn = self.db.begin().await.map_err(store_error)?;
         let Some(candidate) = self.next_runnable(&txn, now).await? else {
             return Ok(Some(None));
         };
+        let claimed = self.take(&txn, candidate, worker, lease, now).await?;
+        if claimed.is_some() {
+            txn.commit().await.map_err(store_error)?;
+        }
+        Ok(claimed)
+    }
+
+    /// Leases `candidate` if it is still runnable: `None` when another worker got it first.
+    async fn take(
+        &self,
+        db: &impl ConnectionTrait,
+        candidate: jobs::Model,
+        worker: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Option<ClaimedJob>>, StoreError> {
         let token = Uuid::new_v4();
         let updated = jobs::Entity::update_many()
             .col_expr(jobs::Column::LeaseToken, Expr::value(token))
@@ -619,14 +643,13 @@ impl SqlStore {
             .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
             .filter(jobs::Column::Id.eq(candidate.id))
             .filter(runnable(now))
-            .exec(&txn)
+            .exec(db)
             .await
             .map_err(store_error)?;
         if updated.rows_affected == 0 {
             // Another worker got it first; try again.
             return Ok(None);
         }
-        txn.commit().await.map_err(store_error)?;
         let kind =
             JobKind::parse(&candidate.kind).ok_or_else(|| corrupt("jobs.kind", &candidate.kind))?;
         Ok(Some(Some(ClaimedJob {

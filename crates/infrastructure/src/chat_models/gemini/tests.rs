@@ -103,7 +103,7 @@ fn connect(base: &str, key: &str) -> std::sync::Arc<dyn ChatModel> {
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
     };
-    ProviderClients
+    ProviderClients::new(true)
         .connect(
             &provider,
             Some(docent_kernel::SecretString::from(key.to_owned())),
