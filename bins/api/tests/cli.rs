@@ -20,17 +20,12 @@ fn command(data_dir: &Path) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DOCENT_LOG__FORMAT", "json")
         .env("DOCENT_DATA_DIR", data_dir)
-        .env("DOCENT_MODELS_DIR", models_dir())
+        .env(
+            "DOCENT_MODELS_DIR",
+            docent_infrastructure::testing::models_dir(),
+        )
         .current_dir(data_dir.parent().unwrap());
     command
-}
-
-/// Where `scripts/fetch-models` put the embedding model (`./dev test` runs it first).
-fn models_dir() -> std::path::PathBuf {
-    std::env::var_os("DOCENT_MODELS_DIR").map_or_else(
-        || Path::new(&std::env::var_os("HOME").unwrap()).join(".cache/docent/models"),
-        std::path::PathBuf::from,
-    )
 }
 
 /// Starts `serve` on port 0 and returns the child and the address it reports.

@@ -17,7 +17,7 @@ use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr, LockBehavior, LockType,
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DbBackend, EntityTrait as _, Order,
     PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Select, Set,
-    TransactionTrait as _,
+    TransactionTrait as _, UpdateMany,
 };
 use uuid::Uuid;
 
@@ -42,6 +42,39 @@ fn one_document(org: OrgId, id: DocumentId) -> Condition {
     Condition::all()
         .add(documents::Column::OrgId.eq(org.as_uuid()))
         .add(documents::Column::Id.eq(id.as_uuid()))
+}
+
+/// Moves one document to `status` at `at` (the tenant filter included).
+fn status_update(
+    org: OrgId,
+    id: DocumentId,
+    status: DocumentStatus,
+    at: DateTime<Utc>,
+) -> UpdateMany<documents::Entity> {
+    documents::Entity::update_many()
+        .col_expr(documents::Column::Status, Expr::value(status.as_str()))
+        .col_expr(documents::Column::UpdatedAt, Expr::value(at))
+        .filter(one_document(org, id))
+}
+
+/// Moves one document to `status` for a new run: progress back to zero, the last failure cleared.
+fn fresh_run(
+    org: OrgId,
+    id: DocumentId,
+    status: DocumentStatus,
+    at: DateTime<Utc>,
+) -> UpdateMany<documents::Entity> {
+    status_update(org, id, status, at)
+        .col_expr(documents::Column::ChunksDone, Expr::value(0))
+        .col_expr(documents::Column::ChunksTotal, Expr::value(0))
+        .col_expr(
+            documents::Column::ErrorCode,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            documents::Column::ErrorMessage,
+            Expr::value(Option::<String>::None),
+        )
 }
 
 fn stored_tags(tags: &[String]) -> String {
@@ -310,23 +343,7 @@ impl DocumentRepo for SqlStore {
 
     async fn requeue(&self, org: OrgId, id: DocumentId, job: &NewJob) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(store_error)?;
-        let updated = documents::Entity::update_many()
-            .col_expr(
-                documents::Column::Status,
-                Expr::value(DocumentStatus::Queued.as_str()),
-            )
-            .col_expr(documents::Column::ChunksDone, Expr::value(0))
-            .col_expr(documents::Column::ChunksTotal, Expr::value(0))
-            .col_expr(
-                documents::Column::ErrorCode,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                documents::Column::ErrorMessage,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(documents::Column::UpdatedAt, Expr::value(job.at))
-            .filter(one_document(org, id))
+        let updated = fresh_run(org, id, DocumentStatus::Queued, job.at)
             .filter(documents::Column::Status.is_in([
                 DocumentStatus::Ready.as_str(),
                 DocumentStatus::Failed.as_str(),
@@ -385,23 +402,7 @@ impl DocumentRepo for SqlStore {
         id: DocumentId,
         now: DateTime<Utc>,
     ) -> Result<Option<Document>, StoreError> {
-        let updated = documents::Entity::update_many()
-            .col_expr(
-                documents::Column::Status,
-                Expr::value(DocumentStatus::Processing.as_str()),
-            )
-            .col_expr(documents::Column::ChunksDone, Expr::value(0))
-            .col_expr(documents::Column::ChunksTotal, Expr::value(0))
-            .col_expr(
-                documents::Column::ErrorCode,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                documents::Column::ErrorMessage,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(documents::Column::UpdatedAt, Expr::value(now))
-            .filter(one_document(org, id))
+        let updated = fresh_run(org, id, DocumentStatus::Processing, now)
             .exec(&self.db)
             .await
             .map_err(store_error)?;
@@ -417,13 +418,7 @@ impl DocumentRepo for SqlStore {
         id: DocumentId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        documents::Entity::update_many()
-            .col_expr(
-                documents::Column::Status,
-                Expr::value(DocumentStatus::Queued.as_str()),
-            )
-            .col_expr(documents::Column::UpdatedAt, Expr::value(now))
-            .filter(one_document(org, id))
+        status_update(org, id, DocumentStatus::Queued, now)
             .filter(documents::Column::Status.eq(DocumentStatus::Processing.as_str()))
             .exec(&self.db)
             .await
@@ -465,11 +460,7 @@ impl DocumentRepo for SqlStore {
     ) -> Result<bool, StoreError> {
         let total = stored_count(u32::try_from(chunks.len()).unwrap_or(u32::MAX));
         let txn = self.db.begin().await.map_err(store_error)?;
-        let updated = documents::Entity::update_many()
-            .col_expr(
-                documents::Column::Status,
-                Expr::value(DocumentStatus::Ready.as_str()),
-            )
+        let updated = status_update(org, id, DocumentStatus::Ready, now)
             .col_expr(documents::Column::ChunksDone, Expr::value(total))
             .col_expr(documents::Column::ChunksTotal, Expr::value(total))
             .col_expr(documents::Column::ChunkCount, Expr::value(total))
@@ -485,8 +476,6 @@ impl DocumentRepo for SqlStore {
                 documents::Column::ErrorMessage,
                 Expr::value(Option::<String>::None),
             )
-            .col_expr(documents::Column::UpdatedAt, Expr::value(now))
-            .filter(one_document(org, id))
             .exec(&txn)
             .await
             .map_err(store_error)?;
@@ -526,11 +515,7 @@ impl DocumentRepo for SqlStore {
         failure: &Failure,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        documents::Entity::update_many()
-            .col_expr(
-                documents::Column::Status,
-                Expr::value(DocumentStatus::Failed.as_str()),
-            )
+        status_update(org, id, DocumentStatus::Failed, now)
             .col_expr(
                 documents::Column::ErrorCode,
                 Expr::value(failure.code.clone()),
@@ -539,8 +524,6 @@ impl DocumentRepo for SqlStore {
                 documents::Column::ErrorMessage,
                 Expr::value(failure.message.clone()),
             )
-            .col_expr(documents::Column::UpdatedAt, Expr::value(now))
-            .filter(one_document(org, id))
             .exec(&self.db)
             .await
             .map_err(store_error)?;
