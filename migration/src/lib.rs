@@ -10,6 +10,7 @@ mod m20261126_000004_audit_events;
 mod m20261126_000005_usage;
 mod m20261126_000006_documents;
 mod m20261126_000007_providers;
+mod m20261126_000008_chat;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_usage::Migration),
             Box::new(m20261126_000006_documents::Migration),
             Box::new(m20261126_000007_providers::Migration),
+            Box::new(m20261126_000008_chat::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ use crate::m20261126_000002_tenancy::Organizations;
 pub struct Migration;
 
 #[derive(DeriveIden)]
-enum Providers {
+pub enum Providers {
     Table,
     Id,
     OrgId,

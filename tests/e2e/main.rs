@@ -8,6 +8,7 @@ mod access;
 mod architecture;
 mod audit;
 mod auth_flow;
+mod chat;
 mod documents;
 mod keys;
 mod logs;

@@ -309,14 +309,35 @@ impl DocumentService {
         if request.top_k == 0 || request.top_k > MAX_TOP_K {
             return Err(invalid("top_k", format!("must be 1 to {MAX_TOP_K}")));
         }
-        let tags = request.tags.map(validate_tags).transpose()?;
-        let org = tenant.org_id();
         if let Some(ids) = &request.document_ids {
             // Ids in bodies are checked like path ids: another organization's answer 404.
             for id in ids {
                 self.get(tenant, *id).await?;
             }
         }
+        self.retrieve(tenant, request).await
+    }
+
+    /// Like [`Self::search`], without checking `document_ids` one by one: for filters that were
+    /// checked when they were saved (a chatbot's knowledge scope), where a document deleted since
+    /// simply matches nothing. The organization filter applies as always.
+    pub async fn retrieve(
+        &self,
+        tenant: &TenantCtx,
+        request: SearchRequest,
+    ) -> Result<Vec<SearchHit>, DocumentError> {
+        let query = request.query.trim();
+        if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
+            return Err(invalid(
+                "query",
+                format!("must be 1 to {MAX_QUERY_CHARS} characters"),
+            ));
+        }
+        if request.top_k == 0 || request.top_k > MAX_TOP_K {
+            return Err(invalid("top_k", format!("must be 1 to {MAX_TOP_K}")));
+        }
+        let tags = request.tags.map(validate_tags).transpose()?;
+        let org = tenant.org_id();
         let vector = self
             .embedder
             .embed(vec![query.to_owned()])
@@ -396,7 +417,7 @@ fn validate_title(raw: &str) -> Result<String, DocumentError> {
 
 /// Tags are trimmed and deduplicated; each is 1–64 characters of letters, digits, `-`, `_`, `.`,
 /// `:` or `/`.
-fn validate_tags(raw: Vec<String>) -> Result<Vec<String>, DocumentError> {
+pub fn validate_tags(raw: Vec<String>) -> Result<Vec<String>, DocumentError> {
     let mut tags: Vec<String> = Vec::with_capacity(raw.len());
     for tag in raw {
         let tag = tag.trim();

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use docent_chat::ChatError;
 use docent_documents::DocumentError;
 use docent_documents::ports::BlobError;
 use docent_identity::IdentityError;
@@ -154,7 +155,14 @@ const DOCUMENTED_ERRORS: &[(u16, &str)] = &[
         500,
         "Internal error (`internal_error`); the body says nothing more",
     ),
-    (503, "A dependency is down (`service_unavailable`)"),
+    (
+        502,
+        "The model provider refused the call (`provider_error`): a bad key, an unknown model, …",
+    ),
+    (
+        503,
+        "A dependency is down (`service_unavailable`, `provider_unavailable`)",
+    ),
 ];
 
 impl ApiResponse for ApiError {
@@ -288,6 +296,7 @@ impl From<KeyError> for ApiError {
             }
             KeyError::InvalidRange(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_range"),
             KeyError::NotFound => (StatusCode::NOT_FOUND, "api_key_not_found"),
+            KeyError::ChatbotNotFound(_) => (StatusCode::NOT_FOUND, "chatbot_not_found"),
             KeyError::Paging(paging) => return (*paging).into(),
             KeyError::Store(_) => return Self::from_failure(error.kind(), &error),
         };
@@ -329,10 +338,63 @@ impl From<ProviderError> for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "base_url_refused")
             }
             ProviderError::NotFound => (StatusCode::NOT_FOUND, "provider_not_found"),
+            ProviderError::InUse => (StatusCode::CONFLICT, "provider_in_use"),
             ProviderError::Paging(paging) => return (*paging).into(),
             ProviderError::Seal(_) | ProviderError::Store(_) => {
                 return Self::from_failure(error.kind(), &error);
             }
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(error: ChatError) -> Self {
+        use docent_providers::ChatError as ModelError;
+        let error = match error {
+            ChatError::Provider(inner) => return inner.into(),
+            ChatError::Documents(inner) => return inner.into(),
+            other @ (ChatError::Invalid { .. }
+            | ChatError::ChatbotNotFound
+            | ChatError::ConversationNotFound
+            | ChatError::SlugTaken(_)
+            | ChatError::QuotaExceeded { .. }
+            | ChatError::Model(_)
+            | ChatError::Paging(_)
+            | ChatError::Store(_)) => other,
+        };
+        let message = error.to_string();
+        let (status, code) = match &error {
+            ChatError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+            ChatError::ChatbotNotFound => (StatusCode::NOT_FOUND, "chatbot_not_found"),
+            ChatError::ConversationNotFound => (StatusCode::NOT_FOUND, "conversation_not_found"),
+            ChatError::SlugTaken(_) => (StatusCode::CONFLICT, "slug_taken"),
+            ChatError::QuotaExceeded { resets_in_secs, .. } => {
+                let wait = Duration::from_secs(*resets_in_secs);
+                return Self::rate_limited("quota_exceeded", message, wait);
+            }
+            ChatError::Model(ModelError::Transient { retry_after, .. }) => {
+                return Self {
+                    retry_after: *retry_after,
+                    internal: Some(message),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "provider_unavailable",
+                        "the model provider is unavailable (rate limited, overloaded or \
+                         unreachable) after retries; try again shortly",
+                    )
+                };
+            }
+            ChatError::Model(ModelError::Permanent(_)) => {
+                (StatusCode::BAD_GATEWAY, "provider_error")
+            }
+            ChatError::Model(ModelError::ContextTooLong(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "context_too_long")
+            }
+            ChatError::Paging(paging) => return (*paging).into(),
+            ChatError::Store(_) => return Self::from_failure(error.kind(), &error),
+            // Mapped above.
+            ChatError::Provider(_) | ChatError::Documents(_) => return Self::internal(&error),
         };
         Self::new(status, code, message)
     }

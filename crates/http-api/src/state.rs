@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use docent_chat::ChatService;
 use docent_documents::DocumentService;
 use docent_identity::{IdentityService, Principal};
 use docent_infrastructure::Services;
-use docent_kernel::OrgId;
 use docent_kernel::TenantCtx;
+use docent_kernel::{ChatbotId, OrgId};
 use docent_keys::{KeyError, KeyPrincipal, KeyService, Scope, require_scope};
 use docent_providers::ProviderService;
 use docent_tenancy::{OrgAccess, Permission, TenancyError, TenancyService};
@@ -77,6 +78,18 @@ impl ApiState {
         Ok(&self.services()?.providers)
     }
 
+    pub(crate) fn chat(&self) -> Result<&ChatService, ApiError> {
+        Ok(&self.services()?.chat)
+    }
+
+    pub(crate) fn heartbeat(&self) -> std::time::Duration {
+        let secs = self
+            .services
+            .as_ref()
+            .map_or(15, |s| s.config.chat.heartbeat_secs.max(1));
+        std::time::Duration::from_secs(secs)
+    }
+
     /// Who is calling: a signed-in user or an API key.
     pub(crate) async fn caller(&self, auth: &Auth) -> Result<Caller, ApiError> {
         if auth.is_api_key() {
@@ -104,20 +117,39 @@ impl ApiState {
         permission: Permission,
         scope: Scope,
     ) -> Result<TenantCtx, ApiError> {
-        let tenant = match self.caller(auth).await? {
-            Caller::User(principal) => {
+        Ok(self
+            .chatbot_access(auth, org_id, permission, scope)
+            .await?
+            .tenant)
+    }
+
+    /// Like [`Self::tenant_access`], also returning which chatbots the caller may use (a key's
+    /// allow-list).
+    pub(crate) async fn chatbot_access(
+        &self,
+        auth: &Auth,
+        org_id: Uuid,
+        permission: Permission,
+        scope: Scope,
+    ) -> Result<ChatbotAccess, ApiError> {
+        let (tenant, allowed) = match self.caller(auth).await? {
+            Caller::User(principal) => (
                 self.tenancy()?
                     .authorize(principal.user.id, OrgId::from_uuid(org_id), permission)
                     .await?
-                    .tenant
-            }
+                    .tenant,
+                None,
+            ),
             Caller::Key(key) if key.key.org_id.as_uuid() == org_id => {
                 require_scope(&key, scope)?;
-                key.tenant()
+                (key.tenant(), key.key.settings.chatbot_ids.clone())
             }
             Caller::Key(_) => return Err(TenancyError::OrgNotFound.into()),
         };
-        Ok(tenant.with_request(request_meta()))
+        Ok(ChatbotAccess {
+            tenant: tenant.with_request(request_meta()),
+            allowed,
+        })
     }
 
     /// The signed-in user behind the credential. A valid API key gets 403 `session_required`:
@@ -151,6 +183,28 @@ impl ApiState {
             .await?;
         access.tenant = access.tenant.with_request(request_meta());
         Ok((principal, access))
+    }
+}
+
+/// A caller's access to an organization's chatbots.
+#[derive(Debug)]
+pub(crate) struct ChatbotAccess {
+    /// The tenant context.
+    pub tenant: TenantCtx,
+    /// A key's chatbot allow-list; `None` for all chatbots.
+    pub allowed: Option<Vec<ChatbotId>>,
+}
+
+impl ChatbotAccess {
+    /// `chatbot_not_found` unless the caller may use `chatbot`: to a key, chatbots outside its
+    /// allow-list do not exist.
+    pub(crate) fn check(&self, chatbot: ChatbotId) -> Result<(), ApiError> {
+        match &self.allowed {
+            Some(ids) if !ids.contains(&chatbot) => {
+                Err(docent_chat::ChatError::ChatbotNotFound.into())
+            }
+            Some(_) | None => Ok(()),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use docent_chat::ChatService;
 use docent_documents::chunk::Chunker;
 use docent_documents::extract::Limits;
 use docent_documents::jobs::JobQueue;
@@ -20,6 +21,7 @@ use secrecy::ExposeSecret as _;
 
 use crate::blob::ObjectBlobStore;
 use crate::chat_models::ProviderClients;
+use crate::chat_usage::KeyUsageGate;
 use crate::config::{BlobBackend, Config, EmbeddingProvider};
 use crate::db::{self, SqlStore};
 use crate::embedder::LocalEmbedder;
@@ -42,6 +44,8 @@ pub struct Services {
     pub keys: Arc<KeyService>,
     /// Model provider connections.
     pub providers: Arc<ProviderService>,
+    /// Chatbots, conversations and answers.
+    pub chat: Arc<ChatService>,
     /// Documents: uploads, reads, deletion and search.
     pub documents: Arc<DocumentService>,
     /// The ingestion pipeline the worker runs.
@@ -257,6 +261,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         store_arc.clone(),
         store_arc.clone(),
         clock.clone(),
+        store_arc.clone(),
         MonthlyQuota {
             messages: config.limits.org_monthly_message_quota,
             tokens: config.limits.org_monthly_token_quota,
@@ -355,12 +360,28 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         store_arc.clone(),
         clock.clone(),
     );
+    let providers = Arc::new(providers);
+    let keys = Arc::new(keys);
+    let documents = Arc::new(documents);
+    let chat = ChatService::new(
+        store_arc.clone(),
+        store_arc.clone(),
+        documents.clone(),
+        providers.clone(),
+        Arc::new(ProviderClients::new(
+            config.providers.allow_private_base_urls,
+        )),
+        Arc::new(KeyUsageGate::new(keys.clone())),
+        store_arc.clone(),
+        clock.clone(),
+    );
     Ok(Services {
-        providers: Arc::new(providers),
+        providers,
+        chat: Arc::new(chat),
         identity: Arc::new(identity),
         tenancy: Arc::new(tenancy),
-        keys: Arc::new(keys),
-        documents: Arc::new(documents),
+        keys,
+        documents,
         ingestor: Arc::new(ingestor),
         jobs: store_arc_jobs,
         index,

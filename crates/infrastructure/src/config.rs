@@ -63,6 +63,23 @@ pub struct Config {
     pub documents: DocumentsConfig,
     /// The background worker.
     pub worker: WorkerConfig,
+    /// Answers.
+    pub chat: ChatConfig,
+}
+
+/// Answers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ChatConfig {
+    /// Seconds between the heartbeat comments of a streamed answer
+    /// (`DOCENT_CHAT__HEARTBEAT_SECS`), so proxies keep an idle stream open.
+    pub heartbeat_secs: u64,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self { heartbeat_secs: 15 }
+    }
 }
 
 /// Model provider connections.
@@ -256,6 +273,7 @@ impl Default for Config {
             embedding: EmbeddingConfig::default(),
             documents: DocumentsConfig::default(),
             worker: WorkerConfig::default(),
+            chat: ChatConfig::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod blob;
 pub mod bootstrap;
 pub mod chat_models;
+pub mod chat_usage;
 pub mod config;
 pub mod db;
 pub mod embedder;

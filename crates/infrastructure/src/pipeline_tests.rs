@@ -107,7 +107,7 @@ async fn an_index_outage_delays_ingestion_and_purges_but_loses_nothing() {
     let name = docent_tenancy::OrgName::parse("Flaky").unwrap();
     let organization = docent_tenancy::Organization {
         id: OrgId::generate(),
-        slug: docent_tenancy::Slug::from_name(&name),
+        slug: docent_tenancy::Slug::derive(name.as_str(), "org"),
         name,
         created_at: chrono::Utc::now(),
     };

@@ -9,6 +9,7 @@ pub mod error;
 pub mod id;
 pub mod mail;
 pub mod paging;
+pub mod slug;
 pub mod tenant;
 pub mod token;
 
@@ -23,5 +24,6 @@ pub use id::{
 pub use mail::{MailError, Mailer, OutgoingMail};
 pub use paging::{Cursor, Page, PageRequest, PagingError};
 pub use secrecy::{ExposeSecret, SecretString};
+pub use slug::Slug;
 pub use tenant::{Actor, RequestMeta, TenantCtx};
 pub use token::{TokenHash, TokenKind};

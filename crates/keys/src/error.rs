@@ -40,6 +40,9 @@ pub enum KeyError {
         /// Seconds until the quota resets (the start of the next UTC month).
         resets_in_secs: u64,
     },
+    /// A chatbot of the allow-list is not one of the organization's.
+    #[error("chatbot {} not found", .0.as_uuid())]
+    ChatbotNotFound(docent_kernel::ChatbotId),
     /// A usage range is invalid.
     #[error("invalid range: {0}")]
     InvalidRange(&'static str),
@@ -66,7 +69,7 @@ impl KeyError {
             Self::InsufficientScope(_) => ErrorKind::Forbidden,
             Self::RateLimited(_) | Self::QuotaExceeded { .. } => ErrorKind::RateLimited,
             Self::InvalidRange(_) => ErrorKind::InvalidInput,
-            Self::NotFound => ErrorKind::NotFound,
+            Self::NotFound | Self::ChatbotNotFound(_) => ErrorKind::NotFound,
             Self::Store(e) => e.kind(),
         }
     }

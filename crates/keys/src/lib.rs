@@ -12,7 +12,7 @@ pub mod usage;
 
 pub use error::KeyError;
 pub use model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
-pub use ports::{ApiKeyRepo, KeyRateLimiter, RateDecision, UsageLedger};
+pub use ports::{ApiKeyRepo, ChatbotDirectory, KeyRateLimiter, RateDecision, UsageLedger};
 pub use quota::{MonthlyQuota, ReportedUsage, Reservation};
 pub use secret::{KeyFormatError, KeyParts};
 pub use service::{KeyRequest, KeyService, require_scope};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use docent_kernel::{ApiKeyId, OrgId, PageRequest, StoreError, TokenHash};
+use docent_kernel::{ApiKeyId, ChatbotId, OrgId, PageRequest, StoreError, TokenHash};
 
 use crate::model::ApiKey;
 
@@ -78,4 +78,11 @@ pub trait UsageLedger: Send + Sync + std::fmt::Debug {
         range: &crate::usage::DayRange,
         group: crate::usage::UsageGroup,
     ) -> Result<Vec<crate::usage::UsageRow>, StoreError>;
+}
+
+/// Which chatbots exist, to check a key's allow-list (`keys` does not depend on `chat`).
+#[async_trait]
+pub trait ChatbotDirectory: Send + Sync + std::fmt::Debug {
+    /// Those of `ids` that are chatbots of `org`.
+    async fn existing(&self, org: OrgId, ids: &[ChatbotId]) -> Result<Vec<ChatbotId>, StoreError>;
 }

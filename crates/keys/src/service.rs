@@ -11,7 +11,7 @@ use docent_kernel::{
 
 use crate::error::KeyError;
 use crate::model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
-use crate::ports::{ApiKeyRepo, KeyRateLimiter, UsageLedger};
+use crate::ports::{ApiKeyRepo, ChatbotDirectory, KeyRateLimiter, UsageLedger};
 use crate::quota::{Check, Holder, InFlight, MonthlyQuota, ReportedUsage, Reservation};
 use crate::secret;
 use crate::usage::{DayRange, UsageDelta, UsageGroup, UsageRow};
@@ -20,6 +20,8 @@ use crate::usage::{DayRange, UsageDelta, UsageGroup, UsageRow};
 const TOUCH_INTERVAL_SECS: i64 = 60;
 /// The highest accepted rate limit.
 const MAX_RATE_PER_MINUTE: u32 = 1_000_000;
+/// The longest chatbot allow-list.
+const MAX_ALLOWED_CHATBOTS: usize = 100;
 
 /// A key as a client asks for it, before validation.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +50,7 @@ pub struct KeyService {
     usage: Arc<dyn UsageLedger>,
     audit: Arc<dyn AuditLog>,
     clock: Arc<dyn Clock>,
+    chatbots: Arc<dyn ChatbotDirectory>,
     org_quota: MonthlyQuota,
     in_flight: InFlight,
 }
@@ -68,6 +71,7 @@ impl KeyService {
         usage: Arc<dyn UsageLedger>,
         audit: Arc<dyn AuditLog>,
         clock: Arc<dyn Clock>,
+        chatbots: Arc<dyn ChatbotDirectory>,
         org_quota: MonthlyQuota,
     ) -> Self {
         Self {
@@ -76,6 +80,7 @@ impl KeyService {
             usage,
             audit,
             clock,
+            chatbots,
             org_quota,
             in_flight: InFlight::default(),
         }
@@ -96,15 +101,15 @@ impl KeyService {
         if scopes.is_empty() {
             return Err(invalid("scopes", "a key needs at least one scope"));
         }
-        if let Some(ids) = &request.chatbot_ids {
-            // Chatbots do not exist yet, so no id can belong to this organization; ids are checked
-            // like path ids and an unknown one is refused rather than stored unchecked.
-            if let Some(unknown) = ids.first() {
-                return Err(invalid(
-                    "chatbot_ids",
-                    format!("chatbot {unknown} not found"),
-                ));
-            }
+        if request
+            .chatbot_ids
+            .as_ref()
+            .is_some_and(|ids| ids.is_empty() || ids.len() > MAX_ALLOWED_CHATBOTS)
+        {
+            return Err(invalid(
+                "chatbot_ids",
+                format!("name 1 to {MAX_ALLOWED_CHATBOTS} chatbots, or leave it out for all"),
+            ));
         }
         if request.expires_at.is_some_and(|at| at <= self.clock.now()) {
             return Err(invalid("expires_at", "must be in the future"));
@@ -140,7 +145,16 @@ impl KeyService {
         creator: UserId,
         request: KeyRequest,
     ) -> Result<IssuedApiKey, KeyError> {
-        let settings = self.validate(request)?;
+        let mut settings = self.validate(request)?;
+        if let Some(ids) = &mut settings.chatbot_ids {
+            // Ids in bodies are checked like path ids: another organization's chatbot is unknown.
+            ids.sort_by_key(ChatbotId::as_uuid);
+            ids.dedup();
+            let existing = self.chatbots.existing(tenant.org_id(), ids).await?;
+            if let Some(unknown) = ids.iter().find(|id| !existing.contains(id)) {
+                return Err(KeyError::ChatbotNotFound(*unknown));
+            }
+        }
         let (secret, parts) = secret::generate();
         let key = ApiKey {
             id: ApiKeyId::generate(),

@@ -22,6 +22,9 @@ pub enum ProviderError {
     /// No such provider in this organization.
     #[error("provider not found")]
     NotFound,
+    /// Chatbots use the connection; it cannot be deleted before they move to another.
+    #[error("chatbots use this provider connection; move them to another one first")]
+    InUse,
     /// Paging parameters are invalid.
     #[error(transparent)]
     Paging(#[from] PagingError),
@@ -42,6 +45,7 @@ impl ProviderError {
                 ErrorKind::InvalidInput
             }
             Self::NotFound => ErrorKind::NotFound,
+            Self::InUse => ErrorKind::Conflict,
             Self::Seal(_) => ErrorKind::Internal,
             Self::Store(e) => e.kind(),
         }

@@ -406,7 +406,12 @@ impl ProviderService {
     /// Deletes a connection.
     pub async fn delete(&self, tenant: &TenantCtx, id: ProviderId) -> Result<(), ProviderError> {
         let provider = self.get(tenant, id).await?;
-        if !self.repo.delete(tenant.org_id(), id).await? {
+        let deleted = self
+            .repo
+            .delete(tenant.org_id(), id)
+            .await
+            .map_err(|e| e.or_on_conflict(ProviderError::InUse))?;
+        if !deleted {
             return Err(ProviderError::NotFound);
         }
         record_or_log(

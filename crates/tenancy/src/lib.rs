@@ -9,10 +9,9 @@ pub mod service;
 #[cfg(test)]
 mod service_tests;
 
+pub use docent_kernel::Slug;
 pub use error::TenancyError;
-pub use model::{
-    Invitation, IssuedInvitation, Member, OrgName, OrgWithRole, Organization, Role, Slug,
-};
+pub use model::{Invitation, IssuedInvitation, Member, OrgName, OrgWithRole, Organization, Role};
 pub use policy::{OrgAccess, Permission};
 pub use ports::{InvitationRepo, MemberRepo, OrgRepo};
 pub use service::{OrgUpdate, TenancyConfig, TenancyService};

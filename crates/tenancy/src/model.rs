@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use docent_kernel::{Email, InvitationId, OrgId, SecretString, UserId};
+use docent_kernel::{Email, InvitationId, OrgId, SecretString, Slug, UserId};
 
 /// A member's role in an organization, from most to least powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,63 +90,6 @@ impl OrgName {
     }
 
     /// The name.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A URL-safe organization handle: 2 to 48 of `a-z`, `0-9` and inner single dashes; unique.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Slug(String);
-
-impl Slug {
-    /// The longest slug.
-    pub const MAX_LEN: usize = 48;
-
-    /// Validates a slug given by a client.
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let ok_chars = raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if raw.len() < 2 || raw.len() > Self::MAX_LEN {
-            return Err("a slug has 2 to 48 characters");
-        }
-        if !ok_chars || raw.starts_with('-') || raw.ends_with('-') || raw.contains("--") {
-            return Err("a slug has only a-z, 0-9 and single inner dashes");
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    /// Derives a slug from a name: ASCII letters and digits kept (lower-cased), everything else
-    /// collapsed to single dashes; `org` when nothing is left.
-    #[must_use]
-    pub fn from_name(name: &OrgName) -> Self {
-        let mut slug = String::new();
-        for c in name.as_str().chars() {
-            if c.is_ascii_alphanumeric() {
-                slug.push(c.to_ascii_lowercase());
-            } else if !slug.ends_with('-') && !slug.is_empty() {
-                slug.push('-');
-            }
-        }
-        let mut slug: String = slug.chars().take(Self::MAX_LEN - 7).collect();
-        while slug.ends_with('-') {
-            slug.pop();
-        }
-        if slug.len() < 2 {
-            slug = "org".to_owned();
-        }
-        Self(slug)
-    }
-
-    /// This slug with a suffix, to resolve a clash.
-    #[must_use]
-    pub fn with_suffix(&self, suffix: &str) -> Self {
-        Self(format!("{}-{suffix}", self.0))
-    }
-
-    /// The slug.
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0

@@ -11,10 +11,11 @@ use docent_kernel::{
 
 use crate::error::TenancyError;
 use crate::model::{
-    Invitation, IssuedInvitation, Member, OrgName, OrgWithRole, Organization, Role, Slug,
+    Invitation, IssuedInvitation, Member, OrgName, OrgWithRole, Organization, Role,
 };
 use crate::policy::{OrgAccess, Permission};
 use crate::ports::{InvitationRepo, MemberRepo, OrgRepo};
+use docent_kernel::Slug;
 
 /// Settings of the tenancy service.
 #[derive(Debug, Clone)]
@@ -105,7 +106,7 @@ impl TenancyService {
         request: &RequestMeta,
     ) -> Result<OrgWithRole, TenancyError> {
         let name = OrgName::parse(name).map_err(|reason| invalid("name", reason))?;
-        let base = Slug::from_name(&name);
+        let base = Slug::derive(name.as_str(), "org");
         let now = self.clock.now();
         let mut slug = base.clone();
         // A clash on the derived slug is resolved with a short random suffix; a handful of tries

@@ -2,6 +2,9 @@
 
 mod audit;
 mod auth;
+mod chatbots;
+mod completions;
+mod conversations;
 mod documents;
 mod invitations;
 mod keys;
@@ -27,6 +30,9 @@ pub(crate) type Api = (
     keys::KeysApi,
     documents::DocumentsApi,
     providers::ProvidersApi,
+    chatbots::ChatbotsApi,
+    conversations::ConversationsApi,
+    completions::CompletionsApi,
     audit::AuditApi,
     usage::UsageApi,
     ops::OpsApi,
@@ -43,6 +49,9 @@ pub(crate) fn api(state: ApiState) -> Api {
         keys::KeysApi::new(state.clone()),
         documents::DocumentsApi::new(state.clone()),
         providers::ProvidersApi::new(state.clone()),
+        chatbots::ChatbotsApi::new(state.clone()),
+        conversations::ConversationsApi::new(state.clone()),
+        completions::CompletionsApi::new(state.clone()),
         audit::AuditApi::new(state.clone()),
         usage::UsageApi::new(state.clone()),
         ops::OpsApi::new(state),
@@ -68,6 +77,11 @@ pub(crate) enum ApiTags {
     Documents,
     /// Model provider connections of an organization.
     Providers,
+    /// Chatbots of an organization, their conversations and answers; the built-in prompt
+    /// templates.
+    Chatbots,
+    /// The OpenAI-compatible chat-completions endpoint.
+    Chat,
     /// The audit log of an organization.
     Audit,
     /// Usage of an organization and its keys.

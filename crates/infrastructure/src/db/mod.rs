@@ -2,6 +2,7 @@
 //! domain's repository ports. Supports SQLite (embedded default) and PostgreSQL.
 
 mod audit;
+mod chat;
 mod documents;
 pub mod entity;
 mod identity;
@@ -92,10 +93,17 @@ pub async fn migration_status(
     Ok((applied, pending))
 }
 
-/// Maps a driver error into the ports' error. Unique violations become `Conflict(constraint)`.
+/// Maps a driver error into the ports' error. Unique violations become `Conflict("unique")`,
+/// foreign-key violations `Conflict("foreign_key")`.
 pub(crate) fn store_error(error: DbErr) -> StoreError {
     match error.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict("unique"),
+        Some(SqlErr::ForeignKeyConstraintViolation(_)) => StoreError::Conflict("foreign_key"),
+        // SQLite reports an `ON DELETE RESTRICT` violation as SQLITE_CONSTRAINT_TRIGGER (1811),
+        // which sea-orm does not classify.
+        _ if error.to_string().contains("FOREIGN KEY constraint failed") => {
+            StoreError::Conflict("foreign_key")
+        }
         _ => StoreError::Unavailable(error.to_string()),
     }
 }

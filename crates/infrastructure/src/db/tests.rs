@@ -54,6 +54,7 @@ on_both_backends!(
     claiming_is_fair_across_organizations,
     concurrent_claims_never_share_a_job,
     providers_keep_their_sealed_keys_per_org,
+    chatbots_and_conversations_are_scoped_to_org_and_owner,
 );
 
 async fn run<F, Fut>(backend: Backend, scenario: F)
@@ -102,7 +103,7 @@ async fn new_org(store: &SqlStore, owner: UserId, name: &str) -> Organization {
     let org_name = OrgName::parse(name).unwrap();
     let org = Organization {
         id: OrgId::generate(),
-        slug: Slug::from_name(&org_name),
+        slug: Slug::derive(org_name.as_str(), "org"),
         name: org_name,
         created_at: Utc::now(),
     };
@@ -792,6 +793,7 @@ async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
         store.clone(),
         store.clone(),
         Arc::new(SystemClock),
+        store.clone(),
         docent_keys::MonthlyQuota {
             messages: Some(6),
             tokens: None,
@@ -1498,5 +1500,301 @@ async fn providers_keep_their_sealed_keys_per_org(store: SqlStore) {
     assert_eq!(
         ProviderRepo::get(&store, org, provider.id).await.unwrap(),
         None
+    );
+}
+
+async fn chatbots_and_conversations_are_scoped_to_org_and_owner(store: SqlStore) {
+    use docent_chat::{
+        Chatbot, ChatbotRepo, Citation, CitationStyle, Conversation, ConversationRepo,
+        KnowledgeScope, Message, RetrievalSettings, Role, TokenUsage, Tone,
+    };
+    use docent_kernel::{
+        Actor, ApiKeyId, ChatbotId, ConversationId, DocumentId, MessageId, ProviderId,
+    };
+    use docent_providers::{Provider, ProviderKind, ProviderRepo};
+
+    let owner = insert_user(&store, "chatbots@example.com").await;
+    let org = new_org(&store, owner.id, "Bots").await.id;
+    let other = new_org(&store, owner.id, "Other bots").await.id;
+    let now = Utc::now().trunc_subsecs(6);
+    let provider = Provider {
+        id: ProviderId::generate(),
+        org_id: org,
+        name: "Offline".into(),
+        kind: ProviderKind::Extractive,
+        base_url: None,
+        default_model: None,
+        api_version: None,
+        api_key_last4: None,
+        timeout_secs: 60,
+        created_at: now,
+        updated_at: now,
+    };
+    ProviderRepo::insert(&store, &provider, None).await.unwrap();
+    let doc = DocumentId::generate();
+    let bot = Chatbot {
+        id: ChatbotId::generate(),
+        org_id: org,
+        name: "Help".into(),
+        slug: Slug::parse("help").unwrap(),
+        provider_id: provider.id,
+        model: Some("m".into()),
+        system_prompt: "Be useful.".into(),
+        tone: Tone::Custom("Speak plainly.".into()),
+        temperature: 0.25,
+        max_answer_tokens: 300,
+        context_window: 4096,
+        retrieval: RetrievalSettings {
+            top_k: 4,
+            min_score: 0.35,
+        },
+        knowledge: KnowledgeScope::Documents(vec![doc]),
+        welcome_message: Some("Hello".into()),
+        fallback_answer: "No idea.".into(),
+        citation_style: CitationStyle::Footnotes,
+        created_at: now,
+        updated_at: now,
+    };
+    ChatbotRepo::insert(&store, &bot).await.unwrap();
+    assert_eq!(
+        ChatbotRepo::get(&store, org, bot.id).await.unwrap(),
+        Some(bot.clone())
+    );
+    assert_eq!(ChatbotRepo::get(&store, other, bot.id).await.unwrap(), None);
+    assert_eq!(
+        store.by_slug(org, "help").await.unwrap().map(|b| b.id),
+        Some(bot.id)
+    );
+    assert_eq!(store.by_slug(other, "help").await.unwrap(), None);
+    // Slugs are unique per organization.
+    let twin = Chatbot {
+        id: ChatbotId::generate(),
+        knowledge: KnowledgeScope::Tags(vec!["a".into()]),
+        tone: Tone::Template("concise".into()),
+        ..bot.clone()
+    };
+    assert!(matches!(
+        ChatbotRepo::insert(&store, &twin).await,
+        Err(StoreError::Conflict("unique"))
+    ));
+    let twin = Chatbot {
+        slug: Slug::parse("help-2").unwrap(),
+        ..twin
+    };
+    ChatbotRepo::insert(&store, &twin).await.unwrap();
+    assert_eq!(
+        ChatbotRepo::get(&store, org, twin.id).await.unwrap(),
+        Some(twin.clone())
+    );
+    let page = PageRequest::new(None, None).unwrap();
+    assert_eq!(
+        ChatbotRepo::list(&store, org, None, &page)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let only = ChatbotRepo::list(&store, org, Some(&[twin.id]), &page)
+        .await
+        .unwrap();
+    assert_eq!(only.iter().map(|b| b.id).collect::<Vec<_>>(), [twin.id]);
+    assert!(
+        ChatbotRepo::list(&store, other, None, &page)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let existing =
+        docent_keys::ChatbotDirectory::existing(&store, org, &[bot.id, ChatbotId::generate()])
+            .await
+            .unwrap();
+    assert_eq!(existing, [bot.id]);
+    assert!(
+        docent_keys::ChatbotDirectory::existing(&store, other, &[bot.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Updates are scoped too.
+    let renamed = Chatbot {
+        name: "Helpdesk".into(),
+        ..bot.clone()
+    };
+    assert!(
+        !ChatbotRepo::update(
+            &store,
+            &Chatbot {
+                org_id: other,
+                ..renamed.clone()
+            }
+        )
+        .await
+        .unwrap()
+    );
+    assert!(ChatbotRepo::update(&store, &renamed).await.unwrap());
+    assert_eq!(
+        ChatbotRepo::get(&store, org, bot.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Helpdesk"
+    );
+
+    // Conversations belong to their owner.
+    let user = Actor::User(owner.id);
+    let key = Actor::ApiKey(ApiKeyId::generate());
+    let conversation = Conversation {
+        id: ConversationId::generate(),
+        org_id: org,
+        chatbot_id: bot.id,
+        owner: user,
+        title: String::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    ConversationRepo::insert(&store, &conversation)
+        .await
+        .unwrap();
+    assert_eq!(
+        ConversationRepo::get(&store, org, user, conversation.id)
+            .await
+            .unwrap(),
+        Some(conversation.clone())
+    );
+    assert_eq!(
+        ConversationRepo::get(&store, org, key, conversation.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        ConversationRepo::get(&store, other, user, conversation.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        ConversationRepo::list(&store, org, user, bot.id, &page)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        ConversationRepo::list(&store, org, key, bot.id, &page)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let message = |role: Role, content: &str| Message {
+        id: MessageId::generate(),
+        conversation_id: conversation.id,
+        role,
+        content: content.into(),
+        citations: Vec::new(),
+        usage: TokenUsage::default(),
+        latency_ms: 0,
+        incomplete: false,
+        created_at: now,
+    };
+    for turn in 0..3 {
+        let question = message(Role::User, &format!("q{turn}"));
+        let answer = Message {
+            citations: vec![Citation {
+                n: 1,
+                document_id: doc,
+                title: "Doc".into(),
+                ordinal: 2,
+                page: Some(3),
+                char_start: 10,
+                char_end: 20,
+                score: 0.5,
+                snippet: "snip".into(),
+            }],
+            usage: TokenUsage {
+                prompt_tokens: 100,
+                completion_tokens: 7,
+            },
+            latency_ms: 42,
+            incomplete: turn == 2,
+            ..message(Role::Assistant, &format!("a{turn}"))
+        };
+        let title = (turn == 0).then_some("first question");
+        store
+            .append_exchange(org, &question, &answer, title, now)
+            .await
+            .unwrap();
+    }
+    let all = ConversationRepo::messages(&store, org, conversation.id, &page)
+        .await
+        .unwrap();
+    let texts: Vec<&str> = all.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(texts, ["q0", "a0", "q1", "a1", "q2", "a2"]);
+    assert_eq!(all[1].citations[0].page, Some(3));
+    assert_eq!(all[1].usage.completion_tokens, 7);
+    assert!(all[5].incomplete && !all[3].incomplete);
+    assert!(
+        ConversationRepo::messages(&store, other, conversation.id, &page)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let recent = store.recent(org, conversation.id, 3).await.unwrap();
+    assert_eq!(
+        recent
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>(),
+        ["a1", "q2", "a2"]
+    );
+    let titled = ConversationRepo::get(&store, org, user, conversation.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(titled.title, "first question");
+    // Another organization's id cannot take an exchange.
+    assert!(matches!(
+        store
+            .append_exchange(
+                other,
+                &message(Role::User, "x"),
+                &message(Role::Assistant, "y"),
+                None,
+                now
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // A provider in use cannot be deleted; deleting its chatbots deletes their conversations.
+    assert!(
+        matches!(
+            ProviderRepo::delete(&store, org, provider.id).await,
+            Err(StoreError::Conflict("foreign_key"))
+        ),
+        "{:?}",
+        ProviderRepo::delete(&store, org, provider.id).await
+    );
+    assert!(!ChatbotRepo::delete(&store, other, bot.id).await.unwrap());
+    assert!(ChatbotRepo::delete(&store, org, bot.id).await.unwrap());
+    assert!(ChatbotRepo::delete(&store, org, twin.id).await.unwrap());
+    assert_eq!(
+        ConversationRepo::get(&store, org, user, conversation.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        ConversationRepo::messages(&store, org, conversation.id, &page)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        ProviderRepo::delete(&store, org, provider.id)
+            .await
+            .unwrap()
     );
 }

@@ -2,6 +2,9 @@
 
 pub mod api_keys;
 pub mod audit_events;
+pub mod chat_messages;
+pub mod chatbots;
+pub mod conversations;
 pub mod document_chunks;
 pub mod documents;
 pub mod invitations;

@@ -1,0 +1,450 @@
+//! `POST /v1/chat/completions`: OpenAI's chat-completions API in front of docent's chatbots, so any
+//! OpenAI SDK can talk to one. `model` is a chatbot's slug or id; the caller is an API key with the
+//! `chat` scope (which fixes the organization). The last user message is the question and the
+//! earlier messages are its history; the chatbot's own instructions replace `system` messages.
+//! Nothing is stored but the usage. Citations travel in an extra `citations` field, which the
+//! official SDKs keep as an extra attribute.
+
+use chrono::Utc;
+use docent_chat::{AnswerEvent, Role};
+use docent_keys::{Scope, require_scope};
+use futures_util::StreamExt as _;
+use poem::web::sse::{Event, SSE};
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::{ToJSON as _, Type as _};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::conversations::{CitationDto, wants_stream};
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::middleware::request_meta;
+use crate::state::{ApiState, Caller, ChatbotAccess};
+
+/// The OpenAI-compatible endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct CompletionsApi {
+    state: ApiState,
+}
+
+impl CompletionsApi {
+    pub(crate) fn new(state: ApiState) -> Self {
+        Self { state }
+    }
+}
+
+/// One message of the exchange.
+#[derive(Debug, Object)]
+pub(crate) struct CompletionMessage {
+    /// `system`, `developer`, `user`, `assistant` (others, such as `tool`, are ignored).
+    #[oai(validator(max_length = 32))]
+    pub role: String,
+    /// The text: a string, or an array of parts whose `text` parts are joined.
+    pub content: Option<serde_json::Value>,
+}
+
+/// Streaming options.
+#[derive(Debug, Object)]
+pub(crate) struct StreamOptions {
+    /// Send a last chunk with the usage.
+    pub include_usage: Option<bool>,
+}
+
+/// A chat-completions request. Sampling parameters are the chatbot's; `temperature` and
+/// `max_tokens` are accepted and ignored.
+#[derive(Debug, Object)]
+pub(crate) struct CompletionRequest {
+    /// The chatbot's slug or id.
+    #[oai(validator(max_length = 200))]
+    pub model: String,
+    /// The exchange; the last `user` message is the question.
+    #[oai(validator(min_items = 1, max_items = 200))]
+    pub messages: Vec<CompletionMessage>,
+    /// Answer as `chat.completion.chunk` Server-Sent Events.
+    pub stream: Option<bool>,
+    /// Streaming options.
+    pub stream_options: Option<StreamOptions>,
+    /// Ignored: the chatbot's temperature applies.
+    pub temperature: Option<f64>,
+    /// Ignored: the chatbot's `max_answer_tokens` applies.
+    pub max_tokens: Option<u32>,
+}
+
+/// The answer message.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct CompletionAnswer {
+    /// Always `assistant`.
+    pub role: String,
+    /// The answer.
+    pub content: String,
+}
+
+/// One choice (docent gives one).
+#[derive(Debug, Clone, Object)]
+pub(crate) struct CompletionChoice {
+    /// Always 0.
+    pub index: u32,
+    /// The answer.
+    pub message: CompletionAnswer,
+    /// `stop`.
+    pub finish_reason: String,
+}
+
+/// Tokens used.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct CompletionUsage {
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Both.
+    pub total_tokens: u64,
+}
+
+/// A `chat.completion`.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct ChatCompletion {
+    /// `chatcmpl-…`.
+    pub id: String,
+    /// `chat.completion`.
+    pub object: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// The chatbot's slug.
+    pub model: String,
+    /// The answer.
+    pub choices: Vec<CompletionChoice>,
+    /// Tokens used.
+    pub usage: CompletionUsage,
+    /// docent's extra: the passages the answer refers to.
+    pub citations: Vec<CitationDto>,
+}
+
+/// The change a chunk carries.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct ChunkDelta {
+    /// `assistant` in the first chunk.
+    #[oai(skip_serializing_if_is_none)]
+    pub role: Option<String>,
+    /// More text.
+    #[oai(skip_serializing_if_is_none)]
+    pub content: Option<String>,
+}
+
+/// One choice of a chunk.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct ChunkChoice {
+    /// Always 0.
+    pub index: u32,
+    /// The change.
+    pub delta: ChunkDelta,
+    /// `stop` in the last chunk of the answer, else `null`.
+    pub finish_reason: Option<String>,
+}
+
+/// A `chat.completion.chunk` Server-Sent Event (`data:` only; the stream ends with
+/// `data: [DONE]`).
+#[derive(Debug, Clone, Object)]
+pub(crate) struct ChatCompletionChunk {
+    /// The same for every chunk of an answer.
+    pub id: String,
+    /// `chat.completion.chunk`.
+    pub object: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// The chatbot's slug.
+    pub model: String,
+    /// The change (empty in the usage chunk).
+    pub choices: Vec<ChunkChoice>,
+    /// Tokens used (the last chunk, with `stream_options.include_usage`).
+    #[oai(skip_serializing_if_is_none)]
+    pub usage: Option<CompletionUsage>,
+    /// docent's extra, in the chunk with `finish_reason`: the passages the answer refers to.
+    #[oai(skip_serializing_if_is_none)]
+    pub citations: Option<Vec<CitationDto>>,
+}
+
+/// A completion: JSON, or chunks as Server-Sent Events.
+pub(crate) enum CompletionReply {
+    /// The whole answer.
+    Json(ChatCompletion),
+    /// The answer in chunks.
+    Stream(SSE),
+}
+
+impl std::fmt::Debug for CompletionReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Json(_) => "CompletionReply::Json",
+            Self::Stream(_) => "CompletionReply::Stream",
+        })
+    }
+}
+
+impl IntoResponse for CompletionReply {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Json(body) => Json(body).into_response(),
+            Self::Stream(sse) => sse.into_response(),
+        }
+    }
+}
+
+impl ApiResponse for CompletionReply {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "A `chat.completion`, or with `\"stream\": true` \
+                              `chat.completion.chunk` Server-Sent Events ending with `data: [DONE]`",
+                status: Some(200),
+                status_range: None,
+                content: vec![
+                    MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: ChatCompletion::schema_ref(),
+                    },
+                    MetaMediaType {
+                        content_type: "text/event-stream",
+                        schema: ChatCompletionChunk::schema_ref(),
+                    },
+                ],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ChatCompletion::register(registry);
+        ChatCompletionChunk::register(registry);
+    }
+}
+
+fn text_of(content: Option<serde_json::Value>) -> String {
+    match content {
+        Some(serde_json::Value::String(text)) => text,
+        Some(serde_json::Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(serde_json::Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Some(_) | None => String::new(),
+    }
+}
+
+fn invalid(reason: &str) -> ApiError {
+    docent_chat::ChatError::Invalid {
+        field: "messages",
+        reason: reason.to_owned(),
+    }
+    .into()
+}
+
+/// The question and its history from the client's messages.
+fn exchange(messages: Vec<CompletionMessage>) -> Result<(String, Vec<(Role, String)>), ApiError> {
+    let mut turns: Vec<(Role, String)> = messages
+        .into_iter()
+        .filter_map(|m| {
+            let role = match m.role.as_str() {
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                _ => return None,
+            };
+            Some((role, text_of(m.content)))
+        })
+        .filter(|(_, text)| !text.trim().is_empty())
+        .collect();
+    match turns.pop() {
+        Some((Role::User, question)) => Ok((question, turns)),
+        Some((Role::Assistant, _)) | None => {
+            Err(invalid("the last message must be a user message"))
+        }
+    }
+}
+
+fn chunk(
+    id: &str,
+    created: i64,
+    model: &str,
+    delta: ChunkDelta,
+    finish: Option<&str>,
+) -> ChatCompletionChunk {
+    ChatCompletionChunk {
+        id: id.to_owned(),
+        object: "chat.completion.chunk".to_owned(),
+        created,
+        model: model.to_owned(),
+        choices: vec![ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: finish.map(str::to_owned),
+        }],
+        usage: None,
+        citations: None,
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Chat")]
+impl CompletionsApi {
+    /// Chat completions (OpenAI-compatible)
+    ///
+    /// Talk to a chatbot with any OpenAI SDK: `base_url` = docent's `/v1`, `api_key` = a docent
+    /// key with the `chat` scope, `model` = the chatbot's slug or id. Counts against the
+    /// key's and the organization's monthly quotas.
+    #[oai(
+        path = "/v1/chat/completions",
+        method = "post",
+        operation_id = "chat_completion_create"
+    )]
+    async fn create(
+        &self,
+        request: &poem::Request,
+        auth: Auth,
+        body: Json<CompletionRequest>,
+    ) -> Result<CompletionReply, ApiError> {
+        let key = match self.state.caller(&auth).await? {
+            Caller::Key(key) => key,
+            Caller::User(_) => {
+                return Err(ApiError::new(
+                    poem::http::StatusCode::FORBIDDEN,
+                    "api_key_required",
+                    "this endpoint takes an API key with the `chat` scope",
+                ));
+            }
+        };
+        require_scope(&key, Scope::Chat)?;
+        let access = ChatbotAccess {
+            tenant: key.tenant().with_request(request_meta()),
+            allowed: key.key.settings.chatbot_ids.clone(),
+        };
+        let Json(body) = body;
+        let chat = self.state.chat()?;
+        let bot = chat.find_chatbot(&access.tenant, body.model.trim()).await?;
+        access.check(bot.id)?;
+        let stream = wants_stream(request, body.stream);
+        let include_usage = body
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
+        let (question, history) = exchange(body.messages)?;
+        let answer = chat
+            .answer_stateless(&access.tenant, &bot, question, history)
+            .await?;
+        let id = format!("chatcmpl-{}", Uuid::now_v7().simple());
+        let created = Utc::now().timestamp();
+        let model = bot.slug.to_string();
+        if !stream {
+            let message = answer.collect().await?;
+            let usage = message.usage;
+            return Ok(CompletionReply::Json(ChatCompletion {
+                id,
+                object: "chat.completion".to_owned(),
+                created,
+                model,
+                choices: vec![CompletionChoice {
+                    index: 0,
+                    message: CompletionAnswer {
+                        role: "assistant".to_owned(),
+                        content: message.content,
+                    },
+                    finish_reason: "stop".to_owned(),
+                }],
+                usage: CompletionUsage {
+                    prompt_tokens: usage.prompt_tokens,
+                    completion_tokens: usage.completion_tokens,
+                    total_tokens: usage.prompt_tokens + usage.completion_tokens,
+                },
+                citations: message.citations.into_iter().map(Into::into).collect(),
+            }));
+        }
+        let first = chunk(
+            &id,
+            created,
+            &model,
+            ChunkDelta {
+                role: Some("assistant".to_owned()),
+                content: Some(String::new()),
+            },
+            None,
+        );
+        let mut citations = Vec::new();
+        let events = answer.filter_map(move |event| {
+            let out: Option<Vec<String>> = match event {
+                AnswerEvent::Delta(text) => Some(vec![
+                    chunk(
+                        &id,
+                        created,
+                        &model,
+                        ChunkDelta {
+                            role: None,
+                            content: Some(text),
+                        },
+                        None,
+                    )
+                    .to_json_string(),
+                ]),
+                AnswerEvent::Citations(found) => {
+                    citations = found.into_iter().map(Into::into).collect();
+                    None
+                }
+                AnswerEvent::Usage(usage) => {
+                    let mut last = chunk(
+                        &id,
+                        created,
+                        &model,
+                        ChunkDelta {
+                            role: None,
+                            content: None,
+                        },
+                        Some("stop"),
+                    );
+                    last.citations = Some(std::mem::take(&mut citations));
+                    let mut out = vec![last.to_json_string()];
+                    if include_usage {
+                        out.push(
+                            ChatCompletionChunk {
+                                choices: Vec::new(),
+                                usage: Some(CompletionUsage {
+                                    prompt_tokens: usage.prompt_tokens,
+                                    completion_tokens: usage.completion_tokens,
+                                    total_tokens: usage.prompt_tokens + usage.completion_tokens,
+                                }),
+                                ..chunk(
+                                    &id,
+                                    created,
+                                    &model,
+                                    ChunkDelta {
+                                        role: None,
+                                        content: None,
+                                    },
+                                    None,
+                                )
+                            }
+                            .to_json_string(),
+                        );
+                    }
+                    Some(out)
+                }
+                AnswerEvent::Done(_) => Some(vec!["[DONE]".to_owned()]),
+                AnswerEvent::Error(error) => {
+                    let error = ApiError::from(error);
+                    Some(vec![
+                        serde_json::json!({"error": {"code": error.code, "message": error.message}})
+                            .to_string(),
+                    ])
+                }
+            };
+            std::future::ready(out)
+        });
+        let events = futures_util::stream::once(std::future::ready(vec![first.to_json_string()]))
+            .chain(events)
+            .flat_map(futures_util::stream::iter)
+            .map(Event::message);
+        Ok(CompletionReply::Stream(
+            SSE::new(events).keep_alive(self.state.heartbeat()),
+        ))
+    }
+}

@@ -1,0 +1,88 @@
+//! The chat service's quota port over the key service: a message reserves against the monthly
+//! quotas of the organization and, when a key asks, of that key; it settles with the usage the
+//! provider reported, which lands in the usage ledger.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use docent_chat::{ChatError, TokenUsage, UsageGate, UsageHold};
+use docent_kernel::{Actor, ChatbotId, StoreError, TenantCtx};
+use docent_keys::{KeyError, KeyService, ReportedUsage, Reservation};
+
+/// Quotas kept by the key service.
+#[derive(Debug, Clone)]
+pub struct KeyUsageGate {
+    keys: Arc<KeyService>,
+}
+
+impl KeyUsageGate {
+    /// A gate over `keys`.
+    #[must_use]
+    pub fn new(keys: Arc<KeyService>) -> Self {
+        Self { keys }
+    }
+}
+
+fn chat_error(error: KeyError) -> ChatError {
+    match error {
+        KeyError::QuotaExceeded { resets_in_secs, .. } => ChatError::QuotaExceeded {
+            message: error.to_string(),
+            resets_in_secs,
+        },
+        // The key was revoked or deleted between authentication and now.
+        KeyError::NotFound | KeyError::InvalidKey => ChatError::Store(StoreError::NotFound),
+        KeyError::Store(store) => ChatError::Store(store),
+        other @ (KeyError::Invalid { .. }
+        | KeyError::UnknownScope(_)
+        | KeyError::InsufficientScope(_)
+        | KeyError::RateLimited(_)
+        | KeyError::ChatbotNotFound(_)
+        | KeyError::InvalidRange(_)
+        | KeyError::Paging(_)) => ChatError::Store(StoreError::Unavailable(other.to_string())),
+    }
+}
+
+#[async_trait]
+impl UsageGate for KeyUsageGate {
+    async fn reserve(
+        &self,
+        tenant: &TenantCtx,
+        chatbot: ChatbotId,
+        estimated_tokens: u64,
+    ) -> Result<Box<dyn UsageHold>, ChatError> {
+        let key = match tenant.actor() {
+            Actor::ApiKey(id) => Some(self.keys.get(tenant, id).await.map_err(chat_error)?),
+            Actor::User(_) => None,
+        };
+        let reservation = self
+            .keys
+            .reserve(tenant, key.as_ref(), Some(chatbot), estimated_tokens)
+            .await
+            .map_err(chat_error)?;
+        Ok(Box::new(Held {
+            keys: self.keys.clone(),
+            reservation,
+        }))
+    }
+}
+
+/// A reservation of the key service.
+#[derive(Debug)]
+struct Held {
+    keys: Arc<KeyService>,
+    reservation: Reservation,
+}
+
+#[async_trait]
+impl UsageHold for Held {
+    async fn settle(self: Box<Self>, used: TokenUsage) {
+        let Self { keys, reservation } = *self;
+        let reported = ReportedUsage {
+            prompt_tokens: used.prompt_tokens,
+            completion_tokens: used.completion_tokens,
+        };
+        if let Err(error) = keys.settle(reservation, reported).await {
+            tracing::warn!(%error, "could not record chat usage");
+        }
+    }
+}
