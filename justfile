@@ -40,6 +40,7 @@ migrate ACTION="up":
 bench: models
     cargo bench --locked -p docent-tests --bench http
     cargo bench --locked -p docent-tests --bench documents
+    scripts/with-llm cargo bench --locked -p docent-tests --bench chat
 
 # Start the scaled setup (api, worker, PostgreSQL, Qdrant) with Docker Compose.
 up:

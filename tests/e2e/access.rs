@@ -15,6 +15,7 @@ on_both_backends!(every_route_refuses_the_wrong_caller);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Needs {
     Viewer,
+    Member,
     Admin,
     Owner,
 }
@@ -125,6 +126,60 @@ async fn every_route_refuses_the_wrong_caller(backend: Backend) {
             None,
             Needs::Admin,
         ),
+        (
+            Method::GET,
+            format!("/v1/orgs/{org}/chatbots"),
+            None,
+            Needs::Viewer,
+        ),
+        (
+            Method::POST,
+            format!("/v1/orgs/{org}/chatbots"),
+            Some(json!({"name": "x", "provider_id": missing})),
+            Needs::Member,
+        ),
+        (
+            Method::GET,
+            format!("/v1/orgs/{org}/chatbots/{missing}"),
+            None,
+            Needs::Viewer,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/orgs/{org}/chatbots/{missing}"),
+            Some(json!({"name": "x"})),
+            Needs::Member,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/orgs/{org}/chatbots/{missing}"),
+            None,
+            Needs::Member,
+        ),
+        (
+            Method::POST,
+            format!("/v1/orgs/{org}/chatbots/{missing}/conversations"),
+            Some(json!({})),
+            Needs::Viewer,
+        ),
+        (
+            Method::GET,
+            format!("/v1/orgs/{org}/chatbots/{missing}/conversations"),
+            None,
+            Needs::Viewer,
+        ),
+        (
+            Method::GET,
+            format!("/v1/orgs/{org}/chatbots/{missing}/conversations/{missing}/messages"),
+            None,
+            Needs::Viewer,
+        ),
+        (
+            Method::POST,
+            format!("/v1/orgs/{org}/chatbots/{missing}/conversations/{missing}/messages"),
+            Some(json!({"content": "hi"})),
+            Needs::Viewer,
+        ),
     ];
 
     for (method, path, body, needs) in &routes {
@@ -151,6 +206,8 @@ async fn every_route_refuses_the_wrong_caller(backend: Backend) {
             app.call(method.clone(), path, Some(&viewer), body.clone())
                 .await
                 .expect_error(403, "forbidden");
+        }
+        if *needs > Needs::Member {
             app.call(method.clone(), path, Some(&member), body.clone())
                 .await
                 .expect_error(403, "forbidden");
@@ -172,6 +229,8 @@ async fn every_route_refuses_the_wrong_caller(backend: Backend) {
         (Method::POST, "/v1/auth/password"),
         (Method::GET, "/v1/auth/sessions"),
         (Method::POST, "/v1/invitations/accept"),
+        (Method::GET, "/v1/prompt-templates"),
+        (Method::POST, "/v1/chat/completions"),
     ] {
         let body = (method != Method::GET).then(|| json!({}));
         app.call(method, path, None, body)

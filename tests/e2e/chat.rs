@@ -42,6 +42,14 @@ async fn text_document(
     id
 }
 
+/// Posts `body` to `path`, expects 201 and returns the new object's id.
+async fn create(app: &TestApp, path: &str, token: &str, body: Value) -> String {
+    app.post(path, Some(token), body).await.expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// One Server-Sent Event.
 #[derive(Debug, Clone)]
 pub struct SseEvent {
@@ -164,17 +172,13 @@ async fn chatbots_answer_from_documents_with_citations(backend: Backend) {
         "lighthouse",
     )
     .await;
-    let provider = app
-        .post(
-            &format!("/v1/orgs/{org}/providers"),
-            Some(&owner),
-            json!({"name": "Offline", "kind": "extractive"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let provider = create(
+        &app,
+        &format!("/v1/orgs/{org}/providers"),
+        &owner,
+        json!({"name": "Offline", "kind": "extractive"}),
+    )
+    .await;
     let bots = format!("/v1/orgs/{org}/chatbots");
 
     // The built-in tones are listed.
@@ -211,29 +215,21 @@ async fn chatbots_answer_from_documents_with_citations(backend: Backend) {
 
     // Bad settings are refused with clear codes, and nothing is stored.
     let other_org = app.create_org(&owner, "Elsewhere").await;
-    let foreign_provider = app
-        .post(
-            &format!("/v1/orgs/{other_org}/providers"),
-            Some(&owner),
-            json!({"name": "X", "kind": "extractive"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let foreign_provider = create(
+        &app,
+        &format!("/v1/orgs/{other_org}/providers"),
+        &owner,
+        json!({"name": "X", "kind": "extractive"}),
+    )
+    .await;
     let foreign_doc = text_document(&app, &owner, &other_org, "Foreign", RETURNS, "x").await;
-    let remote = app
-        .post(
-            &format!("/v1/orgs/{org}/providers"),
-            Some(&owner),
-            json!({"name": "Remote", "kind": "openai", "api_key": "sk-test-abcdefgh1234"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let remote = create(
+        &app,
+        &format!("/v1/orgs/{org}/providers"),
+        &owner,
+        json!({"name": "Remote", "kind": "openai", "api_key": "sk-test-abcdefgh1234"}),
+    )
+    .await;
     for (body, status, code) in [
         (
             json!({"name": "A", "provider_id": foreign_provider}),
@@ -576,17 +572,13 @@ async fn keys_use_chatbots_within_allow_lists_and_quotas(backend: Backend) {
     let (_, owner) = app.signup("chat-keys@example.com", PW).await;
     let org = app.create_org(&owner, "Keyed chat").await;
     text_document(&app, &owner, &org, "Returns policy", RETURNS, "support").await;
-    let provider = app
-        .post(
-            &format!("/v1/orgs/{org}/providers"),
-            Some(&owner),
-            json!({"name": "Offline", "kind": "extractive"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let provider = create(
+        &app,
+        &format!("/v1/orgs/{org}/providers"),
+        &owner,
+        json!({"name": "Offline", "kind": "extractive"}),
+    )
+    .await;
     let bots = format!("/v1/orgs/{org}/chatbots");
     let bot = |name: &'static str| {
         let app = &app;
@@ -594,16 +586,13 @@ async fn keys_use_chatbots_within_allow_lists_and_quotas(backend: Backend) {
         let provider = provider.clone();
         let bots = bots.clone();
         async move {
-            app.post(
+            create(
+                app,
                 &bots,
-                Some(&owner),
+                &owner,
                 json!({"name": name, "provider_id": provider}),
             )
             .await
-            .expect(201)["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
         }
     };
     let allowed = bot("Allowed").await;
@@ -853,35 +842,16 @@ async fn a_real_model_answers_streams_and_is_cancelled(backend: Backend) {
         return;
     };
     let app = TestApp::start_with(backend, |config| {
-        config.providers.allow_private_base_urls = true
+        config.providers.allow_private_base_urls = true;
+        config.chat.heartbeat_secs = 1;
     })
     .await;
     let (_, owner) = app.signup("chat-llm@example.com", PW).await;
     let org = app.create_org(&owner, "Model").await;
     let returns = text_document(&app, &owner, &org, "Returns policy", RETURNS, "support").await;
-    let provider = app
-        .post(
-            &format!("/v1/orgs/{org}/providers"),
-            Some(&owner),
-            json!({"name": "llama.cpp", "kind": "openai_compatible", "base_url": url, "default_model": "smollm2"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let provider = create(&app, &format!("/v1/orgs/{org}/providers"), &owner, json!({"name": "llama.cpp", "kind": "openai_compatible", "base_url": url, "default_model": "smollm2"})).await;
     let bots = format!("/v1/orgs/{org}/chatbots");
-    let bot = app
-        .post(
-            &bots,
-            Some(&owner),
-            json!({"name": "Model bot", "provider_id": provider, "max_answer_tokens": 48, "context_window": 1024, "temperature": 0.0, "retrieval": {"top_k": 2}}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bot = create(&app, &bots, &owner, json!({"name": "Model bot", "provider_id": provider, "max_answer_tokens": 48, "context_window": 1024, "temperature": 0.0, "retrieval": {"top_k": 2}})).await;
     let conversation = app
         .post(
             &format!("{bots}/{bot}/conversations"),
@@ -953,6 +923,49 @@ async fn a_real_model_answers_streams_and_is_cancelled(backend: Backend) {
     assert_eq!(row["requests"], 2, "{usage}");
     assert!(row["prompt_tokens"].as_u64().unwrap() > 100, "{usage}");
 
+    // A prompt the model's context cannot hold is retried once without history: a chatbot that
+    // believes in 8192 tokens talks to a server with far fewer. Each question is ~600 tokens, so
+    // by the third the history overflows the server; the answer still comes, from a shorter
+    // prompt (a budget this large never trims history itself).
+    let roomy = create(&app, &bots, &owner, json!({"name": "Roomy", "provider_id": provider, "max_answer_tokens": 16, "context_window": 8192, "temperature": 0.0, "retrieval": {"top_k": 1, "min_score": -1.0}})).await;
+    let roomy_conversation = app
+        .post(
+            &format!("{bots}/{roomy}/conversations"),
+            Some(&owner),
+            json!({}),
+        )
+        .await
+        .expect(201)["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let roomy_messages = format!("{bots}/{roomy}/conversations/{roomy_conversation}/messages");
+    let long_question = format!(
+        "{RETURN_QUESTION} {}",
+        "Please answer precisely and briefly. ".repeat(65)
+    );
+    let mut prompts = Vec::new();
+    let mut truncated = false;
+    for _ in 0..5 {
+        let answer = app
+            .post(
+                &roomy_messages,
+                Some(&owner),
+                json!({"content": long_question}),
+            )
+            .await
+            .expect(200)["message"]
+            .clone();
+        prompts.push(answer["usage"]["prompt_tokens"].as_u64().unwrap());
+        truncated |= answer["incomplete"] == true;
+    }
+    eprintln!("prompt tokens per turn: {prompts:?}");
+    assert!(truncated, "16 tokens never cut an answer short");
+    assert!(
+        prompts.windows(2).any(|w| w[1] < w[0]),
+        "no prompt was ever trimmed: {prompts:?}"
+    );
+
     // A client that goes away mid-answer cancels it; the partial answer is stored as incomplete.
     app.patch(
         &format!("{bots}/{bot}"),
@@ -961,12 +974,47 @@ async fn a_real_model_answers_streams_and_is_cancelled(backend: Backend) {
     )
     .await
     .expect(200);
+    let long_answer = json!({"content": "Explain in great detail, with many examples, how customers return a product and how the refunds are issued.", "stream": true});
+
+    // A long streamed answer carries heartbeat comments (every second here, 15 s by default).
+    let other = app
+        .post(
+            &format!("{bots}/{bot}/conversations"),
+            Some(&owner),
+            json!({}),
+        )
+        .await
+        .expect(201)["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = Instant::now();
+    let (status, _, body) = post_raw(
+        &app,
+        &format!("{bots}/{bot}/conversations/{other}/messages"),
+        &owner,
+        long_answer.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("event: done"), "{body}");
+    if started.elapsed() > Duration::from_millis(1500) {
+        assert!(
+            body.starts_with(":\n\n") || body.contains("\n\n:\n\n"),
+            "no heartbeat in a {:?} stream",
+            started.elapsed()
+        );
+    } else {
+        eprintln!("the answer took under 1.5 s; no heartbeat was due");
+    }
+
     let before = stored["items"].as_array().unwrap().len();
     let mut response = app
         .client
         .post(format!("{}{messages}", app.base))
         .bearer_auth(&owner)
-        .json(&json!({"content": "Explain in great detail, with many examples, how customers return a product and how the refunds are issued.", "stream": true}))
+        .json(&long_answer)
         .send()
         .await
         .unwrap();
@@ -1011,17 +1059,13 @@ async fn the_openai_python_sdk_talks_to_chat_completions() {
     let (_, owner) = app.signup("chat-sdk@example.com", PW).await;
     let org = app.create_org(&owner, "SDK").await;
     let returns = text_document(&app, &owner, &org, "Returns policy", RETURNS, "support").await;
-    let provider = app
-        .post(
-            &format!("/v1/orgs/{org}/providers"),
-            Some(&owner),
-            json!({"name": "Offline", "kind": "extractive"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let provider = create(
+        &app,
+        &format!("/v1/orgs/{org}/providers"),
+        &owner,
+        json!({"name": "Offline", "kind": "extractive"}),
+    )
+    .await;
     app.post(
         &format!("/v1/orgs/{org}/chatbots"),
         Some(&owner),

@@ -12,7 +12,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use docent_documents::{SearchHit, SearchRequest};
 use docent_kernel::{ConversationId, MessageId, TenantCtx};
@@ -21,6 +21,7 @@ use docent_providers::chat::{ChatChunk, ChatModel as _, ChatRequest, ChatStream}
 use docent_providers::retry::Retrying;
 use futures_util::{Stream, StreamExt as _};
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 
 use crate::citations::{MarkerFilter, citations_for, footnotes};
 use crate::error::{ChatError, invalid};
@@ -38,6 +39,8 @@ pub const MAX_QUESTION_CHARS: usize = 4_000;
 const HISTORY_MESSAGES: u64 = 50;
 /// The length of a citation's snippet, in characters.
 const SNIPPET_CHARS: usize = 300;
+/// The longest an answer may take from the model's first byte to its last.
+const MAX_ANSWER_TIME: Duration = Duration::from_secs(600);
 
 /// One step of an answer as it is produced.
 #[derive(Debug)]
@@ -104,6 +107,8 @@ struct Plan {
     given: Vec<Citation>,
     hold: Box<dyn UsageHold>,
     estimated_prompt: Option<u64>,
+    /// How long the model may go without sending anything.
+    idle: Duration,
 }
 
 fn snippet(text: &str) -> String {
@@ -242,6 +247,16 @@ impl ChatService {
         question: &str,
         history: &[Message],
     ) -> Result<Plan, ChatError> {
+        // The quota first: a caller over it costs no embedding. The token estimate is the
+        // question and the answer; the settlement uses what the provider reports.
+        let hold = self
+            .gate
+            .reserve(
+                tenant,
+                bot.id,
+                estimate_tokens(question) + u64::from(bot.max_answer_tokens),
+            )
+            .await?;
         let (tags, document_ids) = match &bot.knowledge {
             KnowledgeScope::All => (None, None),
             KnowledgeScope::Tags(tags) => (Some(tags.clone()), None),
@@ -265,12 +280,12 @@ impl ChatService {
             .filter(|hit| hit.score >= bot.retrieval.min_score)
             .collect();
         if relevant.is_empty() {
-            let hold = self.gate.reserve(tenant, bot.id, 0).await?;
             return Ok(Plan {
                 output: Output::Fixed(bot.fallback_answer.clone()),
                 given: Vec::new(),
                 hold,
                 estimated_prompt: None,
+                idle: MAX_ANSWER_TIME,
             });
         }
         let mut given = Vec::with_capacity(relevant.len());
@@ -296,12 +311,12 @@ impl ChatService {
         }
         let provider = self.providers.get(tenant, bot.provider_id).await?;
         if !provider.kind.is_remote() {
-            let hold = self.gate.reserve(tenant, bot.id, 0).await?;
             return Ok(Plan {
                 output: Output::Fixed(extractive::answer(question, &sources, bot.citation_style)),
                 given,
                 hold,
                 estimated_prompt: None,
+                idle: MAX_ANSWER_TIME,
             });
         }
         let model = bot
@@ -310,14 +325,6 @@ impl ChatService {
             .or_else(|| provider.default_model.clone())
             .ok_or_else(|| invalid("model", "the chatbot names no model and its provider none"))?;
         let mut prompt = prompt::build(bot, &sources, history, question, true)?;
-        let hold = self
-            .gate
-            .reserve(
-                tenant,
-                bot.id,
-                prompt.estimated_tokens + u64::from(bot.max_answer_tokens),
-            )
-            .await?;
         let key = self.providers.api_key(&provider).await?;
         let client = Retrying::new(self.models.connect(&provider, key)?, self.retry);
         let request = |prompt: &prompt::Prompt| ChatRequest {
@@ -355,6 +362,7 @@ impl ChatService {
             given,
             hold,
             estimated_prompt: Some(prompt.estimated_tokens),
+            idle: Duration::from_secs(u64::from(provider.timeout_secs.max(1))),
         })
     }
 
@@ -373,9 +381,12 @@ impl ChatService {
             .as_ref()
             .filter(|p| p.conversation.title.is_empty())
             .map(|_| title_from(question));
-        tokio::spawn(async move {
-            service.pump(plan, style, persist, title, started, tx).await;
-        });
+        tokio::spawn(
+            async move {
+                service.pump(plan, style, persist, title, started, tx).await;
+            }
+            .instrument(tracing::Span::current()),
+        );
         AnswerStream { events: rx }
     }
 
@@ -393,12 +404,16 @@ impl ChatService {
             given,
             hold,
             estimated_prompt,
+            idle,
         } = plan;
         let mut filter = MarkerFilter::new(given.len(), style);
         let mut content = String::new();
         let mut reported = None;
         let mut failure = None;
+        // The client went away before the answer was complete.
         let mut cancelled = false;
+        // The model stopped at the answer's token limit.
+        let mut truncated = false;
         match output {
             Output::Fixed(text) => {
                 for piece in pieces(&text) {
@@ -410,39 +425,58 @@ impl ChatService {
                     }
                 }
             }
-            Output::Model(mut stream) => loop {
-                let item = tokio::select! {
-                    biased;
-                    () = tx.closed() => {
-                        cancelled = true;
-                        break;
-                    }
-                    item = stream.next() => item,
-                };
-                match item {
-                    Some(Ok(ChatChunk::Delta(delta))) => {
-                        let shown = filter.push(&delta);
-                        content.push_str(&shown);
-                        if !shown.is_empty() && tx.send(AnswerEvent::Delta(shown)).await.is_err() {
+            Output::Model(mut stream) => {
+                let deadline = tokio::time::Instant::now() + MAX_ANSWER_TIME;
+                loop {
+                    let next = tokio::time::timeout_at(
+                        deadline.min(tokio::time::Instant::now() + idle),
+                        stream.next(),
+                    );
+                    let item = tokio::select! {
+                        biased;
+                        () = tx.closed() => {
                             cancelled = true;
                             break;
                         }
+                        item = next => item,
+                    };
+                    match item {
+                        Err(_) => {
+                            failure = Some(ModelError::Transient {
+                                message: "the model stopped sending the answer".to_owned(),
+                                retry_after: None,
+                            });
+                            break;
+                        }
+                        Ok(Some(Ok(ChatChunk::Delta(delta)))) => {
+                            let shown = filter.push(&delta);
+                            content.push_str(&shown);
+                            if !shown.is_empty()
+                                && tx.send(AnswerEvent::Delta(shown)).await.is_err()
+                            {
+                                cancelled = true;
+                                break;
+                            }
+                        }
+                        Ok(Some(Ok(ChatChunk::Usage(usage)))) => reported = Some(usage),
+                        Ok(Some(Ok(ChatChunk::Truncated))) => truncated = true,
+                        Ok(Some(Err(error))) => {
+                            failure = Some(error);
+                            break;
+                        }
+                        Ok(None) => break,
                     }
-                    Some(Ok(ChatChunk::Usage(usage))) => reported = Some(usage),
-                    Some(Err(error)) => {
-                        failure = Some(error);
-                        break;
-                    }
-                    None => break,
                 }
-            },
+                // Dropping the stream here cancels the provider call if it is still running.
+            }
         }
-        // Dropping the model's stream (above, at the end of the match) cancelled the call.
+        // From here on the answer is what it is; a client leaving now changes nothing stored.
+        let mut gone = cancelled;
         let rest = filter.finish();
         if !rest.is_empty() {
             content.push_str(&rest);
-            if !cancelled && tx.send(AnswerEvent::Delta(rest)).await.is_err() {
-                cancelled = true;
+            if !gone && tx.send(AnswerEvent::Delta(rest)).await.is_err() {
+                gone = true;
             }
         }
         let citations = if content.trim().is_empty() {
@@ -453,8 +487,8 @@ impl ChatService {
         if style == CitationStyle::Footnotes && !citations.is_empty() {
             let notes = footnotes(&citations);
             content.push_str(&notes);
-            if !cancelled && tx.send(AnswerEvent::Delta(notes)).await.is_err() {
-                cancelled = true;
+            if !gone && tx.send(AnswerEvent::Delta(notes)).await.is_err() {
+                gone = true;
             }
         }
         let usage = match (reported, estimated_prompt) {
@@ -474,11 +508,12 @@ impl ChatService {
             (None, None) => TokenUsage::default(),
         };
         let produced = !content.is_empty();
-        if failure.is_some() && !produced {
-            // Nothing came of it: release the reservation without charging.
-            drop(hold);
-        } else {
+        // A failure before any text: nothing to keep, nothing to charge.
+        let keep = produced || failure.is_none();
+        if keep {
             hold.settle(usage).await;
+        } else {
+            drop(hold);
         }
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let answer = Message {
@@ -491,12 +526,12 @@ impl ChatService {
             citations: citations.clone(),
             usage,
             latency_ms,
-            incomplete: cancelled || failure.is_some(),
+            incomplete: cancelled || truncated || failure.is_some(),
             created_at: self.clock.now(),
         };
         let mut store_failure = None;
         if let Some(persist) = &persist
-            && produced
+            && keep
             && let Err(error) = self
                 .conversations
                 .append_exchange(
@@ -508,18 +543,28 @@ impl ChatService {
                 )
                 .await
         {
-            tracing::error!(%error, conversation = %persist.conversation.id.as_uuid(), "could not store an answer");
-            store_failure = Some(error);
+            store_failure = Some(match error {
+                // The conversation or its chatbot was deleted while the answer was made.
+                docent_kernel::StoreError::NotFound => ChatError::ConversationNotFound,
+                other @ (docent_kernel::StoreError::Conflict(_)
+                | docent_kernel::StoreError::Unavailable(_)
+                | docent_kernel::StoreError::Corrupt(_)) => {
+                    tracing::error!(error = %other, conversation = %persist.conversation.id.as_uuid(), "could not store an answer");
+                    other.into()
+                }
+            });
         }
-        if cancelled {
+        if gone {
             return;
         }
-        let _ = tx.send(AnswerEvent::Citations(citations)).await;
-        let _ = tx.send(AnswerEvent::Usage(usage)).await;
         let last = match (failure, store_failure) {
             (Some(error), _) => AnswerEvent::Error(error.into()),
-            (None, Some(error)) => AnswerEvent::Error(error.into()),
-            (None, None) => AnswerEvent::Done(answer),
+            (None, Some(error)) => AnswerEvent::Error(error),
+            (None, None) => {
+                let _ = tx.send(AnswerEvent::Citations(citations)).await;
+                let _ = tx.send(AnswerEvent::Usage(usage)).await;
+                AnswerEvent::Done(answer)
+            }
         };
         let _ = tx.send(last).await;
     }

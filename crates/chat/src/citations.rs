@@ -15,6 +15,8 @@ pub struct MarkerFilter {
     sources: u32,
     strip_all: bool,
     pending: String,
+    /// Inside a code span or block (between backticks), where brackets are code.
+    in_code: bool,
 }
 
 /// What a bracketed text is.
@@ -30,7 +32,8 @@ fn classify(inner: &str) -> Bracket {
         .split(',')
         .map(|part| {
             let part = part.trim();
-            if part.is_empty() || part.len() > 4 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            // Sources are few (`top_k` ≤ 20): `[2023]` or `[100]` is text, not a marker.
+            if part.is_empty() || part.len() > 2 || !part.bytes().all(|b| b.is_ascii_digit()) {
                 None
             } else {
                 part.parse().ok()
@@ -58,6 +61,7 @@ impl MarkerFilter {
             sources: u32::try_from(sources).unwrap_or(u32::MAX),
             strip_all: !style.uses_markers(),
             pending: String::new(),
+            in_code: false,
         }
     }
 
@@ -95,7 +99,10 @@ impl MarkerFilter {
         let mut out = String::with_capacity(delta.len());
         for c in delta.chars() {
             if self.pending.is_empty() {
-                if c == '[' {
+                if c == '`' {
+                    self.in_code = !self.in_code;
+                }
+                if c == '[' && !self.in_code {
                     self.pending.push(c);
                 } else {
                     out.push(c);
@@ -111,6 +118,11 @@ impl MarkerFilter {
                 out.push_str(&self.pending);
                 self.pending.clear();
                 self.pending.push(c);
+            } else if c == '`' {
+                out.push_str(&self.pending);
+                self.pending.clear();
+                self.in_code = !self.in_code;
+                out.push(c);
             } else {
                 self.pending.push(c);
                 if !may_become_marker(&self.pending[1..]) || self.pending.len() > MAX_MARKER {
@@ -215,6 +227,15 @@ mod tests {
         assert_eq!(clean("Yes [1]. Also [3].", 2, style), "Yes [1]. Also .");
         assert_eq!(clean("See [1, 4] and [2][9]", 2, style), "See [1] and [2]");
         assert_eq!(clean("See [0] [12]", 12, style), "See  [12]");
+        // Code is left alone, and numbers too large to be markers are text.
+        assert_eq!(
+            clean("Use `arr[0]` and `m[1, 9]` [9]", 2, style),
+            "Use `arr[0]` and `m[1, 9]` "
+        );
+        assert_eq!(
+            clean("```\nx = a[7]\n```\nIn [2023] [1]", 1, style),
+            "```\nx = a[7]\n```\nIn [2023] [1]"
+        );
         // Brackets that are not markers stay.
         assert_eq!(clean("a [b] c [ d", 2, style), "a [b] c [ d");
         assert_eq!(clean("array[i] = [1]", 1, style), "array[i] = [1]");

@@ -18,6 +18,9 @@ pub enum ChatError {
     /// No such chatbot in this organization (or the key may not use it).
     #[error("chatbot not found")]
     ChatbotNotFound,
+    /// The calling key was revoked (or expired) while the request was under way.
+    #[error("the API key is not valid")]
+    AccessRevoked,
     /// No such conversation of this caller.
     #[error("conversation not found")]
     ConversationNotFound,
@@ -56,6 +59,7 @@ impl ChatError {
         match self {
             Self::Invalid { .. } | Self::Paging(_) => ErrorKind::InvalidInput,
             Self::ChatbotNotFound | Self::ConversationNotFound => ErrorKind::NotFound,
+            Self::AccessRevoked => ErrorKind::Unauthenticated,
             Self::SlugTaken(_) => ErrorKind::Conflict,
             Self::QuotaExceeded { .. } => ErrorKind::RateLimited,
             Self::Model(ModelError::Transient { .. }) => ErrorKind::Unavailable,

@@ -158,7 +158,12 @@ impl ChatService {
             bot.name = text_field("name", name, MAX_NAME, false)?;
         }
         if let Some(slug) = input.slug {
-            bot.slug = Slug::parse(slug.trim()).map_err(|reason| invalid("slug", reason))?;
+            let slug = slug.trim();
+            // A slug is also a `model` name next to chatbot ids: it must not look like one.
+            if slug.parse::<uuid::Uuid>().is_ok() {
+                return Err(invalid("slug", "a slug must not look like an id"));
+            }
+            bot.slug = Slug::parse(slug).map_err(|reason| invalid("slug", reason))?;
         }
         if let Some(provider_id) = input.provider_id {
             bot.provider_id = provider_id;

@@ -356,6 +356,7 @@ impl From<ChatError> for ApiError {
             ChatError::Documents(inner) => return inner.into(),
             other @ (ChatError::Invalid { .. }
             | ChatError::ChatbotNotFound
+            | ChatError::AccessRevoked
             | ChatError::ConversationNotFound
             | ChatError::SlugTaken(_)
             | ChatError::QuotaExceeded { .. }
@@ -367,6 +368,7 @@ impl From<ChatError> for ApiError {
         let (status, code) = match &error {
             ChatError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             ChatError::ChatbotNotFound => (StatusCode::NOT_FOUND, "chatbot_not_found"),
+            ChatError::AccessRevoked => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
             ChatError::ConversationNotFound => (StatusCode::NOT_FOUND, "conversation_not_found"),
             ChatError::SlugTaken(_) => (StatusCode::CONFLICT, "slug_taken"),
             ChatError::QuotaExceeded { resets_in_secs, .. } => {
@@ -386,7 +388,17 @@ impl From<ChatError> for ApiError {
                 };
             }
             ChatError::Model(ModelError::Permanent(_)) => {
-                (StatusCode::BAD_GATEWAY, "provider_error")
+                // The provider's own words may carry internals (a proxy's page, a key's
+                // fragment): logged, not shown. The provider test endpoint shows them to admins.
+                return Self {
+                    internal: Some(message),
+                    ..Self::new(
+                        StatusCode::BAD_GATEWAY,
+                        "provider_error",
+                        "the model provider refused the request (check the provider connection's \
+                         key and the chatbot's model)",
+                    )
+                };
             }
             ChatError::Model(ModelError::ContextTooLong(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "context_too_long")

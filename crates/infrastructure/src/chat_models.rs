@@ -314,6 +314,9 @@ impl<C: OpenAiConfigTrait + Send + Sync + 'static> ChatModel for OpenAiChat<C> {
                         {
                             out.push(Ok(ChatChunk::Delta(text.clone())));
                         }
+                        if choice.finish_reason == Some(FinishReason::Length) {
+                            out.push(Ok(ChatChunk::Truncated));
+                        }
                     }
                     if chunk.usage.is_some() {
                         out.push(Ok(ChatChunk::Usage(usage(chunk.usage.as_ref()))));

@@ -30,7 +30,7 @@ fn chat_error(error: KeyError) -> ChatError {
             resets_in_secs,
         },
         // The key was revoked or deleted between authentication and now.
-        KeyError::NotFound | KeyError::InvalidKey => ChatError::Store(StoreError::NotFound),
+        KeyError::NotFound | KeyError::InvalidKey => ChatError::AccessRevoked,
         KeyError::Store(store) => ChatError::Store(store),
         other @ (KeyError::Invalid { .. }
         | KeyError::UnknownScope(_)

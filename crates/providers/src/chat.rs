@@ -67,6 +67,8 @@ pub enum ChatChunk {
     Delta(String),
     /// Tokens used (usually last).
     Usage(ChatUsage),
+    /// The model stopped because it hit `max_tokens`: the answer is cut short.
+    Truncated,
 }
 
 /// A streamed answer.

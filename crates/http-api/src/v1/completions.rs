@@ -89,7 +89,7 @@ pub(crate) struct CompletionChoice {
     pub index: u32,
     /// The answer.
     pub message: CompletionAnswer,
-    /// `stop`.
+    /// `stop`, or `length` when the answer hit the chatbot's token limit.
     pub finish_reason: String,
 }
 
@@ -141,7 +141,7 @@ pub(crate) struct ChunkChoice {
     pub index: u32,
     /// The change.
     pub delta: ChunkDelta,
-    /// `stop` in the last chunk of the answer, else `null`.
+    /// `stop` (or `length`) in the last chunk of the answer, else `null`.
     pub finish_reason: Option<String>,
 }
 
@@ -264,6 +264,19 @@ fn exchange(messages: Vec<CompletionMessage>) -> Result<(String, Vec<(Role, Stri
     }
 }
 
+/// `length` for an answer cut short at its token limit, else `stop`.
+fn finish_reason(message: &docent_chat::Message) -> &'static str {
+    if message.incomplete { "length" } else { "stop" }
+}
+
+fn usage_of(usage: docent_chat::TokenUsage) -> CompletionUsage {
+    CompletionUsage {
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        total_tokens: usage.prompt_tokens + usage.completion_tokens,
+    }
+}
+
 fn chunk(
     id: &str,
     created: i64,
@@ -338,7 +351,7 @@ impl CompletionsApi {
         let model = bot.slug.to_string();
         if !stream {
             let message = answer.collect().await?;
-            let usage = message.usage;
+            let finish = finish_reason(&message);
             return Ok(CompletionReply::Json(ChatCompletion {
                 id,
                 object: "chat.completion".to_owned(),
@@ -350,13 +363,9 @@ impl CompletionsApi {
                         role: "assistant".to_owned(),
                         content: message.content,
                     },
-                    finish_reason: "stop".to_owned(),
+                    finish_reason: finish.to_owned(),
                 }],
-                usage: CompletionUsage {
-                    prompt_tokens: usage.prompt_tokens,
-                    completion_tokens: usage.completion_tokens,
-                    total_tokens: usage.prompt_tokens + usage.completion_tokens,
-                },
+                usage: usage_of(message.usage),
                 citations: message.citations.into_iter().map(Into::into).collect(),
             }));
         }
@@ -370,7 +379,10 @@ impl CompletionsApi {
             },
             None,
         );
-        let mut citations = Vec::new();
+        let empty = || ChunkDelta {
+            role: None,
+            content: None,
+        };
         let events = answer.filter_map(move |event| {
             let out: Option<Vec<String>> = match event {
                 AnswerEvent::Delta(text) => Some(vec![
@@ -386,49 +398,26 @@ impl CompletionsApi {
                     )
                     .to_json_string(),
                 ]),
-                AnswerEvent::Citations(found) => {
-                    citations = found.into_iter().map(Into::into).collect();
-                    None
-                }
-                AnswerEvent::Usage(usage) => {
-                    let mut last = chunk(
-                        &id,
-                        created,
-                        &model,
-                        ChunkDelta {
-                            role: None,
-                            content: None,
-                        },
-                        Some("stop"),
-                    );
-                    last.citations = Some(std::mem::take(&mut citations));
+                // The complete answer carries both.
+                AnswerEvent::Citations(_) | AnswerEvent::Usage(_) => None,
+                AnswerEvent::Done(message) => {
+                    let mut last =
+                        chunk(&id, created, &model, empty(), Some(finish_reason(&message)));
+                    last.citations = Some(message.citations.into_iter().map(Into::into).collect());
                     let mut out = vec![last.to_json_string()];
                     if include_usage {
                         out.push(
                             ChatCompletionChunk {
                                 choices: Vec::new(),
-                                usage: Some(CompletionUsage {
-                                    prompt_tokens: usage.prompt_tokens,
-                                    completion_tokens: usage.completion_tokens,
-                                    total_tokens: usage.prompt_tokens + usage.completion_tokens,
-                                }),
-                                ..chunk(
-                                    &id,
-                                    created,
-                                    &model,
-                                    ChunkDelta {
-                                        role: None,
-                                        content: None,
-                                    },
-                                    None,
-                                )
+                                usage: Some(usage_of(message.usage)),
+                                ..chunk(&id, created, &model, empty(), None)
                             }
                             .to_json_string(),
                         );
                     }
+                    out.push("[DONE]".to_owned());
                     Some(out)
                 }
-                AnswerEvent::Done(_) => Some(vec!["[DONE]".to_owned()]),
                 AnswerEvent::Error(error) => {
                     let error = ApiError::from(error);
                     Some(vec![

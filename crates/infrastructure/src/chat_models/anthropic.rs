@@ -161,7 +161,9 @@ impl ChatModel for AnthropicChat {
                                 if let Some(u) = data.get("usage") {
                                     usage = usage_of(u, usage);
                                 }
-                                None
+                                (data.pointer("/delta/stop_reason").and_then(Value::as_str)
+                                    == Some("max_tokens"))
+                                .then_some(Ok(ChatChunk::Truncated))
                             }
                             "message_stop" => Some(Ok(ChatChunk::Usage(usage))),
                             "error" => {

@@ -194,6 +194,9 @@ impl ChatModel for GeminiChat {
                             }
                             if finish.is_some() {
                                 finished = true;
+                                if finish.as_deref() == Some("MAX_TOKENS") {
+                                    queue.push_back(Ok(ChatChunk::Truncated));
+                                }
                                 queue.push_back(Ok(ChatChunk::Usage(usage)));
                             }
                         }

@@ -42,16 +42,19 @@ fn ask(question: &str, max_tokens: u32) -> ChatRequest {
     }
 }
 
-/// The text and usage of a stream, which must not fail.
-async fn collect(mut stream: docent_providers::chat::ChatStream) -> (String, Option<ChatUsage>) {
-    let (mut text, mut usage) = (String::new(), None);
+/// The text, usage and truncation of a stream, which must not fail.
+async fn collect(
+    mut stream: docent_providers::chat::ChatStream,
+) -> (String, Option<ChatUsage>, bool) {
+    let (mut text, mut usage, mut truncated) = (String::new(), None, false);
     while let Some(chunk) = stream.next().await {
         match chunk.unwrap() {
             ChatChunk::Delta(delta) => text.push_str(&delta),
             ChatChunk::Usage(u) => usage = Some(u),
+            ChatChunk::Truncated => truncated = true,
         }
     }
-    (text, usage)
+    (text, usage, truncated)
 }
 
 fn llm_url() -> Option<String> {
@@ -80,7 +83,7 @@ async fn a_real_model_answers_complete_and_streamed_with_usage() {
         "{answer:?}"
     );
 
-    let (text, usage) = collect(
+    let (text, usage, _) = collect(
         model
             .stream(ask("Count from one to five.", 8))
             .await
@@ -150,14 +153,15 @@ async fn anthropic_messages_answer_complete_and_streamed() {
         "6 tokens cannot finish an answer: {answer:?}"
     );
 
-    let (text, usage) = collect(
+    let (text, usage, truncated) = collect(
         model
-            .stream(ask("Count from one to five.", 6))
+            .stream(ask("Write a long story about a lighthouse keeper.", 6))
             .await
             .unwrap(),
     )
     .await;
     assert!(!text.is_empty());
+    assert!(truncated, "6 tokens cannot finish a long story: {text}");
     let usage = usage.expect("usage at message_stop");
     assert!(
         usage.prompt_tokens > 0 && usage.completion_tokens > 0,
