@@ -393,6 +393,28 @@ async fn chatbots_answer_from_documents_with_citations(backend: Backend) {
     let listed = app.get(&conversations, Some(&owner)).await.expect(200);
     assert_eq!(listed["items"][0]["title"], RETURN_QUESTION);
 
+    // Two questions at once in one conversation: each answer stays next to its question.
+    let (first, second) = tokio::join!(
+        app.post(&messages, Some(&owner), json!({"content": RETURN_QUESTION})),
+        app.post(&messages, Some(&owner), json!({"content": UNRELATED})),
+    );
+    first.expect(200);
+    second.expect(200);
+    let stored = app.get(&messages, Some(&owner)).await.expect(200);
+    let items = stored["items"].as_array().unwrap();
+    assert_eq!(items.len(), 12);
+    for pair in items[8..].chunks(2) {
+        assert_eq!(
+            (pair[0]["role"].as_str(), pair[1]["role"].as_str()),
+            (Some("user"), Some("assistant"))
+        );
+        let fallback = pair[1]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("I could not find");
+        assert_eq!(pair[0]["content"] == UNRELATED, fallback, "{pair:?}");
+    }
+
     // Invalid questions.
     for content in ["", "   ", &"x".repeat(4001)] {
         app.post(&messages, Some(&owner), json!({"content": content}))
@@ -530,7 +552,7 @@ async fn chatbots_answer_from_documents_with_citations(backend: Backend) {
         .find(|r| r["group"] == bot_id.as_str())
         .unwrap()
         .clone();
-    assert_eq!(row["requests"], 4, "{usage}");
+    assert_eq!(row["requests"], 6, "{usage}");
 
     // A provider in use cannot be deleted; deleting the chatbot deletes its conversations.
     app.delete(

@@ -99,6 +99,9 @@ enum Output {
 struct Persist {
     conversation: Conversation,
     question: Message,
+    /// The answer's id, taken right after the question's: concurrent questions in one
+    /// conversation then list as Q1, A1, Q2, A2 (ids order messages), not Q1, Q2, A1, A2.
+    answer_id: MessageId,
 }
 
 /// An answer ready to be produced.
@@ -183,8 +186,10 @@ impl ChatService {
             .conversations
             .recent(tenant.org_id(), conversation.id, HISTORY_MESSAGES)
             .await?;
+        let question_id = MessageId::generate();
+        let answer_id = MessageId::generate();
         let question_message = Message {
-            id: MessageId::generate(),
+            id: question_id,
             conversation_id: conversation.id,
             role: Role::User,
             content: question.clone(),
@@ -201,6 +206,7 @@ impl ChatService {
             Some(Persist {
                 conversation,
                 question: question_message,
+                answer_id,
             }),
             &question,
             started,
@@ -517,7 +523,9 @@ impl ChatService {
         }
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let answer = Message {
-            id: MessageId::generate(),
+            id: persist
+                .as_ref()
+                .map_or_else(MessageId::generate, |p| p.answer_id),
             conversation_id: persist
                 .as_ref()
                 .map_or_else(ConversationId::generate, |p| p.conversation.id),
