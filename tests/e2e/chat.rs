@@ -782,41 +782,28 @@ async fn keys_use_chatbots_within_allow_lists_and_quotas(backend: Backend) {
     )
     .await
     .expect(200);
-    app.post(
-        "/v1/chat/completions",
-        Some(&chat_key),
-        json!({"model": "nope", "messages": [{"role": "user", "content": "hi"}]}),
-    )
-    .await
-    .expect_error(404, "chatbot_not_found");
-    app.post(
-        "/v1/chat/completions",
-        Some(&key),
-        json!({"model": "hidden", "messages": [{"role": "user", "content": "hi"}]}),
-    )
-    .await
-    .expect_error(404, "chatbot_not_found");
-    app.post(
-        "/v1/chat/completions",
-        Some(&owner),
-        json!({"model": "allowed", "messages": [{"role": "user", "content": "hi"}]}),
-    )
-    .await
-    .expect_error(403, "api_key_required");
-    app.post(
-        "/v1/chat/completions",
-        Some(&reader),
-        json!({"model": "allowed", "messages": [{"role": "user", "content": "hi"}]}),
-    )
-    .await
-    .expect_error(403, "insufficient_scope");
-    app.post(
-        "/v1/chat/completions",
-        Some(&chat_key),
-        json!({"model": "allowed", "messages": [{"role": "assistant", "content": "hi"}]}),
-    )
-    .await
-    .expect_error(422, "invalid_input");
+    let hi = json!([{"role": "user", "content": "hi"}]);
+    for (token, model, messages, status, code) in [
+        (&chat_key, "nope", hi.clone(), 404, "chatbot_not_found"),
+        (&key, "hidden", hi.clone(), 404, "chatbot_not_found"),
+        (&owner, "allowed", hi.clone(), 403, "api_key_required"),
+        (&reader, "allowed", hi.clone(), 403, "insufficient_scope"),
+        (
+            &chat_key,
+            "allowed",
+            json!([{"role": "assistant", "content": "hi"}]),
+            422,
+            "invalid_input",
+        ),
+    ] {
+        app.post(
+            "/v1/chat/completions",
+            Some(token),
+            json!({"model": model, "messages": messages}),
+        )
+        .await
+        .expect_error(status, code);
+    }
     // Streamed: a role chunk, content chunks, a stop chunk with citations, a usage chunk, [DONE].
     let (status, _, body) = post_raw(
         &app,
