@@ -4,6 +4,7 @@
 //! are classified for the caller (transient, permanent, context too long).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_openai::Client;
@@ -303,7 +304,11 @@ impl<C: OpenAiConfigTrait + Send + Sync + 'static> ChatModel for OpenAiChat<C> {
             .await
             .map_err(|_| timed_out(self.timeout))?
             .map_err(classify)?;
-        let chunks = stream.flat_map(|item| {
+        // Set when a choice finishes: async-openai ends a stream that was cut (no finish reason,
+        // no `[DONE]`) quietly, which must not pass for a complete answer.
+        let finished = Arc::new(AtomicBool::new(false));
+        let seen = finished.clone();
+        let chunks = stream.flat_map(move |item| {
             let out: Vec<Result<ChatChunk, ChatError>> = match item {
                 Err(error) => vec![Err(classify(error))],
                 Ok(chunk) => {
@@ -317,6 +322,9 @@ impl<C: OpenAiConfigTrait + Send + Sync + 'static> ChatModel for OpenAiChat<C> {
                         if choice.finish_reason == Some(FinishReason::Length) {
                             out.push(Ok(ChatChunk::Truncated));
                         }
+                        if choice.finish_reason.is_some() {
+                            seen.store(true, Ordering::Relaxed);
+                        }
                     }
                     if chunk.usage.is_some() {
                         out.push(Ok(ChatChunk::Usage(usage(chunk.usage.as_ref()))));
@@ -326,7 +334,16 @@ impl<C: OpenAiConfigTrait + Send + Sync + 'static> ChatModel for OpenAiChat<C> {
             };
             futures_util::stream::iter(out)
         });
-        Ok(Box::pin(chunks))
+        let cut = futures_util::stream::once(async move {
+            (!finished.load(Ordering::Relaxed)).then(|| {
+                Err(ChatError::Transient {
+                    message: "the stream ended before the model finished".to_owned(),
+                    retry_after: None,
+                })
+            })
+        })
+        .filter_map(std::future::ready);
+        Ok(Box::pin(chunks.chain(cut)))
     }
 }
 

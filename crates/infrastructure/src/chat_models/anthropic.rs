@@ -2,6 +2,8 @@
 //! messages go into `system`, the rest alternate user and assistant. Rate limits and server errors
 //! are transient and carry the provider's `Retry-After`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -130,6 +132,9 @@ impl ChatModel for AnthropicChat {
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ChatError> {
         let response = self.send(request, true).await?;
         let mut usage = ChatUsage::default();
+        // Set by `message_stop` or an `error` event: a stream that ends without either was cut.
+        let ended = Arc::new(AtomicBool::new(false));
+        let seen = ended.clone();
         let events = response
             .bytes_stream()
             .eventsource()
@@ -165,8 +170,12 @@ impl ChatModel for AnthropicChat {
                                     == Some("max_tokens"))
                                 .then_some(Ok(ChatChunk::Truncated))
                             }
-                            "message_stop" => Some(Ok(ChatChunk::Usage(usage))),
+                            "message_stop" => {
+                                seen.store(true, Ordering::Relaxed);
+                                Some(Ok(ChatChunk::Usage(usage)))
+                            }
                             "error" => {
+                                seen.store(true, Ordering::Relaxed);
                                 let message = data
                                     .pointer("/error/message")
                                     .and_then(Value::as_str)
@@ -183,7 +192,16 @@ impl ChatModel for AnthropicChat {
                 };
                 std::future::ready(chunk)
             });
-        Ok(Box::pin(events))
+        let cut = futures_util::stream::once(async move {
+            (!ended.load(Ordering::Relaxed)).then(|| {
+                Err(ChatError::Transient {
+                    message: "the stream ended before the model finished".to_owned(),
+                    retry_after: None,
+                })
+            })
+        })
+        .filter_map(std::future::ready);
+        Ok(Box::pin(events.chain(cut)))
     }
 }
 

@@ -177,7 +177,7 @@ async fn anthropic_messages_answer_complete_and_streamed() {
 }
 
 #[tokio::test]
-async fn anthropic_rate_limits_carry_retry_after() {
+async fn anthropic_faults_are_classified_and_cut_streams_reported() {
     use poem::http::StatusCode;
     use poem::{Response, Route, Server, handler, post};
 
@@ -190,6 +190,23 @@ async fn anthropic_rate_limits_carry_retry_after() {
             .body(r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#)
     }
     #[handler]
+    fn overloaded() -> Response {
+        Response::builder()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .content_type("application/json")
+            .body(r#"{"type":"error","error":{"type":"api_error","message":"internal"}}"#)
+    }
+    #[handler]
+    fn cut() -> Response {
+        // A stream that stops after its first text, without `message_delta` or `message_stop`.
+        Response::builder()
+            .content_type("text/event-stream")
+            .body(concat!(
+                "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n",
+                "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Half an\"}}\n\n",
+            ))
+    }
+    #[handler]
     fn denied() -> Response {
         Response::builder()
             .status(StatusCode::UNAUTHORIZED)
@@ -200,6 +217,8 @@ async fn anthropic_rate_limits_carry_retry_after() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = Route::new()
         .at("/limited/v1/messages", post(limited))
+        .at("/overloaded/v1/messages", post(overloaded))
+        .at("/cut/v1/messages", post(cut))
         .at("/denied/v1/messages", post(denied));
     let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
     tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
@@ -225,4 +244,54 @@ async fn anthropic_rate_limits_carry_retry_after() {
         connect("denied").complete(ask("hi", 4)).await,
         Err(ChatError::Permanent(m)) if m.contains("invalid x-api-key")
     ));
+    assert!(matches!(
+        connect("overloaded").complete(ask("hi", 4)).await,
+        Err(ChatError::Transient { .. })
+    ));
+    // A stream cut mid-way reports it after the text that came, instead of ending quietly.
+    let mut stream = connect("cut").stream(ask("hi", 4)).await.unwrap();
+    assert_eq!(
+        stream.next().await.unwrap().unwrap(),
+        ChatChunk::Delta("Half an".into())
+    );
+    assert!(matches!(
+        stream.next().await,
+        Some(Err(ChatError::Transient { message, .. })) if message.contains("ended before")
+    ));
+    assert!(stream.next().await.is_none());
+}
+
+#[tokio::test]
+async fn an_openai_compatible_stream_cut_mid_way_is_reported() {
+    use poem::{Response, Route, Server, handler, post};
+
+    #[handler]
+    fn cut() -> Response {
+        // The first chunk of an answer, then the connection closes without `data: [DONE]`.
+        Response::builder()
+            .content_type("text/event-stream")
+            .body(concat!(
+                "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",",
+                "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Half an\"},\"finish_reason\":null}]}\n\n",
+            ))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = Route::new().at("/v1/chat/completions", post(cut));
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+
+    let model = ProviderClients::new(true)
+        .connect(&provider(&format!("{base}/v1"), 5), None)
+        .unwrap();
+    let mut stream = model.stream(ask("hi", 4)).await.unwrap();
+    assert_eq!(
+        stream.next().await.unwrap().unwrap(),
+        ChatChunk::Delta("Half an".into())
+    );
+    let end = stream.next().await;
+    assert!(
+        matches!(end, Some(Err(ChatError::Transient { .. }))),
+        "{end:?}"
+    );
 }
