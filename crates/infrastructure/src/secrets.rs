@@ -81,7 +81,10 @@ impl AesGcmBox {
         Ok(Self { current, previous })
     }
 
-    /// The key in `path`, created (32 random bytes, base64, mode 0600) when missing.
+    /// The key in `path`, created (32 random bytes, base64, mode 0600) when missing. Creation is
+    /// atomic: the key is written to a private temporary file that is then hard-linked into place,
+    /// so processes starting together on a fresh data directory all end up with the one key that
+    /// won, and none ever reads a half-written file.
     pub fn key_file(path: &Path) -> Result<SecretString, String> {
         match std::fs::read_to_string(path) {
             Ok(encoded) => {
@@ -91,22 +94,37 @@ impl AesGcmBox {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key: [u8; 32] = Aes256Gcm::generate_key(OsRng).into();
                 let encoded = STANDARD.encode(key);
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options
-                    .open(path)
-                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-                file.write_all(encoded.as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                tracing::info!(path = %path.display(), "generated a master key for provider API keys");
-                Ok(SecretString::from(encoded))
+                let suffix: [u8; 8] = Aes256Gcm::generate_nonce(&mut OsRng)[..8]
+                    .try_into()
+                    .map_err(|_| "cannot draw a random name".to_owned())?;
+                let temporary = path.with_extension(format!("new-{}", hex::encode(suffix)));
+                let written = write_private(&temporary, encoded.as_bytes());
+                let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+                let _ = std::fs::remove_file(&temporary);
+                match linked {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), "generated a master key for provider API keys");
+                        Ok(SecretString::from(encoded))
+                    }
+                    // Another process created it first: use that one.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::key_file(path),
+                    Err(e) => Err(format!("cannot create {}: {e}", path.display())),
+                }
             }
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         }
     }
+}
+
+/// Writes `bytes` to a new file readable by its owner only, and syncs it.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 impl SecretBox for AesGcmBox {
@@ -226,5 +244,23 @@ mod tests {
         }
         std::fs::write(&path, "garbage").unwrap();
         assert!(AesGcmBox::key_file(&path).is_err());
+    }
+
+    #[test]
+    fn processes_starting_together_share_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let keys: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| scope.spawn(|| AesGcmBox::key_file(&path).unwrap()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap().expose_secret().to_owned())
+                .collect()
+        });
+        assert!(keys.iter().all(|k| k == &keys[0]), "{keys:?}");
+        // No temporary files are left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
