@@ -31,7 +31,7 @@ use crate::model::{
 };
 use crate::ports::UsageHold;
 use crate::prompt::{self, Source, estimate_tokens};
-use crate::service::ChatService;
+use crate::service::{ChatService, text_field};
 
 /// The longest question.
 pub const MAX_QUESTION_CHARS: usize = 4_000;
@@ -114,12 +114,13 @@ struct Plan {
     idle: Duration,
 }
 
-fn snippet(text: &str) -> String {
+/// `text` trimmed, cut to `max` characters with ` …` when longer.
+fn shortened(text: &str, max: usize) -> String {
     let text = text.trim();
-    if text.chars().count() <= SNIPPET_CHARS {
+    if text.chars().count() <= max {
         return text.to_owned();
     }
-    let cut: String = text.chars().take(SNIPPET_CHARS).collect();
+    let cut: String = text.chars().take(max).collect();
     format!("{} …", cut.trim_end())
 }
 
@@ -143,29 +144,11 @@ fn pieces(text: &str) -> Vec<String> {
 }
 
 fn validate_question(question: String) -> Result<String, ChatError> {
-    let question = question.trim().to_owned();
-    if question.is_empty() || question.chars().count() > MAX_QUESTION_CHARS {
-        return Err(invalid(
-            "content",
-            format!("a question has 1 to {MAX_QUESTION_CHARS} characters"),
-        ));
-    }
-    if question
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
-    {
-        return Err(invalid("content", "control characters are not allowed"));
-    }
-    Ok(question)
+    text_field("content", question, MAX_QUESTION_CHARS, true)
 }
 
 fn title_from(question: &str) -> String {
-    let line = question.lines().next().unwrap_or_default().trim();
-    if line.chars().count() <= 80 {
-        return line.to_owned();
-    }
-    let cut: String = line.chars().take(80).collect();
-    format!("{} …", cut.trim_end())
+    shortened(question.lines().next().unwrap_or_default(), 80)
 }
 
 impl ChatService {
@@ -306,7 +289,7 @@ impl ChatService {
                 char_start: hit.chunk.char_start,
                 char_end: hit.chunk.char_end,
                 score: hit.score,
-                snippet: snippet(&hit.chunk.text),
+                snippet: shortened(&hit.chunk.text, SNIPPET_CHARS),
             });
             sources.push(Source {
                 n,
@@ -596,6 +579,6 @@ mod tests {
         assert!(validate_question(" \n ".into()).is_err());
         assert!(validate_question("ok\u{7}".into()).is_err());
         assert_eq!(validate_question(" Why? ".into()).unwrap(), "Why?");
-        assert!(snippet(&"y".repeat(500)).chars().count() < 310);
+        assert!(shortened(&"y".repeat(500), SNIPPET_CHARS).chars().count() < 310);
     }
 }

@@ -86,7 +86,9 @@ pub struct ChatService {
     pub(crate) retry: RetryPolicy,
 }
 
-fn text_field(
+/// A trimmed text of 1 to `max` characters without control characters (line breaks and tabs
+/// allowed with `allow_newlines`).
+pub(crate) fn text_field(
     field: &'static str,
     value: String,
     max: usize,
