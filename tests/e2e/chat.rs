@@ -50,6 +50,39 @@ async fn create(app: &TestApp, path: &str, token: &str, body: Value) -> String {
         .to_owned()
 }
 
+/// Starts a conversation with the chatbot at `chatbot_path`; returns its messages path.
+async fn new_conversation(app: &TestApp, chatbot_path: &str, token: &str) -> String {
+    let started = app
+        .post(
+            &format!("{chatbot_path}/conversations"),
+            Some(token),
+            json!({}),
+        )
+        .await
+        .expect(201);
+    let id = started["conversation"]["id"].as_str().unwrap();
+    format!("{chatbot_path}/conversations/{id}/messages")
+}
+
+/// This month's usage report by chatbot, and the row of `chatbot`.
+async fn chatbot_usage(app: &TestApp, token: &str, org: &str, chatbot: &str) -> (Value, Value) {
+    let usage = app
+        .get(
+            &format!("/v1/orgs/{org}/usage?group_by=chatbot"),
+            Some(token),
+        )
+        .await
+        .expect(200);
+    let row = usage["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["group"] == chatbot)
+        .unwrap()
+        .clone();
+    (usage, row)
+}
+
 /// One Server-Sent Event.
 #[derive(Debug, Clone)]
 pub struct SseEvent {
@@ -538,20 +571,7 @@ async fn chatbots_answer_from_documents_with_citations(backend: Backend) {
         .expect(201);
 
     // Usage: one request per answer on the chatbots.
-    let usage = app
-        .get(
-            &format!("/v1/orgs/{org}/usage?group_by=chatbot"),
-            Some(&owner),
-        )
-        .await
-        .expect(200);
-    let row = usage["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["group"] == bot_id.as_str())
-        .unwrap()
-        .clone();
+    let (usage, row) = chatbot_usage(&app, &owner, &org, &bot_id).await;
     assert_eq!(row["requests"], 6, "{usage}");
 
     // A provider in use cannot be deleted; deleting the chatbot deletes its conversations.
@@ -669,18 +689,7 @@ async fn keys_use_chatbots_within_allow_lists_and_quotas(backend: Backend) {
     .expect_error(403, "insufficient_scope");
 
     // Two messages fit the quota; the third is refused before any answer is produced.
-    let conversation = app
-        .post(
-            &format!("{bots}/{allowed}/conversations"),
-            Some(&key),
-            json!({}),
-        )
-        .await
-        .expect(201)["conversation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let messages = format!("{bots}/{allowed}/conversations/{conversation}/messages");
+    let messages = new_conversation(&app, &format!("{bots}/{allowed}"), &key).await;
     for _ in 0..2 {
         app.post(&messages, Some(&key), json!({"content": RETURN_QUESTION}))
             .await
@@ -861,18 +870,7 @@ async fn a_real_model_answers_streams_and_is_cancelled(backend: Backend) {
     let provider = create(&app, &format!("/v1/orgs/{org}/providers"), &owner, json!({"name": "llama.cpp", "kind": "openai_compatible", "base_url": url, "default_model": "smollm2"})).await;
     let bots = format!("/v1/orgs/{org}/chatbots");
     let bot = create(&app, &bots, &owner, json!({"name": "Model bot", "provider_id": provider, "max_answer_tokens": 48, "context_window": 1024, "temperature": 0.0, "retrieval": {"top_k": 2}})).await;
-    let conversation = app
-        .post(
-            &format!("{bots}/{bot}/conversations"),
-            Some(&owner),
-            json!({}),
-        )
-        .await
-        .expect(201)["conversation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let messages = format!("{bots}/{bot}/conversations/{conversation}/messages");
+    let messages = new_conversation(&app, &format!("{bots}/{bot}"), &owner).await;
 
     // A complete answer with the provider's usage, and citations only of retrieved passages.
     let answer = app
@@ -915,20 +913,7 @@ async fn a_real_model_answers_streams_and_is_cancelled(backend: Backend) {
     assert!(last["usage"]["completion_tokens"].as_u64().unwrap() > 0);
 
     // The ledger has the provider's token counts.
-    let usage = app
-        .get(
-            &format!("/v1/orgs/{org}/usage?group_by=chatbot"),
-            Some(&owner),
-        )
-        .await
-        .expect(200);
-    let row = usage["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["group"] == bot.as_str())
-        .unwrap()
-        .clone();
+    let (usage, row) = chatbot_usage(&app, &owner, &org, &bot).await;
     assert_eq!(row["requests"], 2, "{usage}");
     assert!(row["prompt_tokens"].as_u64().unwrap() > 100, "{usage}");
 
@@ -937,18 +922,7 @@ async fn a_real_model_answers_streams_and_is_cancelled(backend: Backend) {
     // by the third the history overflows the server; the answer still comes, from a shorter
     // prompt (a budget this large never trims history itself).
     let roomy = create(&app, &bots, &owner, json!({"name": "Roomy", "provider_id": provider, "max_answer_tokens": 16, "context_window": 8192, "temperature": 0.0, "retrieval": {"top_k": 1, "min_score": -1.0}})).await;
-    let roomy_conversation = app
-        .post(
-            &format!("{bots}/{roomy}/conversations"),
-            Some(&owner),
-            json!({}),
-        )
-        .await
-        .expect(201)["conversation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let roomy_messages = format!("{bots}/{roomy}/conversations/{roomy_conversation}/messages");
+    let roomy_messages = new_conversation(&app, &format!("{bots}/{roomy}"), &owner).await;
     let long_question = format!(
         "{RETURN_QUESTION} {}",
         "Please answer precisely and briefly. ".repeat(65)
@@ -986,26 +960,9 @@ async fn a_real_model_answers_streams_and_is_cancelled(backend: Backend) {
     let long_answer = json!({"content": "Explain in great detail, with many examples, how customers return a product and how the refunds are issued.", "stream": true});
 
     // A long streamed answer carries heartbeat comments (every second here, 15 s by default).
-    let other = app
-        .post(
-            &format!("{bots}/{bot}/conversations"),
-            Some(&owner),
-            json!({}),
-        )
-        .await
-        .expect(201)["conversation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other = new_conversation(&app, &format!("{bots}/{bot}"), &owner).await;
     let started = Instant::now();
-    let (status, _, body) = post_raw(
-        &app,
-        &format!("{bots}/{bot}/conversations/{other}/messages"),
-        &owner,
-        long_answer.clone(),
-        None,
-    )
-    .await;
+    let (status, _, body) = post_raw(&app, &other, &owner, long_answer.clone(), None).await;
     assert_eq!(status, 200);
     assert!(body.contains("event: done"), "{body}");
     if started.elapsed() > Duration::from_millis(1500) {

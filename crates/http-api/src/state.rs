@@ -132,24 +132,23 @@ impl ApiState {
         permission: Permission,
         scope: Scope,
     ) -> Result<ChatbotAccess, ApiError> {
-        let (tenant, allowed) = match self.caller(auth).await? {
-            Caller::User(principal) => (
-                self.tenancy()?
+        match self.caller(auth).await? {
+            Caller::User(principal) => {
+                let tenant = self
+                    .tenancy()?
                     .authorize(principal.user.id, OrgId::from_uuid(org_id), permission)
                     .await?
-                    .tenant,
-                None,
-            ),
-            Caller::Key(key) if key.key.org_id.as_uuid() == org_id => {
-                require_scope(&key, scope)?;
-                (key.tenant(), key.key.settings.chatbot_ids.clone())
+                    .tenant;
+                Ok(ChatbotAccess {
+                    tenant: tenant.with_request(request_meta()),
+                    allowed: None,
+                })
             }
-            Caller::Key(_) => return Err(TenancyError::OrgNotFound.into()),
-        };
-        Ok(ChatbotAccess {
-            tenant: tenant.with_request(request_meta()),
-            allowed,
-        })
+            Caller::Key(key) if key.key.org_id.as_uuid() == org_id => {
+                ChatbotAccess::of_key(&key, scope)
+            }
+            Caller::Key(_) => Err(TenancyError::OrgNotFound.into()),
+        }
     }
 
     /// The signed-in user behind the credential. A valid API key gets 403 `session_required`:
@@ -196,6 +195,15 @@ pub(crate) struct ChatbotAccess {
 }
 
 impl ChatbotAccess {
+    /// A key's access in its own organization, if it carries `scope`.
+    pub(crate) fn of_key(key: &KeyPrincipal, scope: Scope) -> Result<Self, ApiError> {
+        require_scope(key, scope)?;
+        Ok(Self {
+            tenant: key.tenant().with_request(request_meta()),
+            allowed: key.key.settings.chatbot_ids.clone(),
+        })
+    }
+
     /// `chatbot_not_found` unless the caller may use `chatbot`: to a key, chatbots outside its
     /// allow-list do not exist.
     pub(crate) fn check(&self, chatbot: ChatbotId) -> Result<(), ApiError> {

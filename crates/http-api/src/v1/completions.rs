@@ -7,7 +7,7 @@
 
 use chrono::Utc;
 use docent_chat::{AnswerEvent, Role};
-use docent_keys::{Scope, require_scope};
+use docent_keys::Scope;
 use futures_util::StreamExt as _;
 use poem::web::sse::{Event, SSE};
 use poem::{IntoResponse, Response};
@@ -21,7 +21,6 @@ use super::ApiTags;
 use super::conversations::{CitationDto, wants_stream};
 use crate::auth::Auth;
 use crate::error::ApiError;
-use crate::middleware::request_meta;
 use crate::state::{ApiState, Caller, ChatbotAccess};
 
 /// The OpenAI-compatible endpoint.
@@ -327,11 +326,7 @@ impl CompletionsApi {
                 ));
             }
         };
-        require_scope(&key, Scope::Chat)?;
-        let access = ChatbotAccess {
-            tenant: key.tenant().with_request(request_meta()),
-            allowed: key.key.settings.chatbot_ids.clone(),
-        };
+        let access = ChatbotAccess::of_key(&key, Scope::Chat)?;
         let Json(body) = body;
         let chat = self.state.chat()?;
         let bot = chat.find_chatbot(&access.tenant, body.model.trim()).await?;

@@ -27,6 +27,13 @@ fn chatbots_of(org: OrgId) -> Select<chatbots::Entity> {
     chatbots::Entity::find().filter(chatbots::Column::OrgId.eq(org.as_uuid()))
 }
 
+/// The tenant filter for changing one chatbot.
+fn one_chatbot(org: OrgId, id: ChatbotId) -> Condition {
+    Condition::all()
+        .add(chatbots::Column::OrgId.eq(org.as_uuid()))
+        .add(chatbots::Column::Id.eq(id.as_uuid()))
+}
+
 /// The tenant filter for conversations: the organization and the owner.
 fn conversations_of(org: OrgId, owner: Actor) -> Select<conversations::Entity> {
     let (kind, id) = owner_columns(owner);
@@ -320,11 +327,7 @@ impl ChatbotRepo for SqlStore {
         model.created_at = sea_orm::ActiveValue::NotSet;
         let result = chatbots::Entity::update_many()
             .set(model)
-            .filter(
-                Condition::all()
-                    .add(chatbots::Column::OrgId.eq(chatbot.org_id.as_uuid()))
-                    .add(chatbots::Column::Id.eq(chatbot.id.as_uuid())),
-            )
+            .filter(one_chatbot(chatbot.org_id, chatbot.id))
             .exec(&self.db)
             .await
             .map_err(store_error)?;
@@ -333,11 +336,7 @@ impl ChatbotRepo for SqlStore {
 
     async fn delete(&self, org: OrgId, id: ChatbotId) -> Result<bool, StoreError> {
         let result = chatbots::Entity::delete_many()
-            .filter(
-                Condition::all()
-                    .add(chatbots::Column::OrgId.eq(org.as_uuid()))
-                    .add(chatbots::Column::Id.eq(id.as_uuid())),
-            )
+            .filter(one_chatbot(org, id))
             .exec(&self.db)
             .await
             .map_err(store_error)?;
