@@ -13,6 +13,7 @@
 
 use std::time::{Duration, Instant};
 
+use docent_app::{Config, bootstrap};
 use docent_chat::prompt::{self, Source};
 use docent_chat::{AnswerEvent, ChatbotInput, RetrievalSettings};
 use docent_documents::ports::DocumentRepo as _;
@@ -20,7 +21,6 @@ use docent_documents::{DocumentStatus, SearchRequest, Upload};
 use docent_identity::NewSessionInfo;
 use docent_infrastructure::chat_models::ProviderClients;
 use docent_infrastructure::testing::models_dir;
-use docent_infrastructure::{Config, bootstrap};
 use docent_kernel::{Actor, RequestMeta, SecretString, TenantCtx};
 use docent_providers::chat::{ChatChunk, ChatRequest};
 use docent_providers::{ChatModels as _, NewProvider, ProviderKind};

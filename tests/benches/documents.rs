@@ -11,12 +11,12 @@
 
 use std::time::{Duration, Instant};
 
+use docent_app::{Config, bootstrap};
 use docent_documents::ports::{DocumentRepo as _, IndexPoint, VectorIndex as _, VectorQuery};
 use docent_documents::{DocumentStatus, Upload};
 use docent_identity::NewSessionInfo;
 use docent_infrastructure::testing::models_dir;
 use docent_infrastructure::vector::EdgeIndex;
-use docent_infrastructure::{Config, bootstrap};
 use docent_kernel::{Actor, DocumentId, OrgId, RequestMeta, SecretString, TenantCtx};
 use rand::{Rng as _, SeedableRng as _};
 

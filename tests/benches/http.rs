@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use docent_app::{Config, bootstrap};
 use docent_infrastructure::config::MailTransport;
-use docent_infrastructure::{Config, bootstrap};
 use docent_kernel::SecretString;
 use poem::listener::TcpAcceptor;
 use poem::web::Json;

@@ -1,4 +1,5 @@
-//! The dependency rules of DESIGN.md §2, checked from `cargo metadata`.
+//! The dependency rules of DESIGN.md §2, checked from `cargo metadata`, and the rule that only
+//! the services that check access build tenant contexts, checked from the sources.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -182,4 +183,100 @@ fn the_check_sees_through_transitive_edges() {
     assert!(reachable.contains_key("poem"));
     assert!(reachable.contains_key("sea-orm"));
     assert!(reachable.contains_key("sqlx-core"));
+}
+
+/// The layers above the domain, and the workspace crates each may depend on directly.
+const OUTER_EDGES: &[(&str, &[&str])] = &[
+    // Adapters implement ports; they never reach the composition root or the worker.
+    (
+        "docent-infrastructure",
+        &["docent-app", "docent-worker", "docent-http-api"],
+    ),
+    // The worker runs jobs through the documents crate's ports only.
+    (
+        "docent-worker",
+        &["docent-infrastructure", "docent-app", "docent-http-api"],
+    ),
+    // The API goes through the composition root, never to the adapters directly.
+    (
+        "docent-http-api",
+        &["docent-infrastructure", "docent-worker"],
+    ),
+    // The composition root is below the API.
+    ("docent-app", &["docent-http-api"]),
+];
+
+#[test]
+fn outer_layers_depend_only_downwards() {
+    let graph = graph();
+    let mut violations = Vec::new();
+    for (crate_name, forbidden) in OUTER_EDGES {
+        for dep in graph.direct(crate_name) {
+            if forbidden.contains(&dep.as_str()) {
+                violations.push(format!("{crate_name} -> {dep}"));
+            }
+        }
+    }
+    let api = graph.direct("docent-http-api");
+    assert!(
+        api.contains("docent-app"),
+        "docent-http-api goes through docent-app"
+    );
+    assert!(
+        violations.is_empty(),
+        "edges against the layering:\n{}",
+        violations.join("\n")
+    );
+}
+
+/// The crates allowed to build a `TenantCtx`: they check access first.
+const TENANT_MINTERS: &[&str] = &["kernel", "tenancy", "keys"];
+
+/// Non-test Rust sources under `dir`.
+fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && !path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("test"))
+        {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn only_the_access_checking_services_build_tenant_contexts() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let mut files = Vec::new();
+    for dir in ["crates", "bins"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let krate = entry.unwrap().path();
+            let name = krate.file_name().unwrap().to_string_lossy().into_owned();
+            if dir == "crates" && TENANT_MINTERS.contains(&name.as_str()) {
+                continue;
+            }
+            if krate.join("src").is_dir() {
+                sources(&krate.join("src"), &mut files);
+            }
+        }
+    }
+    assert!(files.len() > 50, "the scan found the sources");
+    let mut violations = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Unit-test modules at the end of a file may build contexts for their fakes.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        if code.contains("TenantCtx::new(") {
+            violations.push(file.display().to_string());
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "TenantCtx::new outside docent-tenancy and docent-keys (go through docent-app's Access):\n{}",
+        violations.join("\n")
+    );
 }

@@ -4,6 +4,7 @@
 // Test helpers fail loudly, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abuse;
 mod access;
 mod architecture;
 mod audit;

@@ -2,7 +2,7 @@
 //! guard on base URLs, access rules, audit events, and master-key rotation.
 
 use base64::Engine as _;
-use docent_infrastructure::bootstrap;
+use docent_app::bootstrap;
 use docent_infrastructure::testing::Backend;
 use docent_kernel::{ExposeSecret as _, ProviderId, SecretString, TenantCtx};
 use serde_json::json;
@@ -302,16 +302,16 @@ async fn a_new_master_key_re_seals_every_provider_key() {
             .unwrap(),
     ));
     let secrets = docent_infrastructure::secrets::AesGcmBox::new(&new_key, &[]).unwrap();
-    let providers = docent_providers::ProviderService::new(
-        store.clone(),
-        std::sync::Arc::new(secrets),
-        std::sync::Arc::new(docent_infrastructure::url_guard::NetworkGuard::new(false)),
-        std::sync::Arc::new(docent_infrastructure::chat_models::ProviderClients::new(
+    let providers = docent_providers::ProviderService::new(docent_providers::ProviderPorts {
+        repo: store.clone(),
+        secrets: std::sync::Arc::new(secrets),
+        guard: std::sync::Arc::new(docent_infrastructure::url_guard::NetworkGuard::new(false)),
+        models: std::sync::Arc::new(docent_infrastructure::chat_models::ProviderClients::new(
             false,
         )),
-        store,
-        std::sync::Arc::new(docent_kernel::SystemClock),
-    );
+        audit: store,
+        clock: std::sync::Arc::new(docent_kernel::SystemClock),
+    });
     let tenant = TenantCtx::new(
         org_id,
         docent_kernel::Actor::User(docent_kernel::UserId::generate()),

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use docent_app::{Config, bootstrap};
 use docent_infrastructure::config::MailTransport;
 use docent_infrastructure::testing::{Backend, TestDatabase};
-use docent_infrastructure::{Config, bootstrap};
 use docent_kernel::SecretString;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -79,8 +79,12 @@ impl TestApp {
         config.database.url = Some(SecretString::from(database.url.clone()));
         config.database.max_connections = 5;
         config.mail.transport = MailTransport::File;
-        // Tests sign in often from one address; the per-client limit is exercised explicitly.
+        // Tests sign in, sign up and invite often from one address; the per-client limits are
+        // exercised explicitly.
         config.auth.max_failures_per_client = 1000;
+        config.limits.signups_per_client_per_hour = 100_000;
+        config.limits.password_resets_per_client_per_hour = 100_000;
+        config.limits.invitations_per_client_per_hour = 100_000;
         adjust(&mut config);
         let (base, stop, server) = serve(&config, true).await;
         Self {

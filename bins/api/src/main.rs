@@ -8,8 +8,8 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use docent_infrastructure::config::Overrides;
-use docent_infrastructure::{Config, MigrateAction, bootstrap, telemetry};
+use docent_app::config::Overrides;
+use docent_app::{Config, MigrateAction, bootstrap, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(name = "docent-api", version, about = "docent's HTTP API")]
@@ -83,11 +83,11 @@ async fn main() -> anyhow::Result<()> {
                 Action::Down => MigrateAction::Down,
                 Action::Status => MigrateAction::Status,
             };
-            let listing = docent_infrastructure::bootstrap::migrate(&config, action).await?;
+            let listing = docent_app::migrate(&config, action).await?;
             Ok(std::io::stdout().write_all(listing.as_bytes())?)
         }
         Command::RotateMasterKey => {
-            let resealed = docent_infrastructure::bootstrap::rotate_master_key(&config).await?;
+            let resealed = docent_app::rotate_master_key(&config).await?;
             tracing::info!(
                 resealed,
                 "provider API keys re-sealed under the current master key"

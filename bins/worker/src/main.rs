@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use docent_infrastructure::config::Overrides;
-use docent_infrastructure::{Config, bootstrap, telemetry};
+use docent_app::config::Overrides;
+use docent_app::{Config, bootstrap, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(name = "docent-worker", version, about = "docent's background worker")]

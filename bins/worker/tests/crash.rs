@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use docent_app::{Config, bootstrap};
 use docent_documents::jobs::JobQueue;
 use docent_documents::ports::{DocumentRepo, VectorIndex};
 use docent_documents::{Document, DocumentStatus, Upload};
@@ -16,7 +17,6 @@ use docent_identity::NewSessionInfo;
 use docent_infrastructure::db::SqlStore;
 use docent_infrastructure::testing::{Backend, TestDatabase, models_dir};
 use docent_infrastructure::vector::EdgeIndex;
-use docent_infrastructure::{Config, bootstrap};
 use docent_kernel::{Actor, DocumentId, OrgId, RequestMeta, SecretString, TenantCtx};
 
 const BIN: &str = env!("CARGO_BIN_EXE_docent-worker");

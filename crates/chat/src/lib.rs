@@ -22,4 +22,4 @@ pub use model::{
 };
 pub use ports::{ChatbotRepo, ConversationRepo, UsageGate, UsageHold};
 pub use prompt::{TONES, ToneTemplate};
-pub use service::{ChatService, ChatbotInput};
+pub use service::{ChatPorts, ChatService, ChatbotInput};

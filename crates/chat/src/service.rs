@@ -86,6 +86,27 @@ pub struct ChatService {
     pub(crate) retry: RetryPolicy,
 }
 
+/// What the chat service is built from.
+#[derive(Debug, Clone)]
+pub struct ChatPorts {
+    /// Stores chatbots.
+    pub chatbots: Arc<dyn ChatbotRepo>,
+    /// Stores conversations and messages.
+    pub conversations: Arc<dyn ConversationRepo>,
+    /// Retrieval.
+    pub documents: Arc<DocumentService>,
+    /// Provider connections.
+    pub providers: Arc<ProviderService>,
+    /// Opens model clients for connections.
+    pub models: Arc<dyn ChatModels>,
+    /// Reserves and settles quotas.
+    pub gate: Arc<dyn UsageGate>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditLog>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
 /// A trimmed text of 1 to `max` characters without control characters (line breaks and tabs
 /// allowed with `allow_newlines`).
 pub(crate) fn text_field(
@@ -114,20 +135,29 @@ pub(crate) fn text_field(
     Ok(value)
 }
 
+/// `bot`, unless the tenant's actor may not use it.
+fn usable(tenant: &TenantCtx, bot: Chatbot) -> Result<Chatbot, ChatError> {
+    if tenant.may_use_chatbot(bot.id) {
+        Ok(bot)
+    } else {
+        Err(ChatError::ChatbotNotFound)
+    }
+}
+
 impl ChatService {
     /// A service over these ports.
     #[must_use]
-    #[expect(clippy::too_many_arguments, reason = "one parameter per port")]
-    pub fn new(
-        chatbots: Arc<dyn ChatbotRepo>,
-        conversations: Arc<dyn ConversationRepo>,
-        documents: Arc<DocumentService>,
-        providers: Arc<ProviderService>,
-        models: Arc<dyn ChatModels>,
-        gate: Arc<dyn UsageGate>,
-        audit: Arc<dyn AuditLog>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(ports: ChatPorts) -> Self {
+        let ChatPorts {
+            chatbots,
+            conversations,
+            documents,
+            providers,
+            models,
+            gate,
+            audit,
+            clock,
+        } = ports;
         Self {
             chatbots,
             conversations,
@@ -359,30 +389,38 @@ impl ChatService {
         .await;
     }
 
-    /// The organization's chatbots (only those in `only`, when given: a key's allow-list).
+    /// The organization's chatbots that the tenant's actor may use (a key with an allow-list
+    /// sees only those).
     pub async fn list_chatbots(
         &self,
         tenant: &TenantCtx,
-        only: Option<&[ChatbotId]>,
         page: &PageRequest,
     ) -> Result<Page<Chatbot>, ChatError> {
-        let rows = self.chatbots.list(tenant.org_id(), only, page).await?;
+        let rows = self
+            .chatbots
+            .list(tenant.org_id(), tenant.chatbots(), page)
+            .await?;
         Ok(Page::from_rows(rows, page, |b| b.id.as_uuid()))
     }
 
-    /// One of the organization's chatbots.
+    /// One of the organization's chatbots. Every other method reaches a chatbot through this one
+    /// (or [`Self::find_chatbot`]), so a chatbot outside a key's allow-list is `ChatbotNotFound`
+    /// everywhere.
     pub async fn get_chatbot(
         &self,
         tenant: &TenantCtx,
         id: ChatbotId,
     ) -> Result<Chatbot, ChatError> {
+        if !tenant.may_use_chatbot(id) {
+            return Err(ChatError::ChatbotNotFound);
+        }
         self.chatbots
             .get(tenant.org_id(), id)
             .await?
             .ok_or(ChatError::ChatbotNotFound)
     }
 
-    /// The organization's chatbot with this id or slug.
+    /// The organization's chatbot with this id or slug, if the tenant's actor may use it.
     pub async fn find_chatbot(
         &self,
         tenant: &TenantCtx,
@@ -394,12 +432,14 @@ impl ChatService {
                 .get(tenant.org_id(), ChatbotId::from_uuid(uuid))
                 .await?
         {
-            return Ok(bot);
+            return usable(tenant, bot);
         }
-        self.chatbots
+        let bot = self
+            .chatbots
             .by_slug(tenant.org_id(), handle)
             .await?
-            .ok_or(ChatError::ChatbotNotFound)
+            .ok_or(ChatError::ChatbotNotFound)?;
+        usable(tenant, bot)
     }
 
     /// Changes a chatbot.
@@ -484,6 +524,9 @@ impl ChatService {
         chatbot: ChatbotId,
         id: ConversationId,
     ) -> Result<Conversation, ChatError> {
+        if !tenant.may_use_chatbot(chatbot) {
+            return Err(ChatError::ChatbotNotFound);
+        }
         self.conversations
             .get(tenant.org_id(), tenant.actor(), id)
             .await?

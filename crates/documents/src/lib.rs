@@ -24,4 +24,6 @@ pub use error::DocumentError;
 pub use model::{
     Document, DocumentFilter, DocumentStatus, Failure, Progress, StoredChunk, point_id,
 };
-pub use service::{Content, DocumentService, SearchHit, SearchRequest, Upload, UploadLimits};
+pub use service::{
+    Content, DocumentPorts, DocumentService, SearchHit, SearchRequest, Upload, UploadLimits,
+};

@@ -46,6 +46,25 @@ impl Default for PipelineSettings {
     }
 }
 
+/// What the ingestion pipeline is built from.
+#[derive(Debug, Clone)]
+pub struct IngestPorts {
+    /// Stores documents and chunks.
+    pub repo: Arc<dyn DocumentRepo>,
+    /// The original bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The vector index.
+    pub index: Arc<dyn VectorIndex>,
+    /// Embeds chunks.
+    pub embedder: Arc<dyn Embedder>,
+    /// Cuts text into chunks.
+    pub chunker: Arc<Chunker>,
+    /// Records embedded tokens.
+    pub usage: Arc<dyn EmbeddingUsage>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
 /// Runs ingest and purge jobs.
 #[derive(Debug, Clone)]
 pub struct Ingestor {
@@ -100,17 +119,16 @@ fn failure(code: &str, message: impl Into<String>) -> Failure {
 impl Ingestor {
     /// A pipeline over these ports.
     #[must_use]
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        repo: Arc<dyn DocumentRepo>,
-        blobs: Arc<dyn BlobStore>,
-        index: Arc<dyn VectorIndex>,
-        embedder: Arc<dyn Embedder>,
-        chunker: Arc<Chunker>,
-        usage: Arc<dyn EmbeddingUsage>,
-        clock: Arc<dyn Clock>,
-        settings: PipelineSettings,
-    ) -> Self {
+    pub fn new(ports: IngestPorts, settings: PipelineSettings) -> Self {
+        let IngestPorts {
+            repo,
+            blobs,
+            index,
+            embedder,
+            chunker,
+            usage,
+            clock,
+        } = ports;
         Self {
             repo,
             blobs,

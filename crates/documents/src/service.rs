@@ -97,6 +97,23 @@ pub struct SearchHit {
     pub score: f32,
 }
 
+/// What the document service is built from.
+#[derive(Debug, Clone)]
+pub struct DocumentPorts {
+    /// Stores documents and chunks.
+    pub repo: Arc<dyn DocumentRepo>,
+    /// Stores the original bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The vector index.
+    pub index: Arc<dyn VectorIndex>,
+    /// Embeds search queries.
+    pub embedder: Arc<dyn Embedder>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditLog>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
 /// Documents of organizations.
 #[derive(Debug, Clone)]
 pub struct DocumentService {
@@ -112,15 +129,15 @@ pub struct DocumentService {
 impl DocumentService {
     /// A service over these ports.
     #[must_use]
-    pub fn new(
-        repo: Arc<dyn DocumentRepo>,
-        blobs: Arc<dyn BlobStore>,
-        index: Arc<dyn VectorIndex>,
-        embedder: Arc<dyn Embedder>,
-        audit: Arc<dyn AuditLog>,
-        clock: Arc<dyn Clock>,
-        limits: UploadLimits,
-    ) -> Self {
+    pub fn new(ports: DocumentPorts, limits: UploadLimits) -> Self {
+        let DocumentPorts {
+            repo,
+            blobs,
+            index,
+            embedder,
+            audit,
+            clock,
+        } = ports;
         Self {
             repo,
             blobs,

@@ -4,6 +4,7 @@
 //! One parser serves both credentials: `Authorization: Bearer <token>` carries a session token
 //! (`dss_…`) or an API key (`dk_live_…`), and `X-Api-Key: dk_live_…` carries an API key.
 
+use docent_app::Credential;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
 
@@ -32,25 +33,16 @@ pub(crate) enum Auth {
 
 impl Auth {
     /// The presented credential.
-    pub(crate) fn credential(&self) -> &str {
+    pub(crate) fn credential(&self) -> Credential<'_> {
         match self {
-            Self::Bearer(bearer) => &bearer.0.token,
-            Self::ApiKey(key) => &key.0.key,
+            Self::Bearer(bearer) => Credential::Bearer(&bearer.0.token),
+            Self::ApiKey(key) => Credential::ApiKey(&key.0.key),
         }
-    }
-
-    /// Whether the credential is (meant to be) an API key.
-    pub(crate) fn is_api_key(&self) -> bool {
-        matches!(self, Self::ApiKey(_)) || self.credential().starts_with("dk_")
     }
 }
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.is_api_key() {
-            "Auth(api key)"
-        } else {
-            "Auth(session)"
-        })
+        write!(f, "Auth({:?})", self.credential())
     }
 }

@@ -232,6 +232,9 @@ impl From<IdentityError> for ApiError {
             IdentityError::TooManyAttempts { retry_after } => {
                 return Self::rate_limited("too_many_attempts", message, *retry_after);
             }
+            IdentityError::TooManyRequests { retry_after, .. } => {
+                return Self::rate_limited("rate_limited", message, *retry_after);
+            }
             IdentityError::InvalidSession => (StatusCode::UNAUTHORIZED, "invalid_session"),
             IdentityError::InvalidResetToken => (StatusCode::BAD_REQUEST, "invalid_token"),
             IdentityError::SessionNotFound => (StatusCode::NOT_FOUND, "session_not_found"),
@@ -269,6 +272,9 @@ impl From<TenancyError> for ApiError {
             TenancyError::AlreadyMember => (StatusCode::CONFLICT, "already_member"),
             TenancyError::SlugTaken => (StatusCode::CONFLICT, "slug_taken"),
             TenancyError::MailUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "mail_unavailable"),
+            TenancyError::TooManyInvitations(_, retry_after) => {
+                return Self::rate_limited("rate_limited", message, *retry_after);
+            }
             TenancyError::Paging(paging) => return (*paging).into(),
             TenancyError::Store(_) => {
                 return Self::from_failure(error.kind(), &error);
@@ -285,7 +291,9 @@ impl From<KeyError> for ApiError {
             KeyError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_key_settings"),
             KeyError::UnknownScope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_scope"),
             KeyError::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
-            KeyError::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
+            KeyError::InsufficientScope(_) | KeyError::CreatorLacks(_) => {
+                (StatusCode::FORBIDDEN, "insufficient_scope")
+            }
             KeyError::RateLimited(decision) => {
                 let wait = decision.retry_after.unwrap_or(decision.reset);
                 return Self::rate_limited("rate_limited", message, wait);

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use docent_infrastructure::Services;
+use docent_app::Services;
 use poem::listener::TcpAcceptor;
 use poem::{IntoEndpoint as _, Route, Server};
 use poem_openapi::{ExtraHeader, OpenApiService};

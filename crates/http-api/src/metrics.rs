@@ -11,17 +11,34 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// Every label comes from a closed set, so no request can add label sets (each of which lives as
+/// long as the process): the method is one of HTTP's standard ones or `other`, the operation is an
+/// `operationId` of the spec (a `&'static str`) or `other`, and the status is one the server sent.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    operation: String,
+    method: &'static str,
+    operation: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DurationLabels {
-    method: String,
-    operation: String,
+    method: &'static str,
+    operation: &'static str,
+}
+
+/// The method as a label: a standard method's name, or `other`.
+fn method_label(method: &poem::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
 }
 
 type HistogramFamily = Family<DurationLabels, Histogram, fn() -> Histogram>;
@@ -68,23 +85,21 @@ impl Metrics {
 
     pub(crate) fn observe(
         &self,
-        method: &str,
-        operation: &str,
+        method: &poem::http::Method,
+        operation: &'static str,
         status: StatusCode,
         took: Duration,
     ) {
+        let method = method_label(method);
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_owned(),
-                operation: operation.to_owned(),
+                method,
+                operation,
                 status: status.as_u16(),
             })
             .inc();
         self.durations
-            .get_or_create(&DurationLabels {
-                method: method.to_owned(),
-                operation: operation.to_owned(),
-            })
+            .get_or_create(&DurationLabels { method, operation })
             .observe(took.as_secs_f64());
     }
 

@@ -187,7 +187,7 @@ pub(crate) fn wrap(
             let id = request_id(&req);
             let client = client_info(&req, trust_forwarded_for);
             req.extensions_mut().insert(client.clone());
-            let method = req.method().to_string();
+            let method = req.method().clone();
             let path = req.uri().path().to_owned();
             let span = tracing::info_span!("request", request_id = %id, %method, %path);
             // File uploads (multipart) may be as large as the upload limit plus the form's

@@ -1,17 +1,16 @@
-//! What handlers hold: the services, and the two steps every authenticated handler starts with —
-//! resolving the caller, and resolving the caller's access to an organization.
+//! What handlers hold: the services, and the one step every authenticated handler starts with —
+//! resolving the caller and its access through `docent-app`'s [`Access`].
 
 use std::sync::Arc;
 
+use docent_app::{Access, AccessError, Caller, Need, Services, Tenant};
 use docent_chat::ChatService;
 use docent_documents::DocumentService;
 use docent_identity::{IdentityService, Principal};
-use docent_infrastructure::Services;
-use docent_kernel::TenantCtx;
-use docent_kernel::{ChatbotId, OrgId};
-use docent_keys::{KeyError, KeyPrincipal, KeyService, Scope, require_scope};
+use docent_kernel::OrgId;
+use docent_keys::KeyService;
 use docent_providers::ProviderService;
-use docent_tenancy::{OrgAccess, Permission, TenancyError, TenancyService};
+use docent_tenancy::TenancyService;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
@@ -90,145 +89,61 @@ impl ApiState {
         std::time::Duration::from_secs(secs)
     }
 
-    /// Who is calling: a signed-in user or an API key.
+    /// Who is calling: a signed-in user or an API key. A key's rate-limit state is recorded for
+    /// the response headers.
     pub(crate) async fn caller(&self, auth: &Auth) -> Result<Caller, ApiError> {
-        if auth.is_api_key() {
-            let authenticated = self.keys()?.authenticate(auth.credential()).await;
-            record_key_rate(match &authenticated {
-                Ok(key) => key.rate,
-                Err(KeyError::RateLimited(decision)) => Some(*decision),
-                Err(_) => None,
-            });
-            Ok(Caller::Key(authenticated?))
-        } else {
-            Ok(Caller::User(
-                self.identity()?.authenticate(auth.credential()).await?,
-            ))
-        }
+        let (caller, rate) = self.services()?.access.caller(auth.credential()).await;
+        record_key_rate(rate);
+        Ok(caller?)
     }
 
-    /// The tenant context for a route that API keys may use: a member whose role allows
-    /// `permission`, or a key of this organization that carries `scope` (`org_not_found` for any
-    /// other organization, `insufficient_scope` without the scope).
-    pub(crate) async fn tenant_access(
+    /// The one access call of a tenant route: the caller, admitted to `org_id` for `need`
+    /// (`org_not_found` outside the organization, `forbidden` for a too-weak role,
+    /// `session_required` for a key on a route for people, `insufficient_scope` for a key
+    /// without the scope or whose creator may no longer do this).
+    pub(crate) async fn tenant(
         &self,
         auth: &Auth,
         org_id: Uuid,
-        permission: Permission,
-        scope: Scope,
-    ) -> Result<TenantCtx, ApiError> {
+        need: Need,
+    ) -> Result<Tenant, ApiError> {
+        let caller = self.caller(auth).await?;
+        self.admit(caller, OrgId::from_uuid(org_id), need).await
+    }
+
+    /// Admits an already resolved caller (the OpenAI-compatible route, whose organization is the
+    /// key's).
+    pub(crate) async fn admit(
+        &self,
+        caller: Caller,
+        org_id: OrgId,
+        need: Need,
+    ) -> Result<Tenant, ApiError> {
         Ok(self
-            .chatbot_access(auth, org_id, permission, scope)
-            .await?
-            .tenant)
+            .services()?
+            .access
+            .tenant(caller, org_id, need, request_meta())
+            .await?)
     }
 
-    /// Like [`Self::tenant_access`], also returning which chatbots the caller may use (a key's
-    /// allow-list).
-    pub(crate) async fn chatbot_access(
-        &self,
-        auth: &Auth,
-        org_id: Uuid,
-        permission: Permission,
-        scope: Scope,
-    ) -> Result<ChatbotAccess, ApiError> {
-        match self.caller(auth).await? {
-            Caller::User(principal) => {
-                let tenant = self
-                    .tenancy()?
-                    .authorize(principal.user.id, OrgId::from_uuid(org_id), permission)
-                    .await?
-                    .tenant;
-                Ok(ChatbotAccess {
-                    tenant: tenant.with_request(request_meta()),
-                    allowed: None,
-                })
-            }
-            Caller::Key(key) if key.key.org_id.as_uuid() == org_id => {
-                ChatbotAccess::of_key(&key, scope)
-            }
-            Caller::Key(_) => Err(TenancyError::OrgNotFound.into()),
-        }
-    }
-
-    /// The signed-in user behind the credential. A valid API key gets 403 `session_required`:
-    /// keys never manage keys, members or organizations.
+    /// The signed-in user behind the credential, for routes outside any organization. A valid
+    /// API key gets 403 `session_required`: keys never manage keys, members or organizations.
     pub(crate) async fn principal(&self, auth: &Auth) -> Result<Principal, ApiError> {
-        match self.caller(auth).await? {
-            Caller::User(principal) => Ok(principal),
-            Caller::Key(_) => Err(session_required()),
+        Ok(Access::person(self.caller(auth).await?)?)
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::Identity(error) => error.into(),
+            AccessError::Tenancy(error) => error.into(),
+            AccessError::Key(error) => error.into(),
+            AccessError::SessionRequired => ApiError::new(
+                poem::http::StatusCode::FORBIDDEN,
+                "session_required",
+                error.to_string(),
+            ),
         }
     }
-
-    /// The signed-in user and their access to `org_id` for `permission`: `org_not_found` for
-    /// non-members, `forbidden` for members whose role is too weak. An API key gets
-    /// `org_not_found` for another organization's routes and `session_required` for its own.
-    pub(crate) async fn org_access(
-        &self,
-        auth: &Auth,
-        org_id: Uuid,
-        permission: Permission,
-    ) -> Result<(Principal, OrgAccess), ApiError> {
-        let principal = match self.caller(auth).await? {
-            Caller::User(principal) => principal,
-            Caller::Key(key) if key.key.org_id.as_uuid() == org_id => {
-                return Err(session_required());
-            }
-            Caller::Key(_) => return Err(TenancyError::OrgNotFound.into()),
-        };
-        let mut access = self
-            .tenancy()?
-            .authorize(principal.user.id, OrgId::from_uuid(org_id), permission)
-            .await?;
-        access.tenant = access.tenant.with_request(request_meta());
-        Ok((principal, access))
-    }
-}
-
-/// A caller's access to an organization's chatbots.
-#[derive(Debug)]
-pub(crate) struct ChatbotAccess {
-    /// The tenant context.
-    pub tenant: TenantCtx,
-    /// A key's chatbot allow-list; `None` for all chatbots.
-    pub allowed: Option<Vec<ChatbotId>>,
-}
-
-impl ChatbotAccess {
-    /// A key's access in its own organization, if it carries `scope`.
-    pub(crate) fn of_key(key: &KeyPrincipal, scope: Scope) -> Result<Self, ApiError> {
-        require_scope(key, scope)?;
-        Ok(Self {
-            tenant: key.tenant().with_request(request_meta()),
-            allowed: key.key.settings.chatbot_ids.clone(),
-        })
-    }
-
-    /// `chatbot_not_found` unless the caller may use `chatbot`: to a key, chatbots outside its
-    /// allow-list do not exist.
-    pub(crate) fn check(&self, chatbot: ChatbotId) -> Result<(), ApiError> {
-        match &self.allowed {
-            Some(ids) if !ids.contains(&chatbot) => {
-                Err(docent_chat::ChatError::ChatbotNotFound.into())
-            }
-            Some(_) | None => Ok(()),
-        }
-    }
-}
-
-/// An authenticated caller.
-#[derive(Debug)]
-pub(crate) enum Caller {
-    /// A signed-in user.
-    User(Principal),
-    /// An API key.
-    Key(KeyPrincipal),
-}
-
-fn session_required() -> ApiError {
-    ApiError::new(
-        poem::http::StatusCode::FORBIDDEN,
-        "session_required",
-        "this operation needs a signed-in user; API keys cannot manage keys, members or organizations",
-    )
 }

@@ -33,6 +33,15 @@ pub enum IdentityError {
         /// How long to wait.
         retry_after: Duration,
     },
+    /// Too many requests of one kind from one client (sign-ups, reset mails); retry after the
+    /// given time.
+    #[error("too many {what} from this address; retry later")]
+    TooManyRequests {
+        /// What was asked too often, in words (`sign-ups`, `password-reset requests`).
+        what: &'static str,
+        /// How long to wait.
+        retry_after: Duration,
+    },
     /// The bearer token is missing, malformed, expired or revoked.
     #[error("the session token is invalid or expired")]
     InvalidSession,
@@ -64,7 +73,7 @@ impl IdentityError {
             Self::EmailTaken => ErrorKind::Conflict,
             Self::InvalidCredentials | Self::InvalidSession => ErrorKind::Unauthenticated,
             Self::WrongCurrentPassword => ErrorKind::Forbidden,
-            Self::TooManyAttempts { .. } => ErrorKind::RateLimited,
+            Self::TooManyAttempts { .. } | Self::TooManyRequests { .. } => ErrorKind::RateLimited,
             Self::InvalidResetToken => ErrorKind::InvalidInput,
             Self::SessionNotFound | Self::UserNotFound => ErrorKind::NotFound,
             Self::Store(e) => e.kind(),

@@ -15,4 +15,4 @@ pub use model::{
 };
 pub use password::{PasswordHasher, PasswordPolicy, WeakPassword};
 pub use ports::{LoginThrottle, PasswordResetRepo, SessionRepo, UserRepo};
-pub use service::{IdentityConfig, IdentityService};
+pub use service::{IdentityConfig, IdentityPorts, IdentityService, PasswordResetJob};

@@ -99,15 +99,18 @@ pub trait PasswordResetRepo: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StoreError>;
 }
 
-/// Limits repeated failed sign-ins per e-mail address and per client address.
+/// Limits sign-in attempts per e-mail address and per client address.
+///
+/// Every attempt counts as a failure from the moment it arrives, before the password is verified,
+/// so that any number of concurrent guesses get at most the limit's worth of verifications; a
+/// successful attempt is then taken back.
 #[async_trait]
 pub trait LoginThrottle: Send + Sync + std::fmt::Debug {
-    /// `Err(retry_after)` while the address or the client is locked out.
-    async fn check(&self, email: &str, client: Option<IpAddr>) -> Result<(), Duration>;
+    /// Counts one attempt for the address and the client, atomically: `Err(retry_after)` (and
+    /// nothing counted) while either is at its limit.
+    async fn attempt(&self, email: &str, client: Option<IpAddr>) -> Result<(), Duration>;
 
-    /// Counts one failed sign-in.
-    async fn record_failure(&self, email: &str, client: Option<IpAddr>);
-
-    /// Forgets the failures of an address after a successful sign-in.
-    async fn record_success(&self, email: &str);
+    /// The attempt succeeded: forgets the address's failures and takes the attempt back from the
+    /// client's count.
+    async fn succeeded(&self, email: &str, client: Option<IpAddr>);
 }

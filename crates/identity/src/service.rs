@@ -1,11 +1,12 @@
 //! The identity service: sign-up, sign-in, sessions, password change and reset.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Duration;
 use docent_kernel::{
-    Clock, Email, ExposeSecret as _, Mailer, OutgoingMail, PasswordResetId, SecretString,
-    SessionId, TokenKind, UserId,
+    Allowance, Clock, Email, ExposeSecret as _, Limiter, Mailer, OutgoingMail, PasswordResetId,
+    SecretString, SessionId, TokenKind, UserId,
 };
 use tokio::sync::Semaphore;
 
@@ -28,6 +29,29 @@ pub struct IdentityConfig {
     pub reset_interval: Duration,
     /// The base URL of the web app, for links in e-mails (no trailing slash).
     pub public_url: String,
+    /// Sign-ups per client address.
+    pub signups_per_client: Allowance,
+    /// Password-reset requests per client address (on top of `reset_interval` per account).
+    pub resets_per_client: Allowance,
+}
+
+/// What the identity service is built from.
+#[derive(Debug, Clone)]
+pub struct IdentityPorts {
+    /// Stores accounts.
+    pub users: Arc<dyn UserRepo>,
+    /// Stores sessions.
+    pub sessions: Arc<dyn SessionRepo>,
+    /// Stores password resets.
+    pub resets: Arc<dyn PasswordResetRepo>,
+    /// Limits sign-in attempts.
+    pub throttle: Arc<dyn LoginThrottle>,
+    /// Limits sign-ups and reset requests per client.
+    pub limiter: Arc<dyn Limiter>,
+    /// Sends reset mails.
+    pub mailer: Arc<dyn Mailer>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// How long a session may go without its `last_seen_at` being written again.
@@ -40,6 +64,7 @@ pub struct IdentityService {
     sessions: Arc<dyn SessionRepo>,
     resets: Arc<dyn PasswordResetRepo>,
     throttle: Arc<dyn LoginThrottle>,
+    limiter: Arc<dyn Limiter>,
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
     config: IdentityConfig,
@@ -53,16 +78,16 @@ pub struct IdentityService {
 
 impl IdentityService {
     /// Builds the service; hashes one random password for timing equalization.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        users: Arc<dyn UserRepo>,
-        sessions: Arc<dyn SessionRepo>,
-        resets: Arc<dyn PasswordResetRepo>,
-        throttle: Arc<dyn LoginThrottle>,
-        mailer: Arc<dyn Mailer>,
-        clock: Arc<dyn Clock>,
-        config: IdentityConfig,
-    ) -> Result<Self, IdentityError> {
+    pub fn new(ports: IdentityPorts, config: IdentityConfig) -> Result<Self, IdentityError> {
+        let IdentityPorts {
+            users,
+            sessions,
+            resets,
+            throttle,
+            limiter,
+            mailer,
+            clock,
+        } = ports;
         let hasher = PasswordHasher::new();
         let (random, _) = TokenKind::Session.generate();
         let dummy_hash = hasher
@@ -74,6 +99,7 @@ impl IdentityService {
             sessions,
             resets,
             throttle,
+            limiter,
             mailer,
             clock,
             config,
@@ -96,6 +122,14 @@ impl IdentityService {
         PasswordPolicy
             .check(password.expose_secret(), &email)
             .map_err(IdentityError::WeakPassword)?;
+        // Counted before the (costly) hash, and only for well-formed requests.
+        self.limit(
+            "sign-ups",
+            "signup",
+            info.client_addr,
+            self.config.signups_per_client,
+        )
+        .await?;
         let hash = self.hash(password).await?;
         let user = User {
             id: UserId::generate(),
@@ -115,7 +149,9 @@ impl IdentityService {
     /// Signs in with e-mail and password.
     ///
     /// Unknown addresses, disabled accounts and wrong passwords all answer `InvalidCredentials`
-    /// after one argon2 verification, so neither the answer nor its timing tells them apart.
+    /// after one argon2 verification, so neither the answer nor its timing tells them apart. The
+    /// attempt is counted against the throttle before the password is verified, so concurrent
+    /// guesses get no more verifications than the limit allows.
     pub async fn login(
         &self,
         email: &str,
@@ -124,7 +160,7 @@ impl IdentityService {
     ) -> Result<(User, IssuedSession), IdentityError> {
         let throttle_key = email.trim().to_lowercase();
         self.throttle
-            .check(&throttle_key, info.client_addr)
+            .attempt(&throttle_key, info.client_addr)
             .await
             .map_err(|retry_after| IdentityError::TooManyAttempts { retry_after })?;
 
@@ -139,14 +175,12 @@ impl IdentityService {
         let password_ok = self.verify(password, stored_hash).await?;
         let user = match user {
             Some(user) if password_ok && user.disabled_at.is_none() => user,
-            _ => {
-                self.throttle
-                    .record_failure(&throttle_key, info.client_addr)
-                    .await;
-                return Err(IdentityError::InvalidCredentials);
-            }
+            // The attempt was counted on arrival.
+            _ => return Err(IdentityError::InvalidCredentials),
         };
-        self.throttle.record_success(&throttle_key).await;
+        self.throttle
+            .succeeded(&throttle_key, info.client_addr)
+            .await;
         let issued = self.issue_session(user.id, info).await?;
         Ok((user, issued))
     }
@@ -209,52 +243,30 @@ impl IdentityService {
         }
     }
 
-    /// Sends a password-reset link if an active account has this address; does nothing visible
-    /// otherwise. Callers answer the same way whatever happens here.
-    pub async fn request_password_reset(&self, email: &str) -> Result<(), IdentityError> {
-        let Ok(email) = Email::parse(email) else {
-            return Ok(());
-        };
-        let Some((user, _)) = self.users.find_by_email(&email).await? else {
-            return Ok(());
-        };
-        if user.disabled_at.is_some() {
-            return Ok(());
-        }
-        let now = self.clock.now();
-        let latest = self.resets.latest_request(user.id).await?;
-        if latest.is_some_and(|latest| now - latest < self.config.reset_interval) {
-            tracing::info!(user_id = %user.id, "password reset requested again too soon; no mail sent");
-            return Ok(());
-        }
-        let reset = PasswordReset {
-            id: PasswordResetId::generate(),
-            user_id: user.id,
-            created_at: now,
-            expires_at: now + self.config.reset_ttl,
-        };
-        let (token, hash) = TokenKind::PasswordReset.generate();
-        self.resets.replace(&reset, &hash).await?;
-        let minutes = self.config.reset_ttl.num_minutes();
-        let body = format!(
-            "Hello {name},\n\nSomeone asked to reset the password of your docent account.\n\
-             To choose a new password, open this link within {minutes} minutes:\n\n\
-             {url}/reset-password?token={token}\n\n\
-             If the web app is not in use, send the token to POST /v1/auth/password-reset/confirm.\n\
-             Token: {token}\n\nIf you did not ask for this, ignore this message.\n",
-            name = user.name.as_str(),
-            url = self.config.public_url,
-            token = token.expose_secret(),
-        );
-        let mail = OutgoingMail {
-            to: user.email.clone(),
-            subject: "Reset your docent password".to_owned(),
-            body,
-        };
-        if let Err(error) = self.mailer.send(mail).await {
-            tracing::warn!(%error, user_id = %user.id, "could not send the password-reset mail");
-        }
-        Ok(())
+    /// Accepts a password-reset request from `client`: fails with `TooManyRequests` when the
+    /// client asked too often, and otherwise returns the work to do, which callers run detached
+    /// ([`PasswordResetJob::run`]) so that neither the answer nor its timing depends on whether
+    /// the account exists or on how fast the mail server is.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        client: Option<IpAddr>,
+    ) -> Result<PasswordResetJob, IdentityError> {
+        self.limit(
+            "password-reset requests",
+            "reset",
+            client,
+            self.config.resets_per_client,
+        )
+        .await?;
+        Ok(PasswordResetJob {
+            email: email.to_owned(),
+            users: self.users.clone(),
+            resets: self.resets.clone(),
+            mailer: self.mailer.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+        })
     }
 
     /// Sets a new password with a reset token; revokes every session of the user.
@@ -340,6 +352,24 @@ impl IdentityService {
         }
     }
 
+    /// Counts one `action` from `client` (nothing without a client address: the per-account and
+    /// per-address limits still apply).
+    async fn limit(
+        &self,
+        what: &'static str,
+        action: &str,
+        client: Option<IpAddr>,
+        allowance: Allowance,
+    ) -> Result<(), IdentityError> {
+        let Some(client) = client else {
+            return Ok(());
+        };
+        self.limiter
+            .acquire(&[(format!("{action}:client:{client}"), allowance)])
+            .await
+            .map_err(|retry_after| IdentityError::TooManyRequests { what, retry_after })
+    }
+
     async fn issue_session(
         &self,
         user_id: UserId,
@@ -386,5 +416,66 @@ impl IdentityService {
         tokio::task::spawn_blocking(move || hasher.verify(password.expose_secret(), &stored))
             .await
             .map_err(|e| IdentityError::Hashing(e.to_string()))
+    }
+}
+
+/// The work of one accepted password-reset request: sends a link if an active account has the
+/// address, does nothing visible otherwise.
+#[derive(Debug)]
+pub struct PasswordResetJob {
+    email: String,
+    users: Arc<dyn UserRepo>,
+    resets: Arc<dyn PasswordResetRepo>,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn Clock>,
+    config: IdentityConfig,
+}
+
+impl PasswordResetJob {
+    /// Looks the account up and mails the link.
+    pub async fn run(self) -> Result<(), IdentityError> {
+        let Ok(email) = Email::parse(&self.email) else {
+            return Ok(());
+        };
+        let Some((user, _)) = self.users.find_by_email(&email).await? else {
+            return Ok(());
+        };
+        if user.disabled_at.is_some() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let latest = self.resets.latest_request(user.id).await?;
+        if latest.is_some_and(|latest| now - latest < self.config.reset_interval) {
+            tracing::info!(user_id = %user.id, "password reset requested again too soon; no mail sent");
+            return Ok(());
+        }
+        let reset = PasswordReset {
+            id: PasswordResetId::generate(),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now + self.config.reset_ttl,
+        };
+        let (token, hash) = TokenKind::PasswordReset.generate();
+        self.resets.replace(&reset, &hash).await?;
+        let minutes = self.config.reset_ttl.num_minutes();
+        let body = format!(
+            "Hello {name},\n\nSomeone asked to reset the password of your docent account.\n\
+             To choose a new password, open this link within {minutes} minutes:\n\n\
+             {url}/reset-password?token={token}\n\n\
+             If the web app is not in use, send the token to POST /v1/auth/password-reset/confirm.\n\
+             Token: {token}\n\nIf you did not ask for this, ignore this message.\n",
+            name = user.name.as_str(),
+            url = self.config.public_url,
+            token = token.expose_secret(),
+        );
+        let mail = OutgoingMail {
+            to: user.email.clone(),
+            subject: "Reset your docent password".to_owned(),
+            body,
+        };
+        if let Err(error) = self.mailer.send(mail).await {
+            tracing::warn!(%error, user_id = %user.id, "could not send the password-reset mail");
+        }
+        Ok(())
     }
 }

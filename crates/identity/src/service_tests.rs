@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use docent_kernel::{
-    Email, ExposeSecret as _, MailError, Mailer, ManualClock, OutgoingMail, SecretString,
-    SessionId, StoreError, TokenHash, UserId,
+    Allowance, CountingLimiter, Email, ExposeSecret as _, MailError, Mailer, ManualClock,
+    OutgoingMail, SecretString, SessionId, StoreError, TokenHash, UserId,
 };
 
 use crate::error::IdentityError;
 use crate::model::{DisplayName, NewSessionInfo, PasswordReset, Session, User};
 use crate::ports::{LoginThrottle, PasswordResetRepo, SessionRepo, UserRepo};
-use crate::service::{IdentityConfig, IdentityService};
+use crate::service::{IdentityConfig, IdentityPorts, IdentityService};
 
 #[derive(Debug, Default)]
 struct State {
@@ -218,21 +218,23 @@ impl PasswordResetRepo for Memory {
     }
 }
 
-/// Counts failures; never locks.
+/// Records attempts and successes; never locks.
 #[derive(Debug, Default)]
-struct CountingThrottle(Mutex<Vec<String>>);
+struct CountingThrottle {
+    attempts: Mutex<Vec<String>>,
+    successes: Mutex<Vec<String>>,
+}
 
 #[async_trait]
 impl LoginThrottle for CountingThrottle {
-    async fn check(&self, _: &str, _: Option<IpAddr>) -> Result<(), std::time::Duration> {
+    async fn attempt(&self, email: &str, _: Option<IpAddr>) -> Result<(), std::time::Duration> {
+        self.attempts.lock().unwrap().push(email.to_owned());
         Ok(())
     }
 
-    async fn record_failure(&self, email: &str, _: Option<IpAddr>) {
-        self.0.lock().unwrap().push(email.to_owned());
+    async fn succeeded(&self, email: &str, _: Option<IpAddr>) {
+        self.successes.lock().unwrap().push(email.to_owned());
     }
-
-    async fn record_success(&self, _: &str) {}
 }
 
 /// Keeps every message.
@@ -277,17 +279,22 @@ fn harness() -> Harness {
     let outbox = Arc::new(Outbox::default());
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let service = IdentityService::new(
-        memory.clone(),
-        memory.clone(),
-        memory.clone(),
-        throttle.clone(),
-        outbox.clone(),
-        clock.clone(),
+        IdentityPorts {
+            users: memory.clone(),
+            sessions: memory.clone(),
+            resets: memory.clone(),
+            throttle: throttle.clone(),
+            limiter: Arc::new(CountingLimiter::default()),
+            mailer: outbox.clone(),
+            clock: clock.clone(),
+        },
         IdentityConfig {
             session_ttl: Duration::hours(2),
             reset_ttl: Duration::minutes(30),
             reset_interval: Duration::seconds(60),
             public_url: "http://docent.test".to_owned(),
+            signups_per_client: Allowance::per_hour(3),
+            resets_per_client: Allowance::per_hour(3),
         },
     )
     .unwrap();
@@ -374,7 +381,9 @@ async fn unknown_addresses_and_wrong_passwords_look_alike_and_count() {
             "{email}"
         );
     }
-    assert_eq!(h.throttle.0.lock().unwrap().len(), 3);
+    // Every attempt was counted on arrival; none succeeded.
+    assert_eq!(h.throttle.attempts.lock().unwrap().len(), 3);
+    assert!(h.throttle.successes.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -455,12 +464,18 @@ async fn reset_links_expire_after_thirty_minutes_and_are_rate_limited() {
         .await
         .unwrap();
     h.service
-        .request_password_reset("ED@example.com")
+        .request_password_reset("ED@example.com", None)
+        .await
+        .unwrap()
+        .run()
         .await
         .unwrap();
     // A second request within the minute sends nothing.
     h.service
-        .request_password_reset("ed@example.com")
+        .request_password_reset("ed@example.com", None)
+        .await
+        .unwrap()
+        .run()
         .await
         .unwrap();
     assert_eq!(h.outbox.tokens("dsr_").len(), 1);
@@ -474,7 +489,10 @@ async fn reset_links_expire_after_thirty_minutes_and_are_rate_limited() {
     ));
 
     h.service
-        .request_password_reset("ed@example.com")
+        .request_password_reset("ed@example.com", None)
+        .await
+        .unwrap()
+        .run()
         .await
         .unwrap();
     let fresh = h.outbox.tokens("dsr_")[1].clone();
@@ -493,8 +511,81 @@ async fn reset_links_expire_after_thirty_minutes_and_are_rate_limited() {
         .unwrap();
     // Unknown addresses send nothing and say nothing.
     h.service
-        .request_password_reset("zed@example.com")
+        .request_password_reset("zed@example.com", None)
+        .await
+        .unwrap()
+        .run()
         .await
         .unwrap();
     assert_eq!(h.outbox.0.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn sign_ups_and_reset_requests_are_limited_per_client_address() {
+    let h = harness();
+    let client: IpAddr = "203.0.113.7".parse().unwrap();
+    let info = || NewSessionInfo {
+        client_addr: Some(client),
+        ..NewSessionInfo::default()
+    };
+    for i in 0..3 {
+        h.service
+            .signup(&format!("u{i}@example.com"), &secret(PW), "U", info())
+            .await
+            .unwrap();
+    }
+    let refused = h
+        .service
+        .signup("u9@example.com", &secret(PW), "U", info())
+        .await;
+    assert!(
+        matches!(refused, Err(IdentityError::TooManyRequests { .. })),
+        "{refused:?}"
+    );
+    // Another client is not affected, and a malformed request is refused for itself, uncounted.
+    let other = NewSessionInfo {
+        client_addr: Some("203.0.113.8".parse().unwrap()),
+        ..NewSessionInfo::default()
+    };
+    h.service
+        .signup("u10@example.com", &secret(PW), "U", other)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.service.signup("bad", &secret(PW), "U", info()).await,
+        Err(IdentityError::InvalidEmail(_))
+    ));
+
+    for _ in 0..3 {
+        h.service
+            .request_password_reset("u0@example.com", Some(client))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        h.service
+            .request_password_reset("nobody@example.com", Some(client))
+            .await,
+        Err(IdentityError::TooManyRequests { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_successful_sign_in_is_taken_back_from_the_throttle() {
+    let h = harness();
+    h.service
+        .signup(
+            "ann@example.com",
+            &secret(PW),
+            "Ann",
+            NewSessionInfo::default(),
+        )
+        .await
+        .unwrap();
+    h.service
+        .login("Ann@example.com", &secret(PW), NewSessionInfo::default())
+        .await
+        .unwrap();
+    assert_eq!(*h.throttle.attempts.lock().unwrap(), ["ann@example.com"]);
+    assert_eq!(*h.throttle.successes.lock().unwrap(), ["ann@example.com"]);
 }

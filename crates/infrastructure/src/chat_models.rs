@@ -37,9 +37,20 @@ impl ProviderClients {
     /// Clients for providers; `allow_private` as `providers.allow_private_base_urls`.
     #[must_use]
     pub fn new(allow_private: bool) -> Self {
-        Self {
-            http: crate::url_guard::provider_http_client(allow_private),
-        }
+        Self::with_proxy(allow_private, None).unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot build the provider HTTP client; using a plain one");
+            Self {
+                http: reqwest::Client::new(),
+            }
+        })
+    }
+
+    /// Clients that reach providers through the operator's `proxy` (none when `None`; the
+    /// environment's proxy variables are never used).
+    pub fn with_proxy(allow_private: bool, proxy: Option<&str>) -> Result<Self, String> {
+        Ok(Self {
+            http: crate::url_guard::provider_http_client(allow_private, proxy)?,
+        })
     }
 }
 

@@ -90,6 +90,11 @@ pub struct ProvidersConfig {
     /// (`DOCENT_PROVIDERS__ALLOW_PRIVATE_BASE_URLS`): needed for model servers on the local
     /// network, refused by default against SSRF.
     pub allow_private_base_urls: bool,
+    /// An HTTP(S) proxy for every call to a model provider (`DOCENT_PROVIDERS__PROXY_URL`). The
+    /// environment's `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` are never used for provider calls:
+    /// a proxy resolves host names itself, past docent's internal-address guard, so it has to
+    /// enforce where calls may go.
+    pub proxy_url: Option<String>,
 }
 
 /// Where the original bytes of documents are kept.
@@ -239,14 +244,36 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Limits the operator sets for every organization.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Limits the operator sets for every organization and every client address.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct LimitsConfig {
     /// Chat messages per organization per UTC month; unset means unlimited.
     pub org_monthly_message_quota: Option<u64>,
     /// Model tokens (prompt + completion) per organization per UTC month; unset means unlimited.
     pub org_monthly_token_quota: Option<u64>,
+    /// Sign-ups per client address per hour.
+    pub signups_per_client_per_hour: u32,
+    /// Password-reset requests per client address per hour (each account also gets at most one
+    /// mail per `auth.password_reset_interval_secs`).
+    pub password_resets_per_client_per_hour: u32,
+    /// Invitation mails per organization per day (24 hours from the first).
+    pub invitations_per_org_per_day: u32,
+    /// Invitation mails per client address per hour.
+    pub invitations_per_client_per_hour: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            org_monthly_message_quota: None,
+            org_monthly_token_quota: None,
+            signups_per_client_per_hour: 20,
+            password_resets_per_client_per_hour: 20,
+            invitations_per_org_per_day: 200,
+            invitations_per_client_per_hour: 100,
+        }
+    }
 }
 
 impl Default for Config {
@@ -612,6 +639,10 @@ impl Config {
         if let Some(url) = &self.qdrant_url {
             url::Url::parse(url).map_err(|e| invalid("qdrant_url", format!("not a URL: {e}")))?;
         }
+        if let Some(url) = &self.providers.proxy_url {
+            url::Url::parse(url)
+                .map_err(|e| invalid("providers.proxy_url", format!("not a URL: {e}")))?;
+        }
         Ok(())
     }
 
@@ -772,6 +803,9 @@ impl Config {
         if let Some(redis) = &self.redis_url {
             let _ = write!(out, " redis={}", redact_url(redis.expose_secret()));
         }
+        if let Some(proxy) = &self.providers.proxy_url {
+            let _ = write!(out, " providers.proxy_url={}", redact_url(proxy));
+        }
         if self.mail.transport == MailTransport::Smtp {
             let _ = write!(
                 out,
@@ -801,7 +835,7 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 /// Removes the password (and any query string) from a database URL.
-pub(crate) fn redact_url(raw: &str) -> String {
+pub fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) => {
             if url.password().is_some() {

@@ -1,17 +1,13 @@
-//! The only crate that knows sea-orm, SMTP, Qdrant, fastembed, object storage and (as later issues
-//! land) model providers. It implements every domain port, loads the configuration, and
-//! wires everything together in [`bootstrap`].
+//! The only crate that knows sea-orm, SMTP, Qdrant, fastembed, object storage, Redis and the model
+//! providers' APIs. It implements every domain port and loads the configuration; `docent-app`
+//! wires the implementations into the services.
 
 pub mod blob;
-pub mod bootstrap;
 pub mod chat_models;
-pub mod chat_usage;
 pub mod config;
 pub mod db;
 pub mod embedder;
 pub mod mail;
-#[cfg(test)]
-mod pipeline_tests;
 pub mod rate_limit;
 pub mod remote_embedder;
 pub mod secrets;
@@ -23,5 +19,4 @@ pub mod tls;
 pub mod url_guard;
 pub mod vector;
 
-pub use bootstrap::{BootstrapError, MigrateAction, Services, bootstrap};
 pub use config::{Config, ConfigError, LogFormat};

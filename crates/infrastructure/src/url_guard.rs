@@ -1,7 +1,10 @@
 //! Keeps provider base URLs away from internal addresses (SSRF): a URL whose host is, or resolves
-//! to, a loopback, private, link-local, shared (CGNAT), unspecified or multicast address is refused
-//! unless the operator allows private base URLs (`providers.allow_private_base_urls`, for local
-//! model servers). Checked when a provider is created or its URL changes.
+//! to, a loopback, private, link-local, site-local, shared (CGNAT), unspecified or multicast
+//! address — also inside IPv4-mapped, IPv4-translated, IPv4-compatible, NAT64 and 6to4 IPv6
+//! addresses — is refused unless the operator allows private base URLs
+//! (`providers.allow_private_base_urls`, for local model servers). Checked when a provider is
+//! created or its URL changes, and again at every connection. The refusal never says which
+//! address a name resolved to, so it cannot be used to map the internal network.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -52,9 +55,12 @@ fn internal_v6(ip: Ipv6Addr) -> bool {
         let [c, d] = lo.to_be_bytes();
         Ipv4Addr::new(a, b, c, d)
     };
-    // IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4
-    // address that may be internal.
+    // IPv4-compatible (::a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d, RFC 2765), NAT64
+    // (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address that may be internal.
     if segments[..6].iter().all(|s| *s == 0) && !ip.is_loopback() && !ip.is_unspecified() {
+        return internal_v4(embedded_v4(segments[6], segments[7]));
+    }
+    if segments[..6] == [0, 0, 0, 0, 0xffff, 0] {
         return internal_v4(embedded_v4(segments[6], segments[7]));
     }
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
@@ -66,8 +72,12 @@ fn internal_v6(ip: Ipv6Addr) -> bool {
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
+        // Unique local (fc00::/7), link-local (fe80::/10), deprecated site-local (fec0::/10).
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
+        || (first & 0xffc0) == 0xfec0
+        // Local-use NAT64 (64:ff9b:1::/48, RFC 8215): translators inside the network.
+        || segments[..3] == [0x64, 0xff9b, 0x1]
 }
 
 /// Whether docent must not call `ip` from a provider URL.
@@ -104,27 +114,36 @@ impl BaseUrlGuard for NetworkGuard {
         if addresses.is_empty() {
             return Err("the host resolves to no address".to_owned());
         }
-        if let Some(ip) = addresses.into_iter().find(|ip| is_internal(*ip)) {
-            return Err(format!(
-                "it points at an internal address ({ip}); the operator can allow this with providers.allow_private_base_urls"
-            ));
+        if addresses.into_iter().any(is_internal) {
+            // Which address stays unsaid: naming it would let callers map the internal network.
+            return Err(
+                "it points at an internal address; the operator can allow this with providers.allow_private_base_urls"
+                    .to_owned(),
+            );
         }
         Ok(())
     }
 }
 
 /// Resolves host names for calls to providers, refusing names that resolve to internal
-/// addresses: the check at save time cannot see a DNS record that changes afterwards.
-#[derive(Debug, Clone, Copy)]
-struct GuardedResolver;
+/// addresses: the check at save time cannot see a DNS record that changes afterwards. The
+/// operator's proxy (which usually is internal) is the one name exempt.
+#[derive(Debug, Clone)]
+struct GuardedResolver {
+    proxy_host: Option<String>,
+}
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
+        let exempt = self
+            .proxy_host
+            .as_deref()
+            .is_some_and(|proxy| proxy.eq_ignore_ascii_case(&host));
         Box::pin(async move {
             let addresses: Vec<std::net::SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if addresses.iter().any(|a| is_internal(a.ip())) {
+            if !exempt && addresses.iter().any(|a| is_internal(a.ip())) {
                 return Err("refused: the provider's host resolves to an internal address".into());
             }
             Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
@@ -133,21 +152,33 @@ impl reqwest::dns::Resolve for GuardedResolver {
 }
 
 /// The HTTP client for calls to model providers: no redirects (a public URL must not bounce a
-/// call inward), and, unless the operator allows private base URLs, host names resolved through
-/// the guard at every connection.
-#[must_use]
-pub fn provider_http_client(allow_private: bool) -> reqwest::Client {
+/// call inward), no proxy from the environment (`HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` are
+/// ignored: a proxy resolves names itself, past the guard), only the operator's `proxy` when one
+/// is configured (which then has to enforce where calls may go), and, unless the operator allows
+/// private base URLs, host names resolved through the guard at every connection.
+pub fn provider_http_client(
+    allow_private: bool,
+    proxy: Option<&str>,
+) -> Result<reqwest::Client, String> {
     crate::tls::init();
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(std::time::Duration::from_secs(10));
-    if !allow_private {
-        builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .no_proxy();
+    let mut proxy_host = None;
+    if let Some(proxy) = proxy {
+        proxy_host = url::Url::parse(proxy)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        builder = builder
+            .proxy(reqwest::Proxy::all(proxy).map_err(|e| format!("providers.proxy_url: {e}"))?);
     }
-    builder.build().unwrap_or_else(|error| {
-        tracing::error!(%error, "cannot build the provider HTTP client; using the default one");
-        reqwest::Client::new()
-    })
+    if !allow_private {
+        builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver { proxy_host }));
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot build the provider HTTP client: {e}"))
 }
 
 #[cfg(test)]
@@ -175,6 +206,11 @@ mod tests {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
         for ip in [
+            "fec0::1",
+            "feff::1",
+            "64:ff9b:1::808:808",
+            "::ffff:0:7f00:1",
+            "::ffff:0:a9fe:a9fe",
             "::7f00:1",
             "64:ff9b::a00:1",
             "2002:c0a8:101::1",
@@ -191,6 +227,8 @@ mod tests {
             "2606:4700:4700::1111",
             "100.128.0.1",
             "172.32.0.1",
+            "::ffff:0:808:808",
+            "64:ff9b:2::808:808",
         ] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");
         }
@@ -211,6 +249,13 @@ mod tests {
                 refused.contains("internal address") || refused.contains("resolve"),
                 "{url}: {refused}"
             );
+            // The resolved address is never echoed.
+            for leaked in ["127.0.0.1", "::1", "10.0.0.5", "169.254"] {
+                assert!(
+                    !refused.contains(leaked) || url.contains(leaked),
+                    "{url}: {refused}"
+                );
+            }
         }
         assert!(guard.check("http://93.184.215.14/v1").await.is_ok());
         let open = NetworkGuard::new(true);
@@ -233,14 +278,14 @@ mod tests {
             }
         });
         // By name: `localhost` resolves to loopback, refused at connection time.
-        let guarded = provider_http_client(false);
+        let guarded = provider_http_client(false, None).unwrap();
         let refused = guarded
             .get(format!("http://localhost:{port}/v1"))
             .send()
             .await;
         assert!(refused.is_err(), "{refused:?}");
         // Redirects are not followed, even where private addresses are allowed.
-        let open = provider_http_client(true);
+        let open = provider_http_client(true, None).unwrap();
         let response = open
             .get(format!("http://localhost:{port}/v1"))
             .send()

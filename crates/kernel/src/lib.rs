@@ -1,12 +1,14 @@
 //! The shared vocabulary of docent: typed ids, the tenant context, error kinds, paging, the clock,
 //! e-mail addresses, secret tokens, the store error every repository port returns, and the outbound
-//! mail port. It holds only what several domain crates must agree on, and no infrastructure types.
+//! mail and action-limiter ports. It holds only what several domain crates must agree on, and no
+//! infrastructure types.
 
 pub mod audit;
 pub mod clock;
 pub mod email;
 pub mod error;
 pub mod id;
+pub mod limit;
 pub mod mail;
 pub mod paging;
 pub mod slug;
@@ -21,6 +23,7 @@ pub use id::{
     ApiKeyId, ChatbotId, ConversationId, DocumentId, InvitationId, JobId, MessageId, OrgId,
     PasswordResetId, ProviderId, SessionId, UserId,
 };
+pub use limit::{Allowance, CountingLimiter, Limiter};
 pub use mail::{MailError, Mailer, OutgoingMail};
 pub use paging::{Cursor, Page, PageRequest, PagingError};
 pub use secrecy::{ExposeSecret, SecretString};

@@ -27,6 +27,13 @@ pub enum KeyError {
     /// The key lacks the scope an operation needs.
     #[error("this API key lacks the `{}` scope", .0.as_str())]
     InsufficientScope(Scope),
+    /// The key carries the scope, but the user who created it may no longer do what it allows
+    /// (their role was lowered): a key never carries more than its creator may do now.
+    #[error(
+        "this API key carries the `{}` scope, but the user who created it may no longer do that",
+        .0.as_str()
+    )]
+    CreatorLacks(Scope),
     /// The key exceeded its rate limit.
     #[error("this API key exceeded its rate limit of {} requests per minute", .0.limit)]
     RateLimited(crate::ports::RateDecision),
@@ -66,7 +73,7 @@ impl KeyError {
                 ErrorKind::InvalidInput
             }
             Self::InvalidKey => ErrorKind::Unauthenticated,
-            Self::InsufficientScope(_) => ErrorKind::Forbidden,
+            Self::InsufficientScope(_) | Self::CreatorLacks(_) => ErrorKind::Forbidden,
             Self::RateLimited(_) | Self::QuotaExceeded { .. } => ErrorKind::RateLimited,
             Self::InvalidRange(_) => ErrorKind::InvalidInput,
             Self::NotFound | Self::ChatbotNotFound(_) => ErrorKind::NotFound,

@@ -15,5 +15,5 @@ pub use model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
 pub use ports::{ApiKeyRepo, ChatbotDirectory, KeyRateLimiter, RateDecision, UsageLedger};
 pub use quota::{MonthlyQuota, ReportedUsage, Reservation};
 pub use secret::{KeyFormatError, KeyParts};
-pub use service::{KeyRequest, KeyService, require_scope};
+pub use service::{KeyPorts, KeyRequest, KeyService, require_scope};
 pub use usage::{DayRange, UsageDelta, UsageGroup, UsageRow, UsageTotals};

@@ -131,26 +131,17 @@ pub struct KeyPrincipal {
 }
 
 impl KeyPrincipal {
-    /// The tenant context of the key's organization.
+    /// The tenant context of the key's organization, limited to the key's chatbot allow-list.
     #[must_use]
     pub fn tenant(&self) -> TenantCtx {
         TenantCtx::new(self.key.org_id, Actor::ApiKey(self.key.id))
+            .with_chatbots(self.key.settings.chatbot_ids.clone())
     }
 
     /// Whether the key carries `scope`.
     #[must_use]
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.key.settings.scopes.contains(&scope)
-    }
-
-    /// Whether the key may use `chatbot`.
-    #[must_use]
-    pub fn may_use_chatbot(&self, chatbot: ChatbotId) -> bool {
-        self.key
-            .settings
-            .chatbot_ids
-            .as_ref()
-            .is_none_or(|allowed| allowed.contains(&chatbot))
     }
 }
 

@@ -42,6 +42,23 @@ pub struct KeyRequest {
     pub monthly_token_quota: Option<u64>,
 }
 
+/// What the key service is built from.
+#[derive(Debug, Clone)]
+pub struct KeyPorts {
+    /// Stores keys.
+    pub repo: Arc<dyn ApiKeyRepo>,
+    /// Per-key request rate limits.
+    pub limiter: Arc<dyn KeyRateLimiter>,
+    /// The usage ledger.
+    pub usage: Arc<dyn UsageLedger>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditLog>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Checks that allow-listed chatbots exist.
+    pub chatbots: Arc<dyn ChatbotDirectory>,
+}
+
 /// Creating, listing, revoking and authenticating API keys.
 #[derive(Debug)]
 pub struct KeyService {
@@ -63,17 +80,17 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> KeyError {
 }
 
 impl KeyService {
-    /// Builds the service.
+    /// Builds the service; `org_quota` is the operator's monthly quota of every organization.
     #[must_use]
-    pub fn new(
-        repo: Arc<dyn ApiKeyRepo>,
-        limiter: Arc<dyn KeyRateLimiter>,
-        usage: Arc<dyn UsageLedger>,
-        audit: Arc<dyn AuditLog>,
-        clock: Arc<dyn Clock>,
-        chatbots: Arc<dyn ChatbotDirectory>,
-        org_quota: MonthlyQuota,
-    ) -> Self {
+    pub fn new(ports: KeyPorts, org_quota: MonthlyQuota) -> Self {
+        let KeyPorts {
+            repo,
+            limiter,
+            usage,
+            audit,
+            clock,
+            chatbots,
+        } = ports;
         Self {
             repo,
             limiter,

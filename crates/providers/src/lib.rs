@@ -16,4 +16,4 @@ pub use chat::{ChatError, ChatModel, ChatModels};
 pub use error::ProviderError;
 pub use model::{Provider, ProviderKind, SealedKey, key_binding};
 pub use ports::{BaseUrlGuard, ProviderRepo, SealError, SecretBox};
-pub use service::{NewProvider, ProviderPatch, ProviderService, TestReport};
+pub use service::{NewProvider, ProviderPatch, ProviderPorts, ProviderService, TestReport};

@@ -76,6 +76,23 @@ pub struct TestReport {
     pub error: Option<(&'static str, String)>,
 }
 
+/// What the provider service is built from.
+#[derive(Debug, Clone)]
+pub struct ProviderPorts {
+    /// Stores connections.
+    pub repo: Arc<dyn ProviderRepo>,
+    /// Seals and opens API keys.
+    pub secrets: Arc<dyn SecretBox>,
+    /// Refuses base URLs on internal addresses.
+    pub guard: Arc<dyn BaseUrlGuard>,
+    /// Opens model clients (for the connection test).
+    pub models: Arc<dyn ChatModels>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditLog>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
 /// Organizations' provider connections.
 #[derive(Debug, Clone)]
 pub struct ProviderService {
@@ -205,14 +222,15 @@ fn check_kind(
 impl ProviderService {
     /// A service over these ports.
     #[must_use]
-    pub fn new(
-        repo: Arc<dyn ProviderRepo>,
-        secrets: Arc<dyn SecretBox>,
-        guard: Arc<dyn BaseUrlGuard>,
-        models: Arc<dyn ChatModels>,
-        audit: Arc<dyn AuditLog>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(ports: ProviderPorts) -> Self {
+        let ProviderPorts {
+            repo,
+            secrets,
+            guard,
+            models,
+            audit,
+            clock,
+        } = ports;
         Self {
             repo,
             secrets,

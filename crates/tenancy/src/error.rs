@@ -40,6 +40,14 @@ pub enum TenancyError {
     /// The slug is taken.
     #[error("this slug is taken")]
     SlugTaken,
+    /// The organization sent its day's worth of invitations, or the client asked too often.
+    #[error("too many invitations: {0}; retry later")]
+    TooManyInvitations(
+        /// Which limit, in words.
+        &'static str,
+        /// How long to wait.
+        std::time::Duration,
+    ),
     /// The invitation mail could not be sent.
     #[error("the invitation e-mail could not be sent; try again later")]
     MailUnavailable,
@@ -65,6 +73,7 @@ impl TenancyError {
             Self::Forbidden | Self::InvitationEmailMismatch => ErrorKind::Forbidden,
             Self::LastOwner | Self::AlreadyMember | Self::SlugTaken => ErrorKind::Conflict,
             Self::MailUnavailable => ErrorKind::Unavailable,
+            Self::TooManyInvitations(..) => ErrorKind::RateLimited,
             Self::Store(e) => e.kind(),
         }
     }

@@ -14,4 +14,4 @@ pub use error::TenancyError;
 pub use model::{Invitation, IssuedInvitation, Member, OrgName, OrgWithRole, Organization, Role};
 pub use policy::{OrgAccess, Permission};
 pub use ports::{InvitationRepo, MemberRepo, OrgRepo};
-pub use service::{OrgUpdate, TenancyConfig, TenancyService};
+pub use service::{OrgUpdate, TenancyConfig, TenancyPorts, TenancyService};

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use docent_kernel::{
-    Actor, AuditEvent, AuditLog, Clock, Email, ExposeSecret as _, InvitationId, Mailer, OrgId,
-    OutgoingMail, Page, PageRequest, RequestMeta, SecretString, StoreError, StoredAuditEvent,
-    TenantCtx, TokenKind, UserId, record_or_log,
+    Actor, Allowance, AuditEvent, AuditLog, Clock, Email, ExposeSecret as _, InvitationId, Limiter,
+    Mailer, OrgId, OutgoingMail, Page, PageRequest, RequestMeta, SecretString, StoreError,
+    StoredAuditEvent, TenantCtx, TokenKind, UserId, record_or_log,
 };
 
 use crate::error::TenancyError;
@@ -24,6 +24,29 @@ pub struct TenancyConfig {
     pub invitation_ttl: Duration,
     /// The base URL of the web app, for links in e-mails (no trailing slash).
     pub public_url: String,
+    /// Invitation mails per organization (a daily cap by default).
+    pub invitations_per_org: Allowance,
+    /// Invitation mails per client address.
+    pub invitations_per_client: Allowance,
+}
+
+/// What the tenancy service is built from.
+#[derive(Debug, Clone)]
+pub struct TenancyPorts {
+    /// Stores organizations.
+    pub orgs: Arc<dyn OrgRepo>,
+    /// Stores memberships.
+    pub members: Arc<dyn MemberRepo>,
+    /// Stores invitations.
+    pub invitations: Arc<dyn InvitationRepo>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditLog>,
+    /// Sends invitation mails.
+    pub mailer: Arc<dyn Mailer>,
+    /// Caps invitation mails per organization and per client.
+    pub limiter: Arc<dyn Limiter>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Organizations, members, invitations and the access policy.
@@ -34,6 +57,7 @@ pub struct TenancyService {
     invitations: Arc<dyn InvitationRepo>,
     audit: Arc<dyn AuditLog>,
     mailer: Arc<dyn Mailer>,
+    limiter: Arc<dyn Limiter>,
     clock: Arc<dyn Clock>,
     config: TenancyConfig,
 }
@@ -50,21 +74,23 @@ pub struct OrgUpdate<'a> {
 impl TenancyService {
     /// Builds the service.
     #[must_use]
-    pub fn new(
-        orgs: Arc<dyn OrgRepo>,
-        members: Arc<dyn MemberRepo>,
-        invitations: Arc<dyn InvitationRepo>,
-        audit: Arc<dyn AuditLog>,
-        mailer: Arc<dyn Mailer>,
-        clock: Arc<dyn Clock>,
-        config: TenancyConfig,
-    ) -> Self {
+    pub fn new(ports: TenancyPorts, config: TenancyConfig) -> Self {
+        let TenancyPorts {
+            orgs,
+            members,
+            invitations,
+            audit,
+            mailer,
+            limiter,
+            clock,
+        } = ports;
         Self {
             orgs,
             members,
             invitations,
             audit,
             mailer,
+            limiter,
             clock,
             config,
         }
@@ -72,6 +98,26 @@ impl TenancyService {
 
     async fn audit(&self, event: AuditEvent) {
         record_or_log(self.audit.as_ref(), event).await;
+    }
+
+    /// Counts one invitation mail against the organization's cap and the client's.
+    async fn count_invitation(&self, access: &OrgAccess) -> Result<(), TenancyError> {
+        let mut keys = vec![(
+            format!("invite:org:{}", access.org.id),
+            self.config.invitations_per_org,
+        )];
+        if let Some(client) = &access.tenant.request().client_addr {
+            keys.push((
+                format!("invite:client:{client}"),
+                self.config.invitations_per_client,
+            ));
+        }
+        self.limiter.acquire(&keys).await.map_err(|retry_after| {
+            TenancyError::TooManyInvitations(
+                "the organization's cap or this address's limit is reached",
+                retry_after,
+            )
+        })
     }
 
     /// Checks that `user` is a member of `org` whose role allows `permission`.
@@ -298,6 +344,7 @@ impl TenancyService {
         {
             return Err(TenancyError::AlreadyMember);
         }
+        self.count_invitation(access).await?;
         let now = self.clock.now();
         let invitation = Invitation {
             id: InvitationId::generate(),

@@ -7,15 +7,16 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use docent_kernel::{
-    AuditEvent, AuditLog, Email, InvitationId, MailError, Mailer, ManualClock, OrgId, OutgoingMail,
-    PageRequest, RequestMeta, SecretString, StoreError, StoredAuditEvent, TokenHash, UserId,
+    Allowance, AuditEvent, AuditLog, CountingLimiter, Email, InvitationId, MailError, Mailer,
+    ManualClock, OrgId, OutgoingMail, PageRequest, RequestMeta, SecretString, StoreError,
+    StoredAuditEvent, TokenHash, UserId,
 };
 
 use crate::error::TenancyError;
 use crate::model::{Invitation, Member, OrgWithRole, Organization, Role};
 use crate::policy::Permission;
 use crate::ports::{InvitationRepo, MemberRepo, OrgRepo};
-use crate::service::{TenancyConfig, TenancyService};
+use crate::service::{TenancyConfig, TenancyPorts, TenancyService};
 
 #[derive(Debug, Default)]
 struct State {
@@ -282,15 +283,20 @@ fn harness() -> Harness {
     let outbox = Arc::new(Outbox::default());
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let service = TenancyService::new(
-        memory.clone(),
-        memory.clone(),
-        memory.clone(),
-        audit.clone(),
-        outbox.clone(),
-        clock.clone(),
+        TenancyPorts {
+            orgs: memory.clone(),
+            members: memory.clone(),
+            invitations: memory.clone(),
+            audit: audit.clone(),
+            mailer: outbox.clone(),
+            limiter: Arc::new(CountingLimiter::default()),
+            clock: clock.clone(),
+        },
         TenancyConfig {
             invitation_ttl: Duration::days(7),
             public_url: "http://docent.test".to_owned(),
+            invitations_per_org: Allowance::per_day(5),
+            invitations_per_client: Allowance::per_hour(100),
         },
     );
     Harness {
@@ -307,6 +313,21 @@ fn user(h: &Harness, email: &str) -> (UserId, Email) {
     let email = Email::parse(email).unwrap();
     h.memory.state().emails.insert(id, email.clone());
     (id, email)
+}
+
+/// A new organization of `owner` and the owner's access to invite into it.
+async fn inviter(h: &Harness, owner: UserId, name: &str) -> crate::policy::OrgAccess {
+    let org = h
+        .service
+        .create_org(owner, name, &RequestMeta::default())
+        .await
+        .unwrap()
+        .org
+        .id;
+    h.service
+        .authorize(owner, org, Permission::ManageInvitations)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -342,18 +363,7 @@ async fn invitations_expire_after_seven_days() {
     let h = harness();
     let (ann, _) = user(&h, "ann@example.com");
     let (bo, bo_email) = user(&h, "bo@example.com");
-    let org = h
-        .service
-        .create_org(ann, "Acme", &RequestMeta::default())
-        .await
-        .unwrap()
-        .org
-        .id;
-    let access = h
-        .service
-        .authorize(ann, org, Permission::ManageInvitations)
-        .await
-        .unwrap();
+    let access = inviter(&h, ann, "Acme").await;
     let issued = h
         .service
         .invite(&access, ann, "BO@example.com", Role::Member)
@@ -491,18 +501,7 @@ async fn roles_bound_what_admins_and_members_may_do() {
 async fn an_invitation_whose_mail_fails_is_withdrawn() {
     let h = harness();
     let (ann, _) = user(&h, "ann@example.com");
-    let org = h
-        .service
-        .create_org(ann, "Acme", &RequestMeta::default())
-        .await
-        .unwrap()
-        .org
-        .id;
-    let access = h
-        .service
-        .authorize(ann, org, Permission::ManageInvitations)
-        .await
-        .unwrap();
+    let access = inviter(&h, ann, "Acme").await;
     h.outbox.down.store(true, Ordering::SeqCst);
     assert!(matches!(
         h.service
@@ -528,4 +527,33 @@ async fn an_invitation_whose_mail_fails_is_withdrawn() {
             .await,
         Err(TenancyError::InvalidInvitation)
     ));
+}
+
+#[tokio::test]
+async fn invitation_mails_are_capped_per_organization() {
+    let h = harness();
+    let (ann, _) = user(&h, "ann@example.com");
+    let access = inviter(&h, ann, "Acme").await;
+    // The harness allows five a day.
+    for i in 0..5 {
+        h.service
+            .invite(&access, ann, &format!("p{i}@example.com"), Role::Member)
+            .await
+            .unwrap();
+    }
+    let refused = h
+        .service
+        .invite(&access, ann, "p9@example.com", Role::Member)
+        .await;
+    assert!(
+        matches!(refused, Err(TenancyError::TooManyInvitations(..))),
+        "{refused:?}"
+    );
+    assert_eq!(h.outbox.mails.lock().unwrap().len(), 5);
+    // Another organization has its own cap.
+    let other = inviter(&h, ann, "Other").await;
+    h.service
+        .invite(&other, ann, "p9@example.com", Role::Member)
+        .await
+        .unwrap();
 }

@@ -1,8 +1,8 @@
 //! `/v1/orgs/{org_id}/audit-events`: the organization's append-only audit log.
 
 use chrono::{DateTime, Utc};
+use docent_app::Need;
 use docent_kernel::{Actor, StoredAuditEvent};
-use docent_tenancy::Permission;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -113,12 +113,10 @@ impl AuditApi {
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<AuditEventList>, ApiError> {
-        let (_, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::ManageKeys)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Audit).await?;
+        let access = &tenant.member()?.access;
         let page = page_request(limit.0, cursor.0.as_deref())?;
-        let events = self.state.tenancy()?.audit_events(&access, &page).await?;
+        let events = self.state.tenancy()?.audit_events(access, &page).await?;
         Ok(Json(AuditEventList {
             items: events.items.iter().map(AuditEventDto::from).collect(),
             next_cursor: events.next_cursor,

@@ -219,7 +219,8 @@ impl AuthApi {
     /// Create an account
     ///
     /// Creates a user and signs them in. The e-mail address is normalized (trimmed,
-    /// lower-cased) and must be unused.
+    /// lower-cased) and must be unused. Sign-ups are limited per client address (429
+    /// `rate_limited` with `Retry-After`; the operator sets `limits.signups_per_client_per_hour`).
     #[oai(path = "/signup", method = "post", operation_id = "auth_signup")]
     async fn signup(
         &self,
@@ -271,8 +272,10 @@ impl AuthApi {
 
     /// Request a password reset
     ///
-    /// Always answers 202 with the same body, whether or not the account exists. If it does, a
-    /// link with a single-use token valid for 30 minutes is mailed to it.
+    /// Answers 202 with the same body whether or not the account exists. If it does, a link
+    /// with a single-use token valid for 30 minutes is mailed to it (at most one a minute per
+    /// account). A client address that asks too often gets 429 `rate_limited` with
+    /// `Retry-After`, whatever the address asked about.
     #[oai(
         path = "/password-reset",
         method = "post",
@@ -280,17 +283,22 @@ impl AuthApi {
     )]
     async fn password_reset(
         &self,
+        client: poem::web::Data<&ClientInfo>,
         body: Json<PasswordResetRequest>,
     ) -> Result<AcceptedResponse, ApiError> {
-        let services = self.state.services()?.clone();
-        let email = body.0.email;
-        // The work runs detached so that the answer and its timing do not depend on whether the
-        // account exists or on how fast the mail server is. Under a flood, requests beyond the
-        // bound are dropped (the answer stays the same).
+        // Refused at once when this client asked too often; otherwise the work runs detached so
+        // that the answer and its timing do not depend on whether the account exists or on how
+        // fast the mail server is. Under a flood, requests beyond the bound are dropped (the
+        // answer stays the same).
+        let job = self
+            .state
+            .identity()?
+            .request_password_reset(&body.0.email, client.ip)
+            .await?;
         match self.state.background_slot() {
             Some(slot) => {
                 tokio::spawn(async move {
-                    if let Err(error) = services.identity.request_password_reset(&email).await {
+                    if let Err(error) = job.run().await {
                         tracing::error!(%error, "password reset request failed");
                     }
                     drop(slot);

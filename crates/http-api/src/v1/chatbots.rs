@@ -3,10 +3,9 @@
 //! with an allow-list sees only its chatbots), and `/v1/prompt-templates`, the built-in tones.
 
 use chrono::{DateTime, Utc};
+use docent_app::Need;
 use docent_chat::{Chatbot, ChatbotInput, CitationStyle, KnowledgeScope, TONES, Tone};
 use docent_kernel::{ChatbotId, DocumentId, ProviderId};
-use docent_keys::Scope;
-use docent_tenancy::Permission;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
@@ -393,12 +392,7 @@ impl ChatbotsApi {
     ) -> Result<CreatedChatbot, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::WriteContent,
-                Scope::ChatbotsWrite,
-            )
+            .tenant(&auth, org_id.0, Need::ChatbotsWrite)
             .await?;
         let Json(body) = body;
         let retrieval = body.retrieval;
@@ -406,7 +400,7 @@ impl ChatbotsApi {
             .state
             .chat()?
             .create_chatbot(
-                &tenant,
+                tenant.ctx(),
                 ChatbotInput {
                     name: Some(body.name),
                     slug: body.slug,
@@ -444,20 +438,15 @@ impl ChatbotsApi {
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<ChatbotList>, ApiError> {
-        let access = self
+        let tenant = self
             .state
-            .chatbot_access(
-                &auth,
-                org_id.0,
-                Permission::ReadContent,
-                Scope::ChatbotsRead,
-            )
+            .tenant(&auth, org_id.0, Need::ChatbotsRead)
             .await?;
         let page = page_request(limit.0, cursor.0.as_deref())?;
         let bots = self
             .state
             .chat()?
-            .list_chatbots(&access.tenant, access.allowed.as_deref(), &page)
+            .list_chatbots(tenant.ctx(), &page)
             .await?;
         Ok(Json(ChatbotList {
             items: bots.items.into_iter().map(Into::into).collect(),
@@ -477,18 +466,12 @@ impl ChatbotsApi {
         org_id: Path<Uuid>,
         chatbot_id: Path<Uuid>,
     ) -> Result<Json<ChatbotDto>, ApiError> {
-        let access = self
+        let tenant = self
             .state
-            .chatbot_access(
-                &auth,
-                org_id.0,
-                Permission::ReadContent,
-                Scope::ChatbotsRead,
-            )
+            .tenant(&auth, org_id.0, Need::ChatbotsRead)
             .await?;
         let id = ChatbotId::from_uuid(chatbot_id.0);
-        access.check(id)?;
-        let bot = self.state.chat()?.get_chatbot(&access.tenant, id).await?;
+        let bot = self.state.chat()?.get_chatbot(tenant.ctx(), id).await?;
         Ok(Json(bot.into()))
     }
 
@@ -505,24 +488,18 @@ impl ChatbotsApi {
         chatbot_id: Path<Uuid>,
         body: Json<UpdateChatbotRequest>,
     ) -> Result<Json<ChatbotDto>, ApiError> {
-        let access = self
+        let tenant = self
             .state
-            .chatbot_access(
-                &auth,
-                org_id.0,
-                Permission::WriteContent,
-                Scope::ChatbotsWrite,
-            )
+            .tenant(&auth, org_id.0, Need::ChatbotsWrite)
             .await?;
         let id = ChatbotId::from_uuid(chatbot_id.0);
-        access.check(id)?;
         let Json(body) = body;
         let retrieval = body.retrieval;
         let bot = self
             .state
             .chat()?
             .update_chatbot(
-                &access.tenant,
+                tenant.ctx(),
                 id,
                 ChatbotInput {
                     name: body.name,
@@ -560,21 +537,12 @@ impl ChatbotsApi {
         org_id: Path<Uuid>,
         chatbot_id: Path<Uuid>,
     ) -> Result<DeletedChatbot, ApiError> {
-        let access = self
+        let tenant = self
             .state
-            .chatbot_access(
-                &auth,
-                org_id.0,
-                Permission::WriteContent,
-                Scope::ChatbotsWrite,
-            )
+            .tenant(&auth, org_id.0, Need::ChatbotsWrite)
             .await?;
         let id = ChatbotId::from_uuid(chatbot_id.0);
-        access.check(id)?;
-        self.state
-            .chat()?
-            .delete_chatbot(&access.tenant, id)
-            .await?;
+        self.state.chat()?.delete_chatbot(tenant.ctx(), id).await?;
         Ok(DeletedChatbot::Deleted)
     }
 

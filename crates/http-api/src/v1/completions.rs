@@ -6,8 +6,8 @@
 //! official SDKs keep as an extra attribute.
 
 use chrono::Utc;
+use docent_app::{Caller, Need};
 use docent_chat::{AnswerEvent, Role};
-use docent_keys::Scope;
 use futures_util::StreamExt as _;
 use poem::web::sse::{Event, SSE};
 use poem::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use super::ApiTags;
 use super::conversations::{CitationDto, wants_stream};
 use crate::auth::Auth;
 use crate::error::ApiError;
-use crate::state::{ApiState, Caller, ChatbotAccess};
+use crate::state::ApiState;
 
 /// The OpenAI-compatible endpoint.
 #[derive(Debug, Clone)]
@@ -316,8 +316,9 @@ impl CompletionsApi {
         auth: Auth,
         body: Json<CompletionRequest>,
     ) -> Result<CompletionReply, ApiError> {
-        let key = match self.state.caller(&auth).await? {
-            Caller::Key(key) => key,
+        let caller = self.state.caller(&auth).await?;
+        let org = match &caller {
+            Caller::Key(key) => key.key.org_id,
             Caller::User(_) => {
                 return Err(ApiError::new(
                     poem::http::StatusCode::FORBIDDEN,
@@ -326,11 +327,10 @@ impl CompletionsApi {
                 ));
             }
         };
-        let access = ChatbotAccess::of_key(&key, Scope::Chat)?;
+        let tenant = self.state.admit(caller, org, Need::Chat).await?;
         let Json(body) = body;
         let chat = self.state.chat()?;
-        let bot = chat.find_chatbot(&access.tenant, body.model.trim()).await?;
-        access.check(bot.id)?;
+        let bot = chat.find_chatbot(tenant.ctx(), body.model.trim()).await?;
         let stream = wants_stream(request, body.stream);
         let include_usage = body
             .stream_options
@@ -339,7 +339,7 @@ impl CompletionsApi {
             .unwrap_or(false);
         let (question, history) = exchange(body.messages)?;
         let answer = chat
-            .answer_stateless(&access.tenant, &bot, question, history)
+            .answer_stateless(tenant.ctx(), &bot, question, history)
             .await?;
         let id = format!("chatcmpl-{}", Uuid::now_v7().simple());
         let created = Utc::now().timestamp();

@@ -4,10 +4,9 @@
 //! `Accept: text/event-stream`.
 
 use chrono::{DateTime, Utc};
+use docent_app::Need;
 use docent_chat::{AnswerEvent, AnswerStream, Citation, Conversation, Message, TokenUsage};
 use docent_kernel::{ChatbotId, ConversationId};
-use docent_keys::Scope;
-use docent_tenancy::Permission;
 use futures_util::StreamExt as _;
 use poem::web::sse::{Event, SSE};
 use poem::{IntoResponse, Response};
@@ -398,16 +397,12 @@ impl ConversationsApi {
         chatbot_id: Path<Uuid>,
         body: Json<CreateConversationRequest>,
     ) -> Result<CreatedConversation, ApiError> {
-        let access = self
-            .state
-            .chatbot_access(&auth, org_id.0, Permission::ReadContent, Scope::Chat)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Chat).await?;
         let id = ChatbotId::from_uuid(chatbot_id.0);
-        access.check(id)?;
         let (conversation, bot) = self
             .state
             .chat()?
-            .start_conversation(&access.tenant, id, body.0.title)
+            .start_conversation(tenant.ctx(), id, body.0.title)
             .await?;
         Ok(CreatedConversation::Created(Json(StartedConversation {
             conversation: conversation.into(),
@@ -431,17 +426,13 @@ impl ConversationsApi {
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<ConversationList>, ApiError> {
-        let access = self
-            .state
-            .chatbot_access(&auth, org_id.0, Permission::ReadContent, Scope::Chat)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Chat).await?;
         let id = ChatbotId::from_uuid(chatbot_id.0);
-        access.check(id)?;
         let page = page_request(limit.0, cursor.0.as_deref())?;
         let conversations = self
             .state
             .chat()?
-            .list_conversations(&access.tenant, id, &page)
+            .list_conversations(tenant.ctx(), id, &page)
             .await?;
         Ok(Json(ConversationList {
             items: conversations.items.into_iter().map(Into::into).collect(),
@@ -466,18 +457,14 @@ impl ConversationsApi {
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<MessageList>, ApiError> {
-        let access = self
-            .state
-            .chatbot_access(&auth, org_id.0, Permission::ReadContent, Scope::Chat)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Chat).await?;
         let id = ChatbotId::from_uuid(chatbot_id.0);
-        access.check(id)?;
         let page = page_request(limit.0, cursor.0.as_deref())?;
         let messages = self
             .state
             .chat()?
             .messages(
-                &access.tenant,
+                tenant.ctx(),
                 id,
                 ConversationId::from_uuid(conversation_id.0),
                 &page,
@@ -511,19 +498,15 @@ impl ConversationsApi {
         conversation_id: Path<Uuid>,
         body: Json<AskRequest>,
     ) -> Result<AnswerReply, ApiError> {
-        let access = self
-            .state
-            .chatbot_access(&auth, org_id.0, Permission::ReadContent, Scope::Chat)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Chat).await?;
         let id = ChatbotId::from_uuid(chatbot_id.0);
-        access.check(id)?;
         let Json(body) = body;
         let stream = wants_stream(request, body.stream);
         let answer = self
             .state
             .chat()?
             .ask(
-                &access.tenant,
+                tenant.ctx(),
                 id,
                 ConversationId::from_uuid(conversation_id.0),
                 body.content,

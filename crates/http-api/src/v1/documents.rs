@@ -3,12 +3,11 @@
 //! above write, viewers and above read; keys need `documents:write` / `documents:read`.
 
 use chrono::{DateTime, Utc};
+use docent_app::Need;
 use docent_documents::{
     Document, DocumentFilter, DocumentStatus, SearchRequest, StoredChunk, Upload,
 };
 use docent_kernel::DocumentId;
-use docent_keys::Scope;
-use docent_tenancy::Permission;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::types::multipart::Upload as FilePart;
@@ -351,12 +350,7 @@ impl DocumentsApi {
     ) -> Result<AcceptedDocument, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::WriteContent,
-                Scope::DocumentsWrite,
-            )
+            .tenant(&auth, org_id.0, Need::DocumentsWrite)
             .await?;
         let documents = self.state.documents()?;
         let file_name = form.file.file_name().map(str::to_owned);
@@ -373,7 +367,7 @@ impl DocumentsApi {
         })?;
         let document = documents
             .upload(
-                &tenant,
+                tenant.ctx(),
                 Upload {
                     bytes,
                     file_name,
@@ -402,19 +396,14 @@ impl DocumentsApi {
     ) -> Result<AcceptedDocument, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::WriteContent,
-                Scope::DocumentsWrite,
-            )
+            .tenant(&auth, org_id.0, Need::DocumentsWrite)
             .await?;
         let Json(body) = body;
         let document = self
             .state
             .documents()?
             .upload(
-                &tenant,
+                tenant.ctx(),
                 Upload {
                     bytes: body.text.into_bytes(),
                     file_name: None,
@@ -448,12 +437,7 @@ impl DocumentsApi {
     ) -> Result<Json<DocumentList>, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::ReadContent,
-                Scope::DocumentsRead,
-            )
+            .tenant(&auth, org_id.0, Need::DocumentsRead)
             .await?;
         let page = page_request(limit.0, cursor.0.as_deref())?;
         let filter = DocumentFilter {
@@ -463,7 +447,7 @@ impl DocumentsApi {
         let documents = self
             .state
             .documents()?
-            .list(&tenant, &filter, &page)
+            .list(tenant.ctx(), &filter, &page)
             .await?;
         Ok(Json(DocumentList {
             items: documents.items.into_iter().map(Into::into).collect(),
@@ -487,17 +471,12 @@ impl DocumentsApi {
     ) -> Result<Json<DocumentDto>, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::ReadContent,
-                Scope::DocumentsRead,
-            )
+            .tenant(&auth, org_id.0, Need::DocumentsRead)
             .await?;
         let document = self
             .state
             .documents()?
-            .get(&tenant, DocumentId::from_uuid(document_id.0))
+            .get(tenant.ctx(), DocumentId::from_uuid(document_id.0))
             .await?;
         Ok(Json(document.into()))
     }
@@ -520,18 +499,13 @@ impl DocumentsApi {
     ) -> Result<Json<ChunkList>, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::ReadContent,
-                Scope::DocumentsRead,
-            )
+            .tenant(&auth, org_id.0, Need::DocumentsRead)
             .await?;
         let page = page_request(limit.0, cursor.0.as_deref())?;
         let chunks = self
             .state
             .documents()?
-            .chunks(&tenant, DocumentId::from_uuid(document_id.0), &page)
+            .chunks(tenant.ctx(), DocumentId::from_uuid(document_id.0), &page)
             .await?;
         Ok(Json(ChunkList {
             items: chunks.items.into_iter().map(Into::into).collect(),
@@ -553,17 +527,12 @@ impl DocumentsApi {
     ) -> Result<ContentResponse, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::ReadContent,
-                Scope::DocumentsRead,
-            )
+            .tenant(&auth, org_id.0, Need::DocumentsRead)
             .await?;
         let content = self
             .state
             .documents()?
-            .content(&tenant, DocumentId::from_uuid(document_id.0))
+            .content(tenant.ctx(), DocumentId::from_uuid(document_id.0))
             .await?;
         let name = content
             .file_name
@@ -592,17 +561,12 @@ impl DocumentsApi {
     ) -> Result<AcceptedDocument, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::WriteContent,
-                Scope::DocumentsWrite,
-            )
+            .tenant(&auth, org_id.0, Need::DocumentsWrite)
             .await?;
         let document = self
             .state
             .documents()?
-            .reprocess(&tenant, DocumentId::from_uuid(document_id.0))
+            .reprocess(tenant.ctx(), DocumentId::from_uuid(document_id.0))
             .await?;
         Ok(AcceptedDocument::Accepted(Json(document.into())))
     }
@@ -624,16 +588,11 @@ impl DocumentsApi {
     ) -> Result<DeletedDocument, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::WriteContent,
-                Scope::DocumentsWrite,
-            )
+            .tenant(&auth, org_id.0, Need::DocumentsWrite)
             .await?;
         self.state
             .documents()?
-            .delete(&tenant, DocumentId::from_uuid(document_id.0))
+            .delete(tenant.ctx(), DocumentId::from_uuid(document_id.0))
             .await?;
         Ok(DeletedDocument::Deleted)
     }
@@ -655,19 +614,14 @@ impl DocumentsApi {
     ) -> Result<Json<SearchResults>, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::ReadContent,
-                Scope::DocumentsRead,
-            )
+            .tenant(&auth, org_id.0, Need::DocumentsRead)
             .await?;
         let Json(body) = body;
         let hits = self
             .state
             .documents()?
             .search(
-                &tenant,
+                tenant.ctx(),
                 SearchRequest {
                     query: body.query,
                     top_k: body.top_k.unwrap_or(5),

@@ -1,8 +1,9 @@
 //! `/v1/orgs/{org_id}/invitations` and `/v1/invitations/accept`.
 
 use chrono::{DateTime, Utc};
+use docent_app::Need;
 use docent_kernel::{InvitationId, SecretString};
-use docent_tenancy::{Invitation, Permission};
+use docent_tenancy::Invitation;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Password;
@@ -103,7 +104,10 @@ pub(crate) enum RevokeInvitationResponse {
 impl InvitationsApi {
     /// Invite someone
     ///
-    /// Mails a single-use link valid for 7 days (admin or owner).
+    /// Mails a single-use link valid for 7 days (admin or owner). Invitation mails are capped per
+    /// organization per day and per client address per hour (429 `rate_limited` with
+    /// `Retry-After`; the operator sets `limits.invitations_per_org_per_day` and
+    /// `limits.invitations_per_client_per_hour`).
     #[oai(
         path = "/v1/orgs/:org_id/invitations",
         method = "post",
@@ -115,19 +119,16 @@ impl InvitationsApi {
         org_id: Path<Uuid>,
         body: Json<CreateInvitationRequest>,
     ) -> Result<CreateInvitationResponse, ApiError> {
-        let (principal, access) = self
+        let tenant = self
             .state
-            .org_access(&auth, org_id.0, Permission::ManageInvitations)
+            .tenant(&auth, org_id.0, Need::Invitations)
             .await?;
+        let member = tenant.member()?;
+        let (principal, access) = (&member.principal, &member.access);
         let issued = self
             .state
             .tenancy()?
-            .invite(
-                &access,
-                principal.user.id,
-                &body.0.email,
-                body.0.role.into(),
-            )
+            .invite(access, principal.user.id, &body.0.email, body.0.role.into())
             .await?;
         Ok(CreateInvitationResponse::Created(Json(
             InvitationDto::from(&issued.invitation),
@@ -149,15 +150,16 @@ impl InvitationsApi {
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<InvitationList>, ApiError> {
-        let (_, access) = self
+        let tenant = self
             .state
-            .org_access(&auth, org_id.0, Permission::ManageInvitations)
+            .tenant(&auth, org_id.0, Need::Invitations)
             .await?;
+        let access = &tenant.member()?.access;
         let page = page_request(limit.0, cursor.0.as_deref())?;
         let invitations = self
             .state
             .tenancy()?
-            .list_invitations(&access, &page)
+            .list_invitations(access, &page)
             .await?;
         Ok(Json(InvitationList {
             items: invitations.items.iter().map(InvitationDto::from).collect(),
@@ -177,13 +179,14 @@ impl InvitationsApi {
         org_id: Path<Uuid>,
         invitation_id: Path<Uuid>,
     ) -> Result<RevokeInvitationResponse, ApiError> {
-        let (_, access) = self
+        let tenant = self
             .state
-            .org_access(&auth, org_id.0, Permission::ManageInvitations)
+            .tenant(&auth, org_id.0, Need::Invitations)
             .await?;
+        let access = &tenant.member()?.access;
         self.state
             .tenancy()?
-            .revoke_invitation(&access, InvitationId::from_uuid(invitation_id.0))
+            .revoke_invitation(access, InvitationId::from_uuid(invitation_id.0))
             .await?;
         Ok(RevokeInvitationResponse::Revoked)
     }

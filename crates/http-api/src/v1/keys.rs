@@ -1,9 +1,9 @@
 //! `/v1/orgs/{org_id}/api-keys`: API keys (owners and admins, with a user session).
 
 use chrono::{DateTime, Utc};
+use docent_app::Need;
 use docent_kernel::{ApiKeyId, ChatbotId, ExposeSecret as _};
 use docent_keys::{ApiKey, KeyRequest};
-use docent_tenancy::Permission;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -161,10 +161,9 @@ impl KeysApi {
         org_id: Path<Uuid>,
         body: Json<CreateApiKeyRequest>,
     ) -> Result<CreateApiKeyResponse, ApiError> {
-        let (principal, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::ManageKeys)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Keys).await?;
+        let member = tenant.member()?;
+        let (principal, access) = (&member.principal, &member.access);
         let Json(body) = body;
         let request = KeyRequest {
             name: body.name,
@@ -203,10 +202,8 @@ impl KeysApi {
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<ApiKeyList>, ApiError> {
-        let (_, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::ManageKeys)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Keys).await?;
+        let access = &tenant.member()?.access;
         let page = page_request(limit.0, cursor.0.as_deref())?;
         let keys = self.state.keys()?.list(&access.tenant, &page).await?;
         Ok(Json(ApiKeyList {
@@ -227,10 +224,8 @@ impl KeysApi {
         org_id: Path<Uuid>,
         key_id: Path<Uuid>,
     ) -> Result<Json<ApiKeyDto>, ApiError> {
-        let (_, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::ManageKeys)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Keys).await?;
+        let access = &tenant.member()?.access;
         let key = self
             .state
             .keys()?
@@ -253,10 +248,8 @@ impl KeysApi {
         org_id: Path<Uuid>,
         key_id: Path<Uuid>,
     ) -> Result<RevokeApiKeyResponse, ApiError> {
-        let (_, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::ManageKeys)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Keys).await?;
+        let access = &tenant.member()?.access;
         self.state
             .keys()?
             .revoke(&access.tenant, ApiKeyId::from_uuid(key_id.0))

@@ -1,8 +1,9 @@
 //! `/v1/orgs/{org_id}/members`: members and their roles.
 
 use chrono::{DateTime, Utc};
+use docent_app::Need;
 use docent_kernel::UserId;
-use docent_tenancy::{Member, Permission};
+use docent_tenancy::Member;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -92,12 +93,10 @@ impl MembersApi {
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<MemberList>, ApiError> {
-        let (_, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::ReadOrg)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Members).await?;
+        let access = &tenant.member()?.access;
         let page = page_request(limit.0, cursor.0.as_deref())?;
-        let members = self.state.tenancy()?.list_members(&access, &page).await?;
+        let members = self.state.tenancy()?.list_members(access, &page).await?;
         Ok(Json(MemberList {
             items: members.items.iter().map(MemberDto::from).collect(),
             next_cursor: members.next_cursor,
@@ -120,14 +119,12 @@ impl MembersApi {
         user_id: Path<Uuid>,
         body: Json<UpdateMemberRequest>,
     ) -> Result<Json<MemberDto>, ApiError> {
-        let (_, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::ReadOrg)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Members).await?;
+        let access = &tenant.member()?.access;
         let member = self
             .state
             .tenancy()?
-            .change_role(&access, UserId::from_uuid(user_id.0), body.0.role.into())
+            .change_role(access, UserId::from_uuid(user_id.0), body.0.role.into())
             .await?;
         Ok(Json(MemberDto::from(&member)))
     }
@@ -147,13 +144,11 @@ impl MembersApi {
         org_id: Path<Uuid>,
         user_id: Path<Uuid>,
     ) -> Result<RemoveMemberResponse, ApiError> {
-        let (_, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::ReadOrg)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Members).await?;
+        let access = &tenant.member()?.access;
         self.state
             .tenancy()?
-            .remove_member(&access, UserId::from_uuid(user_id.0))
+            .remove_member(access, UserId::from_uuid(user_id.0))
             .await?;
         Ok(RemoveMemberResponse::Removed)
     }

@@ -1,7 +1,8 @@
 //! `/v1/orgs`: organizations.
 
 use chrono::{DateTime, Utc};
-use docent_tenancy::{OrgUpdate, OrgWithRole, Organization, Permission};
+use docent_app::Need;
+use docent_tenancy::{OrgUpdate, OrgWithRole, Organization};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -146,10 +147,8 @@ impl OrgsApi {
     /// Get an organization
     #[oai(path = "/:org_id", method = "get", operation_id = "org_get")]
     async fn get(&self, auth: Auth, org_id: Path<Uuid>) -> Result<Json<OrgDto>, ApiError> {
-        let (_, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::ReadOrg)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::OrgRead).await?;
+        let access = &tenant.member()?.access;
         Ok(Json(OrgDto::new(&access.org, access.role)))
     }
 
@@ -163,15 +162,13 @@ impl OrgsApi {
         org_id: Path<Uuid>,
         body: Json<UpdateOrgRequest>,
     ) -> Result<Json<OrgDto>, ApiError> {
-        let (_, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::UpdateOrg)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::OrgUpdate).await?;
+        let access = &tenant.member()?.access;
         let update = OrgUpdate {
             name: body.0.name.as_deref(),
             slug: body.0.slug.as_deref(),
         };
-        let org = self.state.tenancy()?.update_org(&access, update).await?;
+        let org = self.state.tenancy()?.update_org(access, update).await?;
         Ok(Json(OrgDto::new(&org, access.role)))
     }
 
@@ -180,11 +177,9 @@ impl OrgsApi {
     /// Owner only. The organization disappears for every member at once.
     #[oai(path = "/:org_id", method = "delete", operation_id = "org_delete")]
     async fn delete(&self, auth: Auth, org_id: Path<Uuid>) -> Result<DeleteOrgResponse, ApiError> {
-        let (_, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::DeleteOrg)
-            .await?;
-        self.state.tenancy()?.delete_org(&access).await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::OrgDelete).await?;
+        let access = &tenant.member()?.access;
+        self.state.tenancy()?.delete_org(access).await?;
         Ok(DeleteOrgResponse::Deleted)
     }
 }

@@ -3,10 +3,9 @@
 //! connections are write-only: responses show their last four characters.
 
 use chrono::{DateTime, Utc};
+use docent_app::Need;
 use docent_kernel::{ProviderId, SecretString};
-use docent_keys::Scope;
 use docent_providers::{NewProvider, Provider, ProviderKind, ProviderPatch};
-use docent_tenancy::Permission;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
@@ -244,19 +243,14 @@ impl ProvidersApi {
     ) -> Result<CreatedProvider, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::ManageProviders,
-                Scope::ProvidersWrite,
-            )
+            .tenant(&auth, org_id.0, Need::ProvidersWrite)
             .await?;
         let Json(body) = body;
         let provider = self
             .state
             .providers()?
             .create(
-                &tenant,
+                tenant.ctx(),
                 NewProvider {
                     name: body.name,
                     kind: body.kind.into(),
@@ -288,15 +282,10 @@ impl ProvidersApi {
     ) -> Result<Json<ProviderList>, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::ReadContent,
-                Scope::ProvidersRead,
-            )
+            .tenant(&auth, org_id.0, Need::ProvidersRead)
             .await?;
         let page = page_request(limit.0, cursor.0.as_deref())?;
-        let providers = self.state.providers()?.list(&tenant, &page).await?;
+        let providers = self.state.providers()?.list(tenant.ctx(), &page).await?;
         Ok(Json(ProviderList {
             items: providers.items.into_iter().map(Into::into).collect(),
             next_cursor: providers.next_cursor,
@@ -317,17 +306,12 @@ impl ProvidersApi {
     ) -> Result<Json<ProviderDto>, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::ReadContent,
-                Scope::ProvidersRead,
-            )
+            .tenant(&auth, org_id.0, Need::ProvidersRead)
             .await?;
         let provider = self
             .state
             .providers()?
-            .get(&tenant, ProviderId::from_uuid(provider_id.0))
+            .get(tenant.ctx(), ProviderId::from_uuid(provider_id.0))
             .await?;
         Ok(Json(provider.into()))
     }
@@ -347,19 +331,14 @@ impl ProvidersApi {
     ) -> Result<Json<ProviderDto>, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::ManageProviders,
-                Scope::ProvidersWrite,
-            )
+            .tenant(&auth, org_id.0, Need::ProvidersWrite)
             .await?;
         let Json(body) = body;
         let provider = self
             .state
             .providers()?
             .update(
-                &tenant,
+                tenant.ctx(),
                 ProviderId::from_uuid(provider_id.0),
                 ProviderPatch {
                     name: body.name,
@@ -392,17 +371,16 @@ impl ProvidersApi {
     ) -> Result<Json<ProviderTestResult>, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::ManageProviders,
-                Scope::ProvidersWrite,
-            )
+            .tenant(&auth, org_id.0, Need::ProvidersWrite)
             .await?;
         let report = self
             .state
             .providers()?
-            .test(&tenant, ProviderId::from_uuid(provider_id.0), body.0.model)
+            .test(
+                tenant.ctx(),
+                ProviderId::from_uuid(provider_id.0),
+                body.0.model,
+            )
             .await?;
         Ok(Json(ProviderTestResult {
             ok: report.ok,
@@ -429,16 +407,11 @@ impl ProvidersApi {
     ) -> Result<DeletedProvider, ApiError> {
         let tenant = self
             .state
-            .tenant_access(
-                &auth,
-                org_id.0,
-                Permission::ManageProviders,
-                Scope::ProvidersWrite,
-            )
+            .tenant(&auth, org_id.0, Need::ProvidersWrite)
             .await?;
         self.state
             .providers()?
-            .delete(&tenant, ProviderId::from_uuid(provider_id.0))
+            .delete(tenant.ctx(), ProviderId::from_uuid(provider_id.0))
             .await?;
         Ok(DeletedProvider::Deleted)
     }

@@ -1,9 +1,9 @@
 //! `/v1/orgs/{org_id}/usage` and `/v1/orgs/{org_id}/api-keys/{key_id}/usage`: the usage ledger.
 
 use chrono::NaiveDate;
+use docent_app::Need;
 use docent_kernel::ApiKeyId;
-use docent_keys::{DayRange, Scope, UsageGroup, UsageRow};
-use docent_tenancy::Permission;
+use docent_keys::{DayRange, UsageGroup, UsageRow};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
@@ -134,15 +134,12 @@ impl UsageApi {
         /// `day` (default), `chatbot` or `api_key`.
         group_by: Query<Option<GroupBy>>,
     ) -> Result<Json<UsageReport>, ApiError> {
-        let tenant = self
-            .state
-            .tenant_access(&auth, org_id.0, Permission::ReadOrg, Scope::UsageRead)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::UsageRead).await?;
         let group_by = group_by.0.unwrap_or(GroupBy::Day);
         let (range, rows) = self
             .state
             .keys()?
-            .usage_report(&tenant, None, range(from.0, to.0)?, group_by.into())
+            .usage_report(tenant.ctx(), None, range(from.0, to.0)?, group_by.into())
             .await?;
         Ok(Json(report(range, group_by, &rows)))
     }
@@ -167,10 +164,8 @@ impl UsageApi {
         /// `day` (default), `chatbot` or `api_key`.
         group_by: Query<Option<GroupBy>>,
     ) -> Result<Json<UsageReport>, ApiError> {
-        let (_, access) = self
-            .state
-            .org_access(&auth, org_id.0, Permission::ManageKeys)
-            .await?;
+        let tenant = self.state.tenant(&auth, org_id.0, Need::Keys).await?;
+        let access = &tenant.member()?.access;
         let group_by = group_by.0.unwrap_or(GroupBy::Day);
         let (range, rows) = self
             .state

@@ -20,6 +20,12 @@ use docent_migration::{Migrator, MigratorTrait as _};
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbErr, SqlErr};
 
+/// An open connection pool.
+pub type Connection = DatabaseConnection;
+
+/// Why a migration failed.
+pub type MigrationError = DbErr;
+
 /// The sea-orm implementation of every repository port, over one connection pool.
 #[derive(Debug, Clone)]
 pub struct SqlStore {

@@ -788,12 +788,14 @@ async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
     let org = new_org(&store, owner.id, "Quotas").await;
     let store = Arc::new(store);
     let keys = KeyService::new(
-        store.clone(),
-        Arc::new(crate::rate_limit::InMemoryKeyRateLimiter::default()),
-        store.clone(),
-        store.clone(),
-        Arc::new(SystemClock),
-        store.clone(),
+        docent_keys::KeyPorts {
+            repo: store.clone(),
+            limiter: Arc::new(crate::rate_limit::InMemoryKeyRateLimiter::default()),
+            usage: store.clone(),
+            audit: store.clone(),
+            clock: Arc::new(SystemClock),
+            chatbots: store.clone(),
+        },
         docent_keys::MonthlyQuota {
             messages: Some(6),
             tokens: None,

@@ -3,39 +3,42 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use docent_chat::ChatService;
+use docent_chat::{ChatPorts, ChatService};
 use docent_documents::chunk::Chunker;
 use docent_documents::extract::Limits;
 use docent_documents::jobs::JobQueue;
-use docent_documents::pipeline::{EmbeddingUsage, Ingestor, PipelineSettings};
+use docent_documents::pipeline::{IngestPorts, Ingestor, PipelineSettings};
 use docent_documents::ports::{BlobStore, Embedder, VectorIndex};
-use docent_documents::{DocumentService, UploadLimits};
-use docent_providers::ProviderService;
+use docent_documents::{DocumentPorts, DocumentService, UploadLimits};
+use docent_identity::{IdentityConfig, IdentityPorts, IdentityService};
+use docent_infrastructure::blob::ObjectBlobStore;
+use docent_infrastructure::chat_models::ProviderClients;
+use docent_infrastructure::config::{BlobBackend, Config, EmbeddingProvider};
+use docent_infrastructure::db::{self, SqlStore};
+use docent_infrastructure::embedder::LocalEmbedder;
+use docent_infrastructure::rate_limit::{InMemoryKeyRateLimiter, RedisKeyRateLimiter};
+use docent_infrastructure::remote_embedder::OpenAiEmbedder;
+use docent_infrastructure::secrets::AesGcmBox;
+use docent_infrastructure::throttle::{InMemoryLimiter, InMemoryLoginThrottle, RedisLimiter};
+use docent_infrastructure::url_guard::NetworkGuard;
+use docent_infrastructure::vector::{EdgeIndex, QdrantIndex};
+use docent_infrastructure::{mail, tls};
+use docent_kernel::{Allowance, Clock, Limiter, Mailer, SystemClock};
+use docent_keys::{KeyPorts, KeyRateLimiter, KeyService, MonthlyQuota};
+use docent_providers::{ProviderPorts, ProviderService};
+use docent_tenancy::{TenancyConfig, TenancyPorts, TenancyService};
 use docent_worker::{Worker, WorkerSettings};
-
-use docent_identity::{IdentityConfig, IdentityService};
-use docent_kernel::{Clock, Mailer, SystemClock};
-use docent_keys::{KeyRateLimiter, KeyService, MonthlyQuota};
-use docent_tenancy::{TenancyConfig, TenancyService};
 use secrecy::ExposeSecret as _;
 
-use crate::blob::ObjectBlobStore;
-use crate::chat_models::ProviderClients;
-use crate::chat_usage::KeyUsageGate;
-use crate::config::{BlobBackend, Config, EmbeddingProvider};
-use crate::db::{self, SqlStore};
-use crate::embedder::LocalEmbedder;
-use crate::mail;
-use crate::rate_limit::{InMemoryKeyRateLimiter, RedisKeyRateLimiter};
-use crate::remote_embedder::OpenAiEmbedder;
-use crate::secrets::AesGcmBox;
-use crate::throttle::InMemoryLoginThrottle;
-use crate::url_guard::NetworkGuard;
-use crate::vector::{EdgeIndex, QdrantIndex};
+use crate::access::Access;
+use crate::readiness::Readiness;
+use crate::usage::{KeyUsageGate, LedgerUsage};
 
 /// Everything the HTTP API and the worker need, built once at start-up.
 #[derive(Debug, Clone)]
 pub struct Services {
+    /// Resolves callers and their access to organizations: the one access call.
+    pub access: Arc<Access>,
     /// Accounts, sessions and passwords.
     pub identity: Arc<IdentityService>,
     /// Organizations, members and invitations.
@@ -58,6 +61,8 @@ pub struct Services {
     pub embedder: Arc<dyn Embedder>,
     /// The relational store (for readiness checks).
     pub store: SqlStore,
+    /// The readiness checks, with the embedder's probe shared between callers.
+    readiness: Arc<Readiness>,
     /// The configuration the services were built from.
     pub config: Arc<Config>,
 }
@@ -93,15 +98,10 @@ pub enum BootstrapError {
 }
 
 impl Services {
-    /// Checks the dependencies `/readyz` reports on: `(name, error if not ready)`.
+    /// Checks the dependencies `/readyz` reports on: `(name, error if not ready)`. The database
+    /// and the vector index are pinged on every call; the embedder runs a real inference at most
+    /// once per probe interval, whose outcome every caller in that interval shares.
     pub async fn readiness(&self) -> Vec<(&'static str, Option<String>)> {
-        let embedder = match self.embedder.embed(vec!["ready".to_owned()]).await {
-            Ok(vectors) if vectors.first().map(Vec::len) == Some(self.embedder.dimensions()) => {
-                None
-            }
-            Ok(_) => Some("the embedder returned no vector of the expected size".to_owned()),
-            Err(e) => Some(e.to_string()),
-        };
         vec![
             (
                 "database",
@@ -111,7 +111,7 @@ impl Services {
                 "vector_index",
                 self.index.ping().await.err().map(|e| e.to_string()),
             ),
-            ("embedder", embedder),
+            ("embedder", self.readiness.embedder().await),
         ]
     }
 
@@ -133,34 +133,6 @@ impl Services {
             },
             name,
         )
-    }
-}
-
-/// Records embedded tokens in the usage ledger.
-#[derive(Debug)]
-struct LedgerUsage(SqlStore);
-
-#[async_trait::async_trait]
-impl EmbeddingUsage for LedgerUsage {
-    async fn embedded(
-        &self,
-        org: docent_kernel::OrgId,
-        tokens: u64,
-        at: chrono::DateTime<chrono::Utc>,
-    ) {
-        let delta = docent_keys::UsageDelta {
-            org_id: org,
-            day: at.date_naive(),
-            chatbot_id: None,
-            api_key_id: None,
-            requests: 0,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            embedded_tokens: tokens,
-        };
-        if let Err(error) = docent_keys::UsageLedger::add(&self.0, &delta).await {
-            tracing::warn!(%error, "could not record embedding usage");
-        }
     }
 }
 
@@ -207,7 +179,7 @@ async fn open_index(
 /// Opens the database (creating the data directory and SQLite file as needed), applies migrations
 /// when `migrate` is set, and builds the services.
 pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, BootstrapError> {
-    crate::tls::init();
+    tls::init();
     std::fs::create_dir_all(&config.data_dir).map_err(|source| BootstrapError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
@@ -223,20 +195,45 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         mail::from_config(&config.mail, config.mail_dir()).map_err(BootstrapError::Mail)?,
     );
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let throttle = Arc::new(InMemoryLoginThrottle::new(
-        config.auth.max_failures_per_email,
-        config.auth.max_failures_per_client,
-        Duration::from_secs(config.auth.failure_window_secs),
-    ));
-    let store_arc = Arc::new(store.clone());
-    let store_arc_jobs: Arc<dyn JobQueue> = store_arc.clone();
+    let sql = Arc::new(store.clone());
+    let limits = &config.limits;
+    let (key_limiter, limiter): (Arc<dyn KeyRateLimiter>, Arc<dyn Limiter>) =
+        match &config.redis_url {
+            Some(url) => {
+                let unreachable =
+                    |e: String| BootstrapError::Service(format!("cannot reach redis_url: {e}"));
+                (
+                    Arc::new(
+                        RedisKeyRateLimiter::connect(url.expose_secret())
+                            .await
+                            .map_err(|e| unreachable(e.to_string()))?,
+                    ),
+                    Arc::new(
+                        RedisLimiter::connect(url.expose_secret())
+                            .await
+                            .map_err(unreachable)?,
+                    ),
+                )
+            }
+            None => (
+                Arc::new(InMemoryKeyRateLimiter::default()),
+                Arc::new(InMemoryLimiter::default()),
+            ),
+        };
     let identity = IdentityService::new(
-        store_arc.clone(),
-        store_arc.clone(),
-        store_arc.clone(),
-        throttle,
-        mailer.clone(),
-        clock.clone(),
+        IdentityPorts {
+            users: sql.clone(),
+            sessions: sql.clone(),
+            resets: sql.clone(),
+            throttle: Arc::new(InMemoryLoginThrottle::new(
+                config.auth.max_failures_per_email,
+                config.auth.max_failures_per_client,
+                Duration::from_secs(config.auth.failure_window_secs),
+            )),
+            limiter: limiter.clone(),
+            mailer: mailer.clone(),
+            clock: clock.clone(),
+        },
         IdentityConfig {
             session_ttl: chrono::Duration::hours(i64::from(config.session.lifetime_hours)),
             reset_ttl: chrono::Duration::minutes(30),
@@ -244,39 +241,40 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
                 i64::try_from(config.auth.password_reset_interval_secs).unwrap_or(i64::MAX),
             ),
             public_url: config.public_url(),
+            signups_per_client: Allowance::per_hour(limits.signups_per_client_per_hour),
+            resets_per_client: Allowance::per_hour(limits.password_resets_per_client_per_hour),
         },
     )
     .map_err(|e| BootstrapError::Service(e.to_string()))?;
-    let limiter: Arc<dyn KeyRateLimiter> = match &config.redis_url {
-        Some(url) => Arc::new(
-            RedisKeyRateLimiter::connect(url.expose_secret())
-                .await
-                .map_err(|e| BootstrapError::Service(format!("cannot reach redis_url: {e}")))?,
-        ),
-        None => Arc::new(InMemoryKeyRateLimiter::default()),
-    };
-    let keys = KeyService::new(
-        store_arc.clone(),
-        limiter,
-        store_arc.clone(),
-        store_arc.clone(),
-        clock.clone(),
-        store_arc.clone(),
-        MonthlyQuota {
-            messages: config.limits.org_monthly_message_quota,
-            tokens: config.limits.org_monthly_token_quota,
+    let keys = Arc::new(KeyService::new(
+        KeyPorts {
+            repo: sql.clone(),
+            limiter: key_limiter,
+            usage: sql.clone(),
+            audit: sql.clone(),
+            clock: clock.clone(),
+            chatbots: sql.clone(),
         },
-    );
+        MonthlyQuota {
+            messages: limits.org_monthly_message_quota,
+            tokens: limits.org_monthly_token_quota,
+        },
+    ));
     let tenancy = TenancyService::new(
-        store_arc.clone(),
-        store_arc.clone(),
-        store_arc.clone(),
-        store_arc.clone(),
-        mailer,
-        clock.clone(),
+        TenancyPorts {
+            orgs: sql.clone(),
+            members: sql.clone(),
+            invitations: sql.clone(),
+            audit: sql.clone(),
+            mailer,
+            limiter,
+            clock: clock.clone(),
+        },
         TenancyConfig {
             invitation_ttl: chrono::Duration::days(7),
             public_url: config.public_url(),
+            invitations_per_org: Allowance::per_day(limits.invitations_per_org_per_day),
+            invitations_per_client: Allowance::per_hour(limits.invitations_per_client_per_hour),
         },
     );
     let local_model = config.local_model();
@@ -320,25 +318,29 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         }
         .map_err(BootstrapError::Service)?,
     );
-    let documents = DocumentService::new(
-        store_arc.clone(),
-        blobs.clone(),
-        index.clone(),
-        embedder.clone(),
-        store_arc.clone(),
-        clock.clone(),
+    let documents = Arc::new(DocumentService::new(
+        DocumentPorts {
+            repo: sql.clone(),
+            blobs: blobs.clone(),
+            index: index.clone(),
+            embedder: embedder.clone(),
+            audit: sql.clone(),
+            clock: clock.clone(),
+        },
         UploadLimits {
             max_upload_bytes: documents_config.max_upload_bytes,
         },
-    );
+    ));
     let ingestor = Ingestor::new(
-        store_arc.clone(),
-        blobs,
-        index.clone(),
-        embedder.clone(),
-        Arc::new(chunker),
-        Arc::new(LedgerUsage(store.clone())),
-        clock.clone(),
+        IngestPorts {
+            repo: sql.clone(),
+            blobs,
+            index: index.clone(),
+            embedder: embedder.clone(),
+            chunker: Arc::new(chunker),
+            usage: Arc::new(LedgerUsage(sql.clone())),
+            clock: clock.clone(),
+        },
         PipelineSettings {
             limits: Limits {
                 max_pages: documents_config.max_pages,
@@ -350,45 +352,61 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
             embed_batch: documents_config.embed_batch,
         },
     );
-    let providers = ProviderService::new(
-        store_arc.clone(),
-        Arc::new(secret_box(config)?),
-        Arc::new(NetworkGuard::new(config.providers.allow_private_base_urls)),
-        Arc::new(ProviderClients::new(
-            config.providers.allow_private_base_urls,
-        )),
-        store_arc.clone(),
-        clock.clone(),
-    );
-    let providers = Arc::new(providers);
-    let keys = Arc::new(keys);
-    let documents = Arc::new(documents);
-    let chat = ChatService::new(
-        store_arc.clone(),
-        store_arc.clone(),
-        documents.clone(),
-        providers.clone(),
-        Arc::new(ProviderClients::new(
-            config.providers.allow_private_base_urls,
-        )),
-        Arc::new(KeyUsageGate::new(keys.clone())),
-        store_arc.clone(),
-        clock.clone(),
-    );
+    let providers = Arc::new(provider_service(config, sql.clone(), clock.clone())?);
+    let chat = ChatService::new(ChatPorts {
+        chatbots: sql.clone(),
+        conversations: sql.clone(),
+        documents: documents.clone(),
+        providers: providers.clone(),
+        models: Arc::new(provider_clients(config)?),
+        gate: Arc::new(KeyUsageGate::new(keys.clone())),
+        audit: sql.clone(),
+        clock,
+    });
+    let identity = Arc::new(identity);
+    let tenancy = Arc::new(tenancy);
     Ok(Services {
+        access: Arc::new(Access::new(identity.clone(), tenancy.clone(), keys.clone())),
         providers,
         chat: Arc::new(chat),
-        identity: Arc::new(identity),
-        tenancy: Arc::new(tenancy),
+        identity,
+        tenancy,
         keys,
         documents,
         ingestor: Arc::new(ingestor),
-        jobs: store_arc_jobs,
+        jobs: sql,
+        readiness: Arc::new(Readiness::new(embedder.clone())),
         index,
         embedder,
         store,
         config: Arc::new(config.clone()),
     })
+}
+
+/// The HTTP clients for model providers, as the operator configured them.
+fn provider_clients(config: &Config) -> Result<ProviderClients, BootstrapError> {
+    ProviderClients::with_proxy(
+        config.providers.allow_private_base_urls,
+        config.providers.proxy_url.as_deref(),
+    )
+    .map_err(BootstrapError::Service)
+}
+
+/// The provider service over the store, with the configured master key and network guard.
+fn provider_service(
+    config: &Config,
+    store: Arc<SqlStore>,
+    clock: Arc<dyn Clock>,
+) -> Result<ProviderService, BootstrapError> {
+    let allow_private = config.providers.allow_private_base_urls;
+    Ok(ProviderService::new(ProviderPorts {
+        repo: store.clone(),
+        secrets: Arc::new(secret_box(config)?),
+        guard: Arc::new(NetworkGuard::new(allow_private)),
+        models: Arc::new(provider_clients(config)?),
+        audit: store,
+        clock,
+    }))
 }
 
 /// What `docent-api migrate` does.
@@ -405,7 +423,7 @@ pub enum MigrateAction {
 /// Runs `docent-api migrate`; returns the listing for `Status`.
 pub async fn migrate(config: &Config, action: MigrateAction) -> Result<String, BootstrapError> {
     let connection = open_database(config).await?;
-    let failed = |e: sea_orm::DbErr| BootstrapError::Migration(e.to_string());
+    let failed = |e: db::MigrationError| BootstrapError::Migration(e.to_string());
     match action {
         MigrateAction::Up => db::migrate_up(&connection).await.map_err(failed)?,
         MigrateAction::Down => db::migrate_down(&connection, Some(1))
@@ -426,25 +444,15 @@ pub async fn migrate(config: &Config, action: MigrateAction) -> Result<String, B
 /// serving instance. Returns how many keys were re-sealed.
 pub async fn rotate_master_key(config: &Config) -> Result<u64, BootstrapError> {
     let store = Arc::new(SqlStore::new(open_database(config).await?));
-    let providers = ProviderService::new(
-        store.clone(),
-        Arc::new(secret_box(config)?),
-        Arc::new(NetworkGuard::new(config.providers.allow_private_base_urls)),
-        Arc::new(ProviderClients::new(
-            config.providers.allow_private_base_urls,
-        )),
-        store,
-        Arc::new(SystemClock),
-    );
-    providers
+    provider_service(config, store, Arc::new(SystemClock))?
         .reseal_all()
         .await
         .map_err(|e| BootstrapError::Service(format!("re-sealing provider API keys: {e}")))
 }
 
 /// Opens the configured database without building services (for `docent-api migrate`).
-pub async fn open_database(config: &Config) -> Result<sea_orm::DatabaseConnection, BootstrapError> {
-    crate::tls::init();
+pub async fn open_database(config: &Config) -> Result<db::Connection, BootstrapError> {
+    tls::init();
     if config.uses_sqlite() {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| BootstrapError::DataDir {
             path: config.data_dir.display().to_string(),
@@ -454,7 +462,7 @@ pub async fn open_database(config: &Config) -> Result<sea_orm::DatabaseConnectio
     db::connect(&config.database_url(), config.database.max_connections)
         .await
         .map_err(|e| BootstrapError::Database {
-            url: crate::config::redact_url(&config.database_url()),
+            url: docent_infrastructure::config::redact_url(&config.database_url()),
             message: e.to_string(),
         })
 }

@@ -1,13 +1,15 @@
-//! The chat service's quota port over the key service: a message reserves against the monthly
-//! quotas of the organization and, when a key asks, of that key; it settles with the usage the
-//! provider reported, which lands in the usage ledger.
+//! Adapters that only connect domain crates to each other: the chat service's quota port over the
+//! key service (a message reserves against the monthly quotas of the organization and, when a key
+//! asks, of that key, and settles with the usage the provider reported), and the pipeline's
+//! embedding-usage port over the usage ledger.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use docent_chat::{ChatError, TokenUsage, UsageGate, UsageHold};
-use docent_kernel::{Actor, ChatbotId, StoreError, TenantCtx};
-use docent_keys::{KeyError, KeyService, ReportedUsage, Reservation};
+use docent_documents::pipeline::EmbeddingUsage;
+use docent_kernel::{Actor, ChatbotId, OrgId, StoreError, TenantCtx};
+use docent_keys::{KeyError, KeyService, ReportedUsage, Reservation, UsageDelta, UsageLedger};
 
 /// Quotas kept by the key service.
 #[derive(Debug, Clone)]
@@ -35,6 +37,7 @@ fn chat_error(error: KeyError) -> ChatError {
         other @ (KeyError::Invalid { .. }
         | KeyError::UnknownScope(_)
         | KeyError::InsufficientScope(_)
+        | KeyError::CreatorLacks(_)
         | KeyError::RateLimited(_)
         | KeyError::ChatbotNotFound(_)
         | KeyError::InvalidRange(_)
@@ -83,6 +86,29 @@ impl UsageHold for Held {
         };
         if let Err(error) = keys.settle(reservation, reported).await {
             tracing::warn!(%error, "could not record chat usage");
+        }
+    }
+}
+
+/// Records embedded tokens in the usage ledger.
+#[derive(Debug)]
+pub struct LedgerUsage(pub Arc<dyn UsageLedger>);
+
+#[async_trait]
+impl EmbeddingUsage for LedgerUsage {
+    async fn embedded(&self, org: OrgId, tokens: u64, at: chrono::DateTime<chrono::Utc>) {
+        let delta = UsageDelta {
+            org_id: org,
+            day: at.date_naive(),
+            chatbot_id: None,
+            api_key_id: None,
+            requests: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            embedded_tokens: tokens,
+        };
+        if let Err(error) = self.0.add(&delta).await {
+            tracing::warn!(%error, "could not record embedding usage");
         }
     }
 }

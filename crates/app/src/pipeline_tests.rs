@@ -9,19 +9,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use docent_documents::chunk::Chunker;
 use docent_documents::jobs::JobQueue as _;
-use docent_documents::pipeline::{EmbeddingUsage, Ingestor, PipelineSettings};
+use docent_documents::pipeline::{EmbeddingUsage, IngestPorts, Ingestor, PipelineSettings};
 use docent_documents::ports::{
     BlobError, BlobStore as _, IndexError, IndexPoint, VectorHit, VectorIndex, VectorQuery,
 };
-use docent_documents::{DocumentService, DocumentStatus, Upload, UploadLimits};
+use docent_documents::{DocumentPorts, DocumentService, DocumentStatus, Upload, UploadLimits};
 use docent_kernel::{Actor, DocumentId, OrgId, SystemClock, TenantCtx, UserId};
 use docent_worker::{Worker, WorkerSettings};
 
-use crate::blob::ObjectBlobStore;
-use crate::db::SqlStore;
-use crate::embedder::{LocalEmbedder, TOKENIZER_FILE};
-use crate::testing::{Backend, TestDatabase, models_dir};
-use crate::vector::EdgeIndex;
+use docent_infrastructure::blob::ObjectBlobStore;
+use docent_infrastructure::db::SqlStore;
+use docent_infrastructure::embedder::{LocalEmbedder, TOKENIZER_FILE};
+use docent_infrastructure::testing::{Backend, TestDatabase, models_dir};
+use docent_infrastructure::vector::EdgeIndex;
 
 /// The real index, down for the next `outage` writes.
 #[derive(Debug)]
@@ -125,22 +125,26 @@ async fn an_index_outage_delays_ingestion_and_purges_but_loses_nothing() {
     let blobs = Arc::new(ObjectBlobStore::local(&dir.path().join("blobs")).unwrap());
     let tokenizer = std::fs::read(models_dir().join(TOKENIZER_FILE)).unwrap();
     let documents = DocumentService::new(
-        store.clone(),
-        blobs.clone(),
-        index.clone(),
-        embedder.clone(),
-        store.clone(),
-        Arc::new(SystemClock),
+        DocumentPorts {
+            repo: store.clone(),
+            blobs: blobs.clone(),
+            index: index.clone(),
+            embedder: embedder.clone(),
+            audit: store.clone(),
+            clock: Arc::new(SystemClock),
+        },
         UploadLimits::default(),
     );
     let ingestor = Ingestor::new(
-        store.clone(),
-        blobs.clone(),
-        index.clone(),
-        embedder,
-        Arc::new(Chunker::new(&tokenizer, 200, 30).unwrap()),
-        Arc::new(NoUsage),
-        Arc::new(SystemClock),
+        IngestPorts {
+            repo: store.clone(),
+            blobs: blobs.clone(),
+            index: index.clone(),
+            embedder,
+            chunker: Arc::new(Chunker::new(&tokenizer, 200, 30).unwrap()),
+            usage: Arc::new(NoUsage),
+            clock: Arc::new(SystemClock),
+        },
         PipelineSettings::default(),
     );
     let worker = Worker::new(
