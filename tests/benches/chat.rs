@@ -50,6 +50,7 @@ async fn main() {
         ..Config::default()
     };
     config.log.filter = "warn".to_owned();
+    config.documents.extractor_program = Some(env!("CARGO_BIN_EXE_docent-extract").into());
     config.worker.poll_interval_ms = 10;
     config.providers.allow_private_base_urls = true;
     config.database.url = Some(SecretString::from(format!(

@@ -46,6 +46,7 @@ async fn ingestion() {
         ..Config::default()
     };
     config.log.filter = "warn".to_owned();
+    config.documents.extractor_program = Some(env!("CARGO_BIN_EXE_docent-extract").into());
     config.worker.poll_interval_ms = 10;
     config.database.url = Some(SecretString::from(format!(
         "sqlite://{}?mode=rwc",

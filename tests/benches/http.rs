@@ -107,6 +107,7 @@ async fn main() {
     };
     config.mail.transport = MailTransport::File;
     config.log.filter = "warn".to_owned();
+    config.documents.extractor_program = Some(env!("CARGO_BIN_EXE_docent-extract").into());
     config.database.url = Some(SecretString::from(format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("bench.db").display()

@@ -280,3 +280,28 @@ fn only_the_access_checking_services_build_tenant_contexts() {
         violations.join("\n")
     );
 }
+
+#[test]
+fn every_tenant_table_is_filtered_by_the_one_sql_helper() {
+    let dir = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/infrastructure/src/db"
+    ));
+    let mut files = Vec::new();
+    sources(dir, &mut files);
+    assert!(files.iter().any(|f| f.ends_with("documents.rs")));
+    let mut violations = Vec::new();
+    for file in files.iter().filter(|f| !f.ends_with("scope.rs")) {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("OrgId.eq(") || line.contains("OrgId.is_in(") {
+                violations.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "tenant filters written by hand (use OrgScoped::of / update_of / delete_of / in_org):\n{}",
+        violations.join("\n")
+    );
+}

@@ -1093,3 +1093,121 @@ async fn the_openai_python_sdk_talks_to_chat_completions() {
     );
     assert_eq!(report["not_found"], 404, "{report}");
 }
+
+/// An OpenAI-compatible model that never stops talking; `dropped` turns true when the caller
+/// hung up on it.
+async fn endless_model() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use poem::web::sse::{Event, SSE};
+    use poem::{EndpointExt as _, Route, handler, post};
+
+    /// Marks the stream dropped.
+    struct Hangup(Arc<AtomicBool>);
+    impl Drop for Hangup {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[handler]
+    fn completions(dropped: poem::web::Data<&Arc<AtomicBool>>) -> SSE {
+        let guard = Hangup((*dropped).clone());
+        let delta = json!({
+            "id": "chatcmpl-endless", "object": "chat.completion.chunk", "created": 0,
+            "model": "endless",
+            "choices": [{"index": 0, "delta": {"content": "and so on ".repeat(100)}, "finish_reason": null}]
+        })
+        .to_string();
+        let events = futures_util::stream::unfold(guard, move |guard| {
+            let delta = delta.clone();
+            async move {
+                tokio::task::yield_now().await;
+                Some((Event::message(delta), guard))
+            }
+        });
+        SSE::new(events)
+    }
+
+    let dropped = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let app = Route::new()
+        .at("/v1/chat/completions", post(completions))
+        .data(dropped.clone());
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+    (url, dropped)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_ends_its_answer() {
+    use std::sync::atomic::Ordering;
+
+    let (url, dropped) = endless_model().await;
+    let app = TestApp::start_with(Backend::Sqlite, |config| {
+        config.providers.allow_private_base_urls = true;
+        config.chat.send_timeout_secs = 2;
+    })
+    .await;
+    let (_, owner) = app.signup("reader@example.com", PW).await;
+    let org = app.create_org(&owner, "Stalled").await;
+    text_document(&app, &owner, &org, "Returns policy", RETURNS, "support").await;
+    let provider = create(
+        &app,
+        &format!("/v1/orgs/{org}/providers"),
+        &owner,
+        json!({"name": "Endless", "kind": "openai_compatible", "base_url": url, "default_model": "endless"}),
+    )
+    .await;
+    let bot = create(
+        &app,
+        &format!("/v1/orgs/{org}/chatbots"),
+        &owner,
+        json!({"name": "Talker", "provider_id": provider, "max_answer_tokens": 32768, "context_window": 200000}),
+    )
+    .await;
+    let messages = new_conversation(&app, &format!("/v1/orgs/{org}/chatbots/{bot}"), &owner).await;
+
+    // Ask for a stream, then read nothing: a small receive window fills at once.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let body = json!({"content": RETURN_QUESTION, "stream": true}).to_string();
+    let request = format!(
+        "POST {messages} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {owner}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .unwrap();
+
+    // The answer ends on its own: the provider's stream is dropped and the answer is stored,
+    // marked incomplete, with its usage settled — while the client still holds the connection.
+    let started = Instant::now();
+    while !dropped.load(Ordering::SeqCst) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the provider stream was never dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut stored = Value::Null;
+    for _ in 0..100 {
+        stored = app.get(&messages, Some(&owner)).await.expect(200);
+        if stored["items"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let items = stored["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{stored}");
+    assert_eq!(items[1]["role"], "assistant");
+    assert_eq!(items[1]["incomplete"], true, "{}", items[1]);
+    let (_, row) = chatbot_usage(&app, &owner, &org, &bot).await;
+    assert_eq!(row["requests"], 1, "{row}");
+    drop(stream);
+}

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use docent_app::{Config, bootstrap};
+use docent_app::{Config, Services, bootstrap};
 use docent_infrastructure::config::MailTransport;
 use docent_infrastructure::testing::{Backend, TestDatabase};
 use docent_kernel::SecretString;
@@ -14,6 +14,8 @@ use tokio::sync::oneshot;
 /// A running API with its own database and data directory.
 pub struct TestApp {
     pub base: String,
+    /// The services the API runs on, to look behind it (the vector index, the blob store).
+    pub services: Services,
     pub client: reqwest::Client,
     config: Config,
     data_dir: tempfile::TempDir,
@@ -79,6 +81,10 @@ impl TestApp {
         config.database.url = Some(SecretString::from(database.url.clone()));
         config.database.max_connections = 5;
         config.mail.transport = MailTransport::File;
+        // The API runs in this process, whose binary is the test harness: the sandbox is the
+        // tests' own child binary.
+        config.documents.extractor_program =
+            Some(PathBuf::from(env!("CARGO_BIN_EXE_docent-extract")));
         // Tests sign in, sign up and invite often from one address; the per-client limits are
         // exercised explicitly.
         config.auth.max_failures_per_client = 1000;
@@ -86,9 +92,10 @@ impl TestApp {
         config.limits.password_resets_per_client_per_hour = 100_000;
         config.limits.invitations_per_client_per_hour = 100_000;
         adjust(&mut config);
-        let (base, stop, server) = serve(&config, true).await;
+        let (base, stop, server, services) = serve(&config, true).await;
         Self {
             base,
+            services,
             client: reqwest::Client::new(),
             config,
             data_dir,
@@ -108,7 +115,7 @@ impl TestApp {
             data_dir: data_dir.path().to_path_buf(),
             ..self.config.clone()
         };
-        let (base, stop, server) = serve(&config, false).await;
+        let (base, stop, server, _) = serve(&config, false).await;
         Replica {
             base,
             _stop: stop,
@@ -301,8 +308,9 @@ type Server = tokio::task::JoinHandle<std::io::Result<()>>;
 
 /// Serves the API; the primary (`migrate`) also runs the embedded worker, as `docent-api serve`
 /// does.
-async fn serve(config: &Config, migrate: bool) -> (String, oneshot::Sender<()>, Server) {
+async fn serve(config: &Config, migrate: bool) -> (String, oneshot::Sender<()>, Server, Services) {
     let services = bootstrap(config, migrate).await.unwrap();
+    let kept = services.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -324,7 +332,7 @@ async fn serve(config: &Config, migrate: bool) -> (String, oneshot::Sender<()>, 
         }
         served
     });
-    (base, stop, server)
+    (base, stop, server, kept)
 }
 
 /// Another API process's stand-in: its own services and port, the same database.

@@ -1,5 +1,6 @@
 //! `docent-api`: serves the HTTP API (with the worker in-process on the embedded default), runs
-//! migrations, prints the OpenAPI spec, and re-seals provider API keys under a new master key.
+//! migrations, prints the OpenAPI spec, and re-seals provider API keys under a new master key. It
+//! is also the extraction sandbox's child, started by its own worker.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,8 +53,16 @@ enum Action {
     Status,
 }
 
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    // The extraction sandbox is this binary with a hidden first argument; it needs no runtime.
+    if let Some(code) = docent_app::sandbox::child_if_requested() {
+        return Ok(code);
+    }
+    run().map(|()| std::process::ExitCode::SUCCESS)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve {
         addr: None,

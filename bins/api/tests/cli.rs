@@ -193,3 +193,136 @@ fn rotate_master_key_re_seals_under_the_configured_key() {
     assert!(stderr.contains("master_key"), "{stderr}");
     assert!(!stderr.contains("not-a-real-key-material"), "{stderr}");
 }
+
+/// Sends a JSON request and returns the status and the JSON body.
+fn call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let body = body.to_string();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: docent\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let json = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+#[test]
+fn the_real_binary_sandboxes_itself_and_ignores_proxy_variables() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    // A proxy that is not there: a provider call that used it would fail to connect.
+    let dead_proxy = "http://127.0.0.1:9";
+    let mut child = command(&data)
+        .env("DOCENT_ADDR", "127.0.0.1:0")
+        .env("DOCENT_PROVIDERS__ALLOW_PRIVATE_BASE_URLS", "true")
+        .env("HTTP_PROXY", dead_proxy)
+        .env("HTTPS_PROXY", dead_proxy)
+        .env("ALL_PROXY", dead_proxy)
+        .env("http_proxy", dead_proxy)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (found, addr) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("docent-api listening") {
+                let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let _ = found.send(value["fields"]["addr"].as_str().unwrap().to_owned());
+            }
+        }
+    });
+    let addr = addr.recv_timeout(Duration::from_secs(60)).unwrap();
+    let (status, signed_up) = call(
+        &addr,
+        "POST",
+        "/v1/auth/signup",
+        None,
+        &serde_json::json!({"email": "cli@example.com", "password": "correct horse battery", "name": "Cli"}),
+    );
+    assert_eq!(status, 201, "{signed_up}");
+    let token = signed_up["session"]["token"].as_str().unwrap().to_owned();
+    let (_, org) = call(
+        &addr,
+        "POST",
+        "/v1/orgs",
+        Some(&token),
+        &serde_json::json!({"name": "Cli"}),
+    );
+    let org = org["id"].as_str().unwrap().to_owned();
+
+    // The embedded worker extracts in a child of this very binary (its hidden sandbox argument).
+    let (status, document) = call(
+        &addr,
+        "POST",
+        &format!("/v1/orgs/{org}/documents/text"),
+        Some(&token),
+        &serde_json::json!({"title": "Hours", "text": "The depot opens at seven in the morning."}),
+    );
+    assert_eq!(status, 202, "{document}");
+    let id = document["id"].as_str().unwrap();
+    let mut ready = serde_json::Value::Null;
+    for _ in 0..300 {
+        let (_, current) = call(
+            &addr,
+            "GET",
+            &format!("/v1/orgs/{org}/documents/{id}"),
+            Some(&token),
+            &serde_json::Value::Null,
+        );
+        if matches!(current["status"].as_str(), Some("ready" | "failed")) {
+            ready = current;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ready["status"], "ready", "{ready}");
+
+    // A provider call goes straight to the model server, whatever the proxy variables say.
+    if let Ok(url) = std::env::var("DOCENT_TEST_LLM_URL") {
+        let (status, provider) = call(
+            &addr,
+            "POST",
+            &format!("/v1/orgs/{org}/providers"),
+            Some(&token),
+            &serde_json::json!({"name": "llama.cpp", "kind": "openai_compatible", "base_url": url, "default_model": "smollm2"}),
+        );
+        assert_eq!(status, 201, "{provider}");
+        let (status, report) = call(
+            &addr,
+            "POST",
+            &format!(
+                "/v1/orgs/{org}/providers/{}/test",
+                provider["id"].as_str().unwrap()
+            ),
+            Some(&token),
+            &serde_json::json!({}),
+        );
+        assert_eq!(status, 200);
+        assert_eq!(report["ok"], true, "{report}");
+    } else {
+        eprintln!(
+            "skipped the provider half: set DOCENT_TEST_LLM_URL (`./dev test` starts llama.cpp's server with scripts/with-llm)"
+        );
+    }
+    assert!(terminate(child).success());
+}

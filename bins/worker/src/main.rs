@@ -1,6 +1,7 @@
 //! `docent-worker`: processes background jobs (document ingestion and purges) against the
 //! configured database and vector index — PostgreSQL and a Qdrant server at scale. On the embedded
-//! default `docent-api serve` runs the same worker in-process.
+//! default `docent-api serve` runs the same worker in-process. Both binaries are also the
+//! extraction sandbox's child.
 
 use std::path::PathBuf;
 
@@ -24,8 +25,16 @@ enum Command {
     Run,
 }
 
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    // The extraction sandbox is this binary with a hidden first argument; it needs no runtime.
+    if let Some(code) = docent_app::sandbox::child_if_requested() {
+        return Ok(code);
+    }
+    run().map(|()| std::process::ExitCode::SUCCESS)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let Command::Run = cli.command.unwrap_or(Command::Run);
     let config = Config::load(cli.config.as_deref(), &Overrides::default())?;

@@ -1,5 +1,6 @@
 //! Wires configuration, storage and adapters into the domain services.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use docent_infrastructure::db::{self, SqlStore};
 use docent_infrastructure::embedder::LocalEmbedder;
 use docent_infrastructure::rate_limit::{InMemoryKeyRateLimiter, RedisKeyRateLimiter};
 use docent_infrastructure::remote_embedder::OpenAiEmbedder;
+use docent_infrastructure::sandbox::{self, SandboxSettings, SandboxedExtractor};
 use docent_infrastructure::secrets::AesGcmBox;
 use docent_infrastructure::throttle::{InMemoryLimiter, InMemoryLoginThrottle, RedisLimiter};
 use docent_infrastructure::url_guard::NetworkGuard;
@@ -31,6 +33,7 @@ use docent_worker::{Worker, WorkerSettings};
 use secrecy::ExposeSecret as _;
 
 use crate::access::Access;
+use crate::jobs::{JobRouter, OrgPurger};
 use crate::readiness::Readiness;
 use crate::usage::{KeyUsageGate, LedgerUsage};
 
@@ -53,10 +56,14 @@ pub struct Services {
     pub documents: Arc<DocumentService>,
     /// The ingestion pipeline the worker runs.
     pub ingestor: Arc<Ingestor>,
+    /// Every job's handler (documents and organizations' purges).
+    jobs_handler: Arc<JobRouter>,
     /// The job queue.
     pub jobs: Arc<dyn JobQueue>,
     /// The vector index (for readiness checks and tests).
     pub index: Arc<dyn VectorIndex>,
+    /// The blob store (for tests).
+    pub blobs: Arc<dyn BlobStore>,
     /// The embedder (for readiness checks).
     pub embedder: Arc<dyn Embedder>,
     /// The relational store (for readiness checks).
@@ -121,7 +128,7 @@ impl Services {
         let config = &self.config.worker;
         Worker::new(
             self.jobs.clone(),
-            self.ingestor.clone(),
+            self.jobs_handler.clone(),
             Arc::new(SystemClock),
             WorkerSettings {
                 lease: Duration::from_secs(config.lease_secs),
@@ -297,19 +304,8 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
             LocalEmbedder::shared_model(&local_model).map_err(BootstrapError::Service)?
         }
     };
-    let tokenizer = std::fs::read(local_model.tokenizer()).map_err(|e| {
-        BootstrapError::Service(format!(
-            "cannot read the tokenizer {} ({e}); run scripts/fetch-models",
-            local_model.tokenizer().display()
-        ))
-    })?;
     let documents_config = &config.documents;
-    let chunker = Chunker::new(
-        &tokenizer,
-        documents_config.chunk_tokens,
-        documents_config.chunk_overlap,
-    )
-    .map_err(BootstrapError::Service)?;
+    let extractor = extractor(config, &local_model.tokenizer())?;
     let index = open_index(config, embedder.model_id(), embedder.dimensions()).await?;
     let blobs: Arc<dyn BlobStore> = Arc::new(
         match config.blobs.backend {
@@ -329,15 +325,16 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         },
         UploadLimits {
             max_upload_bytes: documents_config.max_upload_bytes,
+            max_chars: u64::try_from(documents_config.max_chars).unwrap_or(u64::MAX),
         },
     ));
     let ingestor = Ingestor::new(
         IngestPorts {
             repo: sql.clone(),
-            blobs,
+            blobs: blobs.clone(),
             index: index.clone(),
             embedder: embedder.clone(),
-            chunker: Arc::new(chunker),
+            extractor: Arc::new(extractor),
             usage: Arc::new(LedgerUsage(sql.clone())),
             clock: clock.clone(),
         },
@@ -346,7 +343,6 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
                 max_pages: documents_config.max_pages,
                 max_chars: documents_config.max_chars,
                 max_unpacked_bytes: documents_config.max_unpacked_bytes,
-                time_budget: Duration::from_secs(documents_config.extract_timeout_secs),
                 ..Limits::default()
             },
             embed_batch: documents_config.embed_batch,
@@ -362,9 +358,21 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         gate: Arc::new(KeyUsageGate::new(keys.clone())),
         audit: sql.clone(),
         clock,
-    });
+    })
+    .with_send_timeout(Duration::from_secs(config.chat.send_timeout_secs.max(1)));
     let identity = Arc::new(identity);
     let tenancy = Arc::new(tenancy);
+    let ingestor = Arc::new(ingestor);
+    let jobs_handler = Arc::new(JobRouter {
+        documents: ingestor.clone(),
+        orgs: Arc::new(OrgPurger {
+            store: store.clone(),
+            index: index.clone(),
+            blobs: blobs.clone(),
+            clock: Arc::new(SystemClock),
+            retention: chrono::Duration::days(i64::from(config.retention.deleted_org_days)),
+        }),
+    });
     Ok(Services {
         access: Arc::new(Access::new(identity.clone(), tenancy.clone(), keys.clone())),
         providers,
@@ -373,14 +381,52 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         tenancy,
         keys,
         documents,
-        ingestor: Arc::new(ingestor),
+        ingestor,
+        jobs_handler,
         jobs: sql,
         readiness: Arc::new(Readiness::new(embedder.clone())),
         index,
+        blobs,
         embedder,
         store,
         config: Arc::new(config.clone()),
     })
+}
+
+/// The extraction sandbox: children of the configured program (by default this binary), chunking
+/// with `tokenizer`, checked here so that a missing model or bad chunk settings stop start-up.
+fn extractor(config: &Config, tokenizer: &Path) -> Result<SandboxedExtractor, BootstrapError> {
+    let documents = &config.documents;
+    let bytes = std::fs::read(tokenizer).map_err(|e| {
+        BootstrapError::Service(format!(
+            "cannot read the tokenizer {} ({e}); run scripts/fetch-models",
+            tokenizer.display()
+        ))
+    })?;
+    Chunker::new(&bytes, documents.chunk_tokens, documents.chunk_overlap)
+        .map_err(BootstrapError::Service)?;
+    let absolute = |path: &Path| {
+        std::fs::canonicalize(path)
+            .map_err(|e| BootstrapError::Service(format!("{}: {e}", path.display())))
+    };
+    let settings = SandboxSettings {
+        tokenizer: absolute(tokenizer)?,
+        chunk_tokens: documents.chunk_tokens,
+        chunk_overlap: documents.chunk_overlap,
+        deadline: Duration::from_secs(documents.extract_timeout_secs),
+        memory_bytes: documents.extract_memory_mb.saturating_mul(1024 * 1024),
+        max_input_bytes: documents.max_upload_bytes,
+    };
+    match &documents.extractor_program {
+        // Absolute but not resolved: the child shows the configured name.
+        Some(program) => Ok(SandboxedExtractor::new(
+            std::path::absolute(program)
+                .map_err(|e| BootstrapError::Service(format!("{}: {e}", program.display())))?,
+            vec![sandbox::CHILD_ARG.into()],
+            settings,
+        )),
+        None => SandboxedExtractor::of_this_binary(settings).map_err(BootstrapError::Service),
+    }
 }
 
 /// The HTTP clients for model providers, as the operator configured them.

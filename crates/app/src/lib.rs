@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod bootstrap;
+mod jobs;
 #[cfg(test)]
 mod pipeline_tests;
 mod readiness;
@@ -17,6 +18,8 @@ pub use bootstrap::{
 };
 /// Configuration loading and its types, as the binaries and the API read them.
 pub use docent_infrastructure::config;
+/// The extraction sandbox's child side, which the binaries run for its hidden subcommand.
+pub use docent_infrastructure::sandbox;
 /// Logging set-up and the shutdown signal, for the binaries.
 pub use docent_infrastructure::telemetry;
 /// Test support (fresh databases, the models directory) for the end-to-end tests.

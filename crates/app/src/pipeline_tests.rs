@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use docent_documents::chunk::Chunker;
+use docent_documents::in_process::InProcessExtractor;
 use docent_documents::jobs::JobQueue as _;
 use docent_documents::pipeline::{EmbeddingUsage, IngestPorts, Ingestor, PipelineSettings};
 use docent_documents::ports::{
@@ -67,6 +68,13 @@ impl VectorIndex for Flaky {
     }
     async fn count(&self, org: OrgId, document: DocumentId) -> Result<u64, IndexError> {
         self.inner.count(org, document).await
+    }
+    async fn delete_org(&self, org: OrgId) -> Result<(), IndexError> {
+        self.down()?;
+        self.inner.delete_org(org).await
+    }
+    async fn count_org(&self, org: OrgId) -> Result<u64, IndexError> {
+        self.inner.count_org(org).await
     }
     async fn ping(&self) -> Result<(), IndexError> {
         self.inner.ping().await
@@ -141,7 +149,9 @@ async fn an_index_outage_delays_ingestion_and_purges_but_loses_nothing() {
             blobs: blobs.clone(),
             index: index.clone(),
             embedder,
-            chunker: Arc::new(Chunker::new(&tokenizer, 200, 30).unwrap()),
+            extractor: Arc::new(InProcessExtractor::new(Arc::new(
+                Chunker::new(&tokenizer, 200, 30).unwrap(),
+            ))),
             usage: Arc::new(NoUsage),
             clock: Arc::new(SystemClock),
         },

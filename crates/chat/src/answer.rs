@@ -42,6 +42,24 @@ const SNIPPET_CHARS: usize = 300;
 /// The longest an answer may take from the model's first byte to its last.
 const MAX_ANSWER_TIME: Duration = Duration::from_secs(600);
 
+/// Hands `event` to the client's stream: `false` when the client went away, or stopped reading
+/// for longer than `deadline` (its buffers are full). Either way the answer ends there: the
+/// provider call is dropped and the quota reservation settled, instead of both being held by a
+/// client that reads nothing.
+async fn deliver(tx: &mpsc::Sender<AnswerEvent>, event: AnswerEvent, deadline: Duration) -> bool {
+    match tx.send_timeout(event, deadline).await {
+        Ok(()) => true,
+        Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+            tracing::info!(
+                deadline_secs = deadline.as_secs(),
+                "the client stopped reading the answer; ending it"
+            );
+            false
+        }
+        Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
+    }
+}
+
 /// One step of an answer as it is produced.
 #[derive(Debug)]
 pub enum AnswerEvent {
@@ -395,6 +413,7 @@ impl ChatService {
             estimated_prompt,
             idle,
         } = plan;
+        let send = self.send_timeout;
         let mut filter = MarkerFilter::new(given.len(), style);
         let mut content = String::new();
         let mut reported = None;
@@ -408,7 +427,7 @@ impl ChatService {
                 for piece in pieces(&text) {
                     let shown = filter.push(&piece);
                     content.push_str(&shown);
-                    if !shown.is_empty() && tx.send(AnswerEvent::Delta(shown)).await.is_err() {
+                    if !shown.is_empty() && !deliver(&tx, AnswerEvent::Delta(shown), send).await {
                         cancelled = true;
                         break;
                     }
@@ -441,7 +460,7 @@ impl ChatService {
                             let shown = filter.push(&delta);
                             content.push_str(&shown);
                             if !shown.is_empty()
-                                && tx.send(AnswerEvent::Delta(shown)).await.is_err()
+                                && !deliver(&tx, AnswerEvent::Delta(shown), send).await
                             {
                                 cancelled = true;
                                 break;
@@ -464,7 +483,7 @@ impl ChatService {
         let rest = filter.finish();
         if !rest.is_empty() {
             content.push_str(&rest);
-            if !gone && tx.send(AnswerEvent::Delta(rest)).await.is_err() {
+            if !gone && !deliver(&tx, AnswerEvent::Delta(rest), send).await {
                 gone = true;
             }
         }
@@ -476,7 +495,7 @@ impl ChatService {
         if style == CitationStyle::Footnotes && !citations.is_empty() {
             let notes = footnotes(&citations);
             content.push_str(&notes);
-            if !gone && tx.send(AnswerEvent::Delta(notes)).await.is_err() {
+            if !gone && !deliver(&tx, AnswerEvent::Delta(notes), send).await {
                 gone = true;
             }
         }
@@ -552,12 +571,12 @@ impl ChatService {
             (Some(error), _) => AnswerEvent::Error(error.into()),
             (None, Some(error)) => AnswerEvent::Error(error),
             (None, None) => {
-                let _ = tx.send(AnswerEvent::Citations(citations)).await;
-                let _ = tx.send(AnswerEvent::Usage(usage)).await;
+                let _ = deliver(&tx, AnswerEvent::Citations(citations), send).await
+                    && deliver(&tx, AnswerEvent::Usage(usage), send).await;
                 AnswerEvent::Done(answer)
             }
         };
-        let _ = tx.send(last).await;
+        let _ = deliver(&tx, last, send).await;
     }
 }
 

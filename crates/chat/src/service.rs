@@ -84,6 +84,8 @@ pub struct ChatService {
     pub(crate) audit: Arc<dyn AuditLog>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) retry: RetryPolicy,
+    /// How long a streamed answer waits for a client that stopped reading.
+    pub(crate) send_timeout: std::time::Duration,
 }
 
 /// What the chat service is built from.
@@ -168,7 +170,15 @@ impl ChatService {
             audit,
             clock,
             retry: RetryPolicy::default(),
+            send_timeout: std::time::Duration::from_secs(30),
         }
+    }
+
+    /// The same service, ending a streamed answer whose client read nothing for `timeout`.
+    #[must_use]
+    pub fn with_send_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.send_timeout = timeout;
+        self
     }
 
     /// The same service with another retry policy for model calls.

@@ -6,10 +6,10 @@
 use text_splitter::{ChunkConfig, TextSplitter};
 use tokenizers::Tokenizer;
 
-use crate::extract::Extracted;
+use crate::extract::{ExtractError, Extracted, Limits, MediaType, extract};
 
 /// One passage of a document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Chunk {
     /// Its position in the document, from 0.
     pub ordinal: u32,
@@ -113,6 +113,22 @@ impl Chunker {
         }
         chunks
     }
+}
+
+/// Extracts the text of `bytes` and cuts it into chunks: what the extraction sandbox does with a
+/// document. An empty result is `EmptyText`.
+pub fn extract_and_chunk(
+    bytes: &[u8],
+    file_name: Option<&str>,
+    limits: &Limits,
+    chunker: &Chunker,
+) -> Result<(MediaType, Vec<Chunk>), ExtractError> {
+    let extracted = extract(bytes, file_name, limits)?;
+    let chunks = chunker.chunk(&extracted);
+    if chunks.is_empty() {
+        return Err(ExtractError::EmptyText);
+    }
+    Ok((extracted.media_type, chunks))
 }
 
 #[cfg(test)]

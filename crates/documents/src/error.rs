@@ -18,12 +18,19 @@ pub enum DocumentError {
     /// The upload has no text at all (empty or only white space).
     #[error("the document is empty")]
     Empty,
-    /// The upload is larger than the configured maximum.
-    #[error("the document is larger than the maximum of {limit} bytes")]
+    /// The upload is larger than a configured maximum.
+    #[error("the document is larger than the maximum of {limit} bytes (`{setting}`)")]
     TooLarge {
         /// The maximum, in bytes.
         limit: u64,
+        /// The setting that says so (`documents.max_upload_bytes`, or `documents.max_chars` for
+        /// text, which yields as many characters as it has bytes at most).
+        setting: &'static str,
     },
+    /// The upload's bytes could not be read to the end (the client stopped, or the form is
+    /// malformed).
+    #[error("the upload could not be read: {0}")]
+    Unreadable(String),
     /// The bytes are not one of the supported formats (decided from the bytes, not the name).
     #[error(
         "unsupported file type; supported: plain text, Markdown, HTML, CSV, PDF and DOCX (decided from the file's contents)"
@@ -62,9 +69,11 @@ impl DocumentError {
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Invalid { .. } | Self::Empty | Self::Paging(_) | Self::TooLarge { .. } => {
-                ErrorKind::InvalidInput
-            }
+            Self::Invalid { .. }
+            | Self::Empty
+            | Self::Paging(_)
+            | Self::TooLarge { .. }
+            | Self::Unreadable(_) => ErrorKind::InvalidInput,
             Self::UnsupportedMediaType => ErrorKind::InvalidInput,
             Self::Duplicate(_) | Self::Busy => ErrorKind::Conflict,
             Self::NotFound | Self::Blob(BlobError::NotFound) => ErrorKind::NotFound,

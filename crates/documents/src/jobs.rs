@@ -20,6 +20,12 @@ pub enum JobKind {
     Ingest,
     /// Remove a deleted document's vectors and bytes.
     Purge,
+    /// Remove everything of a deleted organization but its audit log and usage ledger, which
+    /// stay until the operator's retention ends (enqueued with the deletion).
+    PurgeOrg,
+    /// Remove the last of a deleted organization once its retention ended: the organization's
+    /// row with its audit log and usage ledger. (Organization jobs' rows go when they complete.)
+    ForgetOrg,
 }
 
 impl JobKind {
@@ -29,15 +35,23 @@ impl JobKind {
         match self {
             Self::Ingest => "ingest",
             Self::Purge => "purge",
+            Self::PurgeOrg => "purge_org",
+            Self::ForgetOrg => "forget_org",
         }
     }
 
     /// Parses a storage name.
     #[must_use]
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Ingest, Self::Purge]
+        [Self::Ingest, Self::Purge, Self::PurgeOrg, Self::ForgetOrg]
             .into_iter()
             .find(|k| k.as_str() == name)
+    }
+
+    /// Whether the job is about a whole organization (its document id is the nil id).
+    #[must_use]
+    pub const fn is_org_job(self) -> bool {
+        matches!(self, Self::PurgeOrg | Self::ForgetOrg)
     }
 }
 
@@ -67,6 +81,13 @@ impl NewJob {
             kind,
             at,
         }
+    }
+
+    /// A job of `kind` for a whole organization, runnable from `at` (its document id is the nil
+    /// id).
+    #[must_use]
+    pub fn for_org(kind: JobKind, org_id: OrgId, at: DateTime<Utc>) -> Self {
+        Self::new(kind, org_id, DocumentId::from_uuid(Uuid::nil()), at)
     }
 }
 
@@ -109,7 +130,8 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// Marks the job done.
+    /// Marks the job done (an organization's purge jobs are removed instead: they leave no trace
+    /// of the organization).
     async fn complete(&self, job: &ClaimedJob, now: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Gives the job back to run again at `at`, recording why.

@@ -14,6 +14,8 @@ pub mod error;
 pub mod extract;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod in_process;
 pub mod jobs;
 pub mod model;
 pub mod pipeline;
@@ -25,5 +27,6 @@ pub use model::{
     Document, DocumentFilter, DocumentStatus, Failure, Progress, StoredChunk, point_id,
 };
 pub use service::{
-    Content, DocumentPorts, DocumentService, SearchHit, SearchRequest, Upload, UploadLimits,
+    Content, DocumentPorts, DocumentService, SearchHit, SearchRequest, Staged, Upload,
+    UploadDetails, UploadLimits,
 };

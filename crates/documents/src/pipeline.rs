@@ -1,10 +1,13 @@
-//! The ingestion pipeline, as the worker runs it: sniff and extract (isolated, bounded) → chunk by
-//! tokens → embed in batches → upsert vectors → store chunks and mark `ready`. And the purge that
-//! follows a deletion.
+//! The ingestion pipeline, as the worker runs it: the blob streams into the extraction sandbox,
+//! which sniffs, extracts and chunks it (bounded, killable) → chunks come back in batches → each
+//! batch is embedded, upserted into the vector index and stored → the document is marked `ready`.
+//! Memory stays bounded whatever the document's size: the worker holds one batch at a time. And
+//! the purge that follows a deletion.
 //!
-//! Every step is idempotent: point ids are derived from document id and ordinal, and chunks are
-//! replaced per document in one transaction, so a job that is retried or taken over from a crashed
-//! worker ends in the same state as one that ran once.
+//! Every step is idempotent: point ids are derived from document id and ordinal, and chunk rows
+//! are replaced by ordinal (the ones past the new end are dropped when the document is finished),
+//! so a job that is retried or taken over from a crashed worker ends in the same state as one that
+//! ran once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,12 +16,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use docent_kernel::{Clock, DocumentId, OrgId};
 
-use crate::chunk::Chunker;
-use crate::extract::{ExtractError, Limits, extract_isolated};
+use crate::chunk::Chunk;
+use crate::extract::Limits;
 use crate::jobs::{ClaimedJob, JobFailure, JobHandler, JobKind};
-use crate::model::{Document, Failure, Progress, StoredChunk};
+use crate::model::{Failure, Progress, StoredChunk};
 use crate::ports::{
-    BlobError, BlobStore, DocumentRepo, EmbedError, Embedder, IndexError, IndexPoint, VectorIndex,
+    BlobError, BlobStore, DocumentRepo, EmbedError, Embedder, ExtractFailure, ExtractRequest,
+    Extractor, IndexError, IndexPoint, VectorIndex,
 };
 
 /// Records tokens spent on embeddings (the usage ledger).
@@ -57,8 +61,8 @@ pub struct IngestPorts {
     pub index: Arc<dyn VectorIndex>,
     /// Embeds chunks.
     pub embedder: Arc<dyn Embedder>,
-    /// Cuts text into chunks.
-    pub chunker: Arc<Chunker>,
+    /// Extracts and chunks documents in a sandbox.
+    pub extractor: Arc<dyn Extractor>,
     /// Records embedded tokens.
     pub usage: Arc<dyn EmbeddingUsage>,
     /// The clock.
@@ -72,7 +76,7 @@ pub struct Ingestor {
     blobs: Arc<dyn BlobStore>,
     index: Arc<dyn VectorIndex>,
     embedder: Arc<dyn Embedder>,
-    chunker: Arc<Chunker>,
+    extractor: Arc<dyn Extractor>,
     usage: Arc<dyn EmbeddingUsage>,
     clock: Arc<dyn Clock>,
     settings: PipelineSettings,
@@ -109,6 +113,28 @@ impl From<docent_kernel::StoreError> for Step {
     }
 }
 
+impl From<ExtractFailure> for Step {
+    fn from(error: ExtractFailure) -> Self {
+        match error {
+            ExtractFailure::Document(e) => Self::Permanent(failure(e.code(), e.to_string())),
+            ExtractFailure::Unavailable(e) => Self::Transient(format!("extraction: {e}")),
+        }
+    }
+}
+
+/// A chunk of document `id` as stored.
+fn stored(id: DocumentId, chunk: Chunk) -> StoredChunk {
+    StoredChunk {
+        document_id: id,
+        ordinal: chunk.ordinal,
+        text: chunk.text,
+        char_start: chunk.char_start as u64,
+        char_end: chunk.char_end as u64,
+        page: chunk.page,
+        token_count: u32::try_from(chunk.token_count).unwrap_or(u32::MAX),
+    }
+}
+
 fn failure(code: &str, message: impl Into<String>) -> Failure {
     Failure {
         code: code.to_owned(),
@@ -125,7 +151,7 @@ impl Ingestor {
             blobs,
             index,
             embedder,
-            chunker,
+            extractor,
             usage,
             clock,
         } = ports;
@@ -134,7 +160,7 @@ impl Ingestor {
             blobs,
             index,
             embedder,
-            chunker,
+            extractor,
             usage,
             clock,
             settings,
@@ -150,7 +176,7 @@ impl Ingestor {
             tracing::info!(document = %id, "document deleted before processing; nothing to do");
             return Ok(());
         };
-        let bytes = match self.blobs.get(org, id).await {
+        let bytes = match self.blobs.stream(org, id).await {
             Ok(bytes) => bytes,
             Err(BlobError::NotFound) => {
                 return Err(Step::Permanent(failure(
@@ -162,15 +188,23 @@ impl Ingestor {
                 return Err(Step::Transient(format!("blob store: {e}")));
             }
         };
-        let chunks = self.extract_and_chunk(&document, bytes).await?;
-        let total = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+        let request = ExtractRequest {
+            file_name: document.file_name.clone(),
+            limits: self.settings.limits,
+        };
+        let mut chunks = self.extractor.start(bytes, request).await?;
+        let total = chunks.total();
         self.progress(org, id, 0, total).await?;
 
         let mut done = 0_u32;
         let mut tokens = 0_u64;
-        for batch in chunks.chunks(self.settings.embed_batch.max(1)) {
+        loop {
             if stop.load(Ordering::Relaxed) {
                 return Err(Step::Interrupted);
+            }
+            let batch = chunks.next_batch(self.settings.embed_batch.max(1)).await?;
+            if batch.is_empty() {
+                break;
             }
             let texts = batch.iter().map(|c| c.text.clone()).collect();
             let vectors = self.embedder.embed(texts).await?;
@@ -196,63 +230,38 @@ impl Ingestor {
                 })
                 .collect();
             self.index.upsert(org, points).await?;
-            tokens += batch.iter().map(|c| u64::from(c.token_count)).sum::<u64>();
-            done += u32::try_from(batch.len()).unwrap_or(u32::MAX);
+            let stored: Vec<StoredChunk> = batch.into_iter().map(|c| stored(id, c)).collect();
+            match self.repo.store_chunks(org, id, &stored).await {
+                Ok(()) => {}
+                // Deleted while we worked: the purge may have run before our upserts.
+                Err(
+                    docent_kernel::StoreError::Conflict(_) | docent_kernel::StoreError::NotFound,
+                ) => {
+                    self.index.delete_document(org, id).await?;
+                    tracing::info!(document = %id, "document deleted while processing; its vectors were removed");
+                    return Ok(());
+                }
+                Err(other) => return Err(other.into()),
+            }
+            tokens += stored.iter().map(|c| u64::from(c.token_count)).sum::<u64>();
+            done += u32::try_from(stored.len()).unwrap_or(u32::MAX);
             self.progress(org, id, done, total).await?;
         }
         // A document processed again may have shrunk: drop the points past its new end.
-        self.index.delete_from(org, id, total).await?;
+        self.index.delete_from(org, id, done).await?;
         let finished = self
             .repo
-            .finish(org, id, &chunks, self.embedder.model_id(), self.clock.now())
+            .finish(org, id, done, self.embedder.model_id(), self.clock.now())
             .await?;
         if finished {
             self.usage.embedded(org, tokens, self.clock.now()).await;
-            tracing::info!(document = %id, chunks = total, tokens, "document ready");
+            tracing::info!(document = %id, chunks = done, tokens, "document ready");
         } else {
             // Deleted while we worked: the purge may have run before our upserts.
             self.index.delete_document(org, id).await?;
             tracing::info!(document = %id, "document deleted while processing; its vectors were removed");
         }
         Ok(())
-    }
-
-    async fn extract_and_chunk(
-        &self,
-        document: &Document,
-        bytes: Vec<u8>,
-    ) -> Result<Vec<StoredChunk>, Step> {
-        let limits = self.settings.limits;
-        let name = document.file_name.clone();
-        let chunker = self.chunker.clone();
-        let id = document.id;
-        let outcome = tokio::task::spawn_blocking(move || {
-            extract_isolated(bytes, name, limits).map(|extracted| {
-                chunker
-                    .chunk(&extracted)
-                    .into_iter()
-                    .map(|c| StoredChunk {
-                        document_id: id,
-                        ordinal: c.ordinal,
-                        text: c.text,
-                        char_start: c.char_start as u64,
-                        char_end: c.char_end as u64,
-                        page: c.page,
-                        token_count: u32::try_from(c.token_count).unwrap_or(u32::MAX),
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .await
-        .map_err(|e| Step::Transient(format!("the extraction task failed: {e}")))?;
-        match outcome {
-            Ok(chunks) if chunks.is_empty() => Err(Step::Permanent(failure(
-                ExtractError::EmptyText.code(),
-                ExtractError::EmptyText.to_string(),
-            ))),
-            Ok(chunks) => Ok(chunks),
-            Err(error) => Err(Step::Permanent(failure(error.code(), error.to_string()))),
-        }
     }
 
     async fn progress(
@@ -296,6 +305,12 @@ impl JobHandler for Ingestor {
         let outcome = match job.kind {
             JobKind::Ingest => self.ingest(org, id, stop).await,
             JobKind::Purge => self.purge(org, id).await,
+            JobKind::PurgeOrg | JobKind::ForgetOrg => {
+                return Err(JobFailure::Permanent(format!(
+                    "{} is an organization's job, not a document's",
+                    job.kind.as_str()
+                )));
+            }
         };
         match outcome {
             Ok(()) => Ok(()),
@@ -356,8 +371,8 @@ impl JobHandler for Ingestor {
                     tracing::error!(document = %job.document_id, error = %e, "could not record a document's failure");
                 }
             }
-            JobKind::Purge => {
-                tracing::error!(document = %job.document_id, error, "gave up purging a deleted document's vectors and file; the job is kept as `dead` in the jobs table with its last error");
+            JobKind::Purge | JobKind::PurgeOrg | JobKind::ForgetOrg => {
+                tracing::error!(document = %job.document_id, kind = job.kind.as_str(), error, "gave up purging deleted data; the job is kept as `dead` in the jobs table with its last error");
             }
         }
     }

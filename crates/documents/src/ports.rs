@@ -1,13 +1,70 @@
-//! What the documents pipeline needs from outside: the embedder, the blob store, the vector index
-//! and the document repository. Every method that touches an organization's data takes its
-//! [`OrgId`]; the implementations apply that filter in one place each.
+//! What the documents pipeline needs from outside: the extraction sandbox, the embedder, the blob
+//! store, the vector index and the document repository. Every method that touches an
+//! organization's data takes its [`OrgId`]; the implementations apply that filter in one place
+//! each.
+
+use std::pin::Pin;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use docent_kernel::{DocumentId, OrgId, PageRequest, StoreError};
+use futures_core::Stream;
 
+use crate::chunk::Chunk;
+use crate::extract::{ExtractError, Limits, MediaType};
 use crate::jobs::NewJob;
 use crate::model::{Document, DocumentFilter, Failure, Progress, StoredChunk};
+
+/// A file's bytes, piece by piece.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, BlobError>> + Send>>;
+
+/// What to extract and chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractRequest {
+    /// The uploaded file's name (it only picks between text flavours).
+    pub file_name: Option<String>,
+    /// Bounds on what the document may yield.
+    pub limits: Limits,
+}
+
+/// Why a document could not be extracted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractFailure {
+    /// The document itself is the problem (its code is recorded on it): unsupported, damaged,
+    /// too large, too slow, too hungry.
+    #[error(transparent)]
+    Document(#[from] ExtractError),
+    /// The sandbox could not run or its input could not be read; retrying later may help.
+    #[error("extraction could not run: {0}")]
+    Unavailable(String),
+}
+
+/// A document's chunks as they come out of the sandbox, in order.
+#[async_trait]
+pub trait ChunkSource: Send {
+    /// What the bytes turned out to be.
+    fn media_type(&self) -> MediaType;
+
+    /// How many chunks the document has.
+    fn total(&self) -> u32;
+
+    /// Up to `max` more chunks; an empty batch once all were given.
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Chunk>, ExtractFailure>;
+}
+
+/// Extracts and chunks documents where a hostile file can do no harm: a crash, a runaway parser or
+/// an out-of-memory ends as an [`ExtractError`] with its own code, and nothing keeps running after
+/// its budget.
+#[async_trait]
+pub trait Extractor: Send + Sync + std::fmt::Debug {
+    /// Extracts and chunks `bytes`; returns once the document is chunked, with its chunks to read
+    /// in batches, or with why not.
+    async fn start(
+        &self,
+        bytes: ByteStream,
+        request: ExtractRequest,
+    ) -> Result<Box<dyn ChunkSource>, ExtractFailure>;
+}
 
 /// Why texts could not be embedded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +119,28 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
         org: docent_kernel::OrgId,
         document: docent_kernel::DocumentId,
     ) -> Result<Vec<u8>, BlobError>;
+
+    /// The bytes of a document piece by piece, in bounded memory; `NotFound` when there are none.
+    async fn stream(
+        &self,
+        org: docent_kernel::OrgId,
+        document: docent_kernel::DocumentId,
+    ) -> Result<ByteStream, BlobError>;
+
+    /// Stores (or replaces) the bytes of a document from a stream, in bounded memory. Nothing is
+    /// stored when the stream fails (its error is returned).
+    async fn put_stream(
+        &self,
+        org: docent_kernel::OrgId,
+        document: docent_kernel::DocumentId,
+        bytes: ByteStream,
+    ) -> Result<(), BlobError>;
+
+    /// Removes every blob of an organization (its purge); removing what is not there succeeds.
+    async fn delete_org(&self, org: docent_kernel::OrgId) -> Result<(), BlobError>;
+
+    /// How many blobs an organization has (for checks after a purge).
+    async fn count_org(&self, org: docent_kernel::OrgId) -> Result<u64, BlobError>;
 
     /// Removes the bytes of a document; removing what is not there succeeds.
     async fn delete(
@@ -151,6 +230,12 @@ pub trait VectorIndex: Send + Sync + std::fmt::Debug {
     /// How many points a document has.
     async fn count(&self, org: OrgId, document: DocumentId) -> Result<u64, IndexError>;
 
+    /// Removes every point of an organization (its purge).
+    async fn delete_org(&self, org: OrgId) -> Result<(), IndexError>;
+
+    /// How many points an organization has.
+    async fn count_org(&self, org: OrgId) -> Result<u64, IndexError>;
+
     /// Checks that the index answers.
     async fn ping(&self) -> Result<(), IndexError>;
 }
@@ -232,13 +317,23 @@ pub trait DocumentRepo: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Replaces a document's chunks and marks it `ready`, in one transaction: `false` when the
+    /// Adds or replaces (by ordinal) chunks of a document being processed. `Conflict` when the
     /// document is gone (deleted while it was processed).
-    async fn finish(
+    async fn store_chunks(
         &self,
         org: OrgId,
         id: DocumentId,
         chunks: &[StoredChunk],
+    ) -> Result<(), StoreError>;
+
+    /// Marks a document `ready` with `total` chunks and drops its stored chunks from `total` on
+    /// (left from a longer earlier run), in one transaction: `false` when the document is gone
+    /// (deleted while it was processed).
+    async fn finish(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        total: u32,
         embedding_model: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;

@@ -6,26 +6,33 @@ use std::sync::Arc;
 use docent_kernel::{
     AuditEvent, AuditLog, Clock, DocumentId, Page, PageRequest, TenantCtx, record_or_log,
 };
+use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use crate::error::DocumentError;
-use crate::extract::{ExtractError, sniff};
+use crate::extract::{ExtractError, MediaType, Sniffer};
 use crate::jobs::{JobKind, NewJob};
 use crate::model::{Document, DocumentFilter, DocumentStatus, Progress, StoredChunk};
-use crate::ports::{BlobStore, DocumentRepo, Embedder, VectorIndex, VectorQuery};
+use crate::ports::{
+    BlobError, BlobStore, ByteStream, DocumentRepo, Embedder, VectorIndex, VectorQuery,
+};
 
 /// Operator limits for uploads and search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UploadLimits {
     /// The largest upload, in bytes.
     pub max_upload_bytes: u64,
+    /// The most characters of text ingestion accepts: a text upload (plain text, Markdown, CSV,
+    /// HTML) larger than this, in bytes, is refused at upload instead of failing later.
+    pub max_chars: u64,
 }
 
 impl Default for UploadLimits {
     fn default() -> Self {
         Self {
             max_upload_bytes: 50 * 1024 * 1024,
+            max_chars: 64 * 1024 * 1024,
         }
     }
 }
@@ -41,7 +48,7 @@ pub const MAX_TOP_K: u32 = 50;
 /// The longest search query.
 pub const MAX_QUERY_CHARS: usize = 4_000;
 
-/// An upload.
+/// An upload held in memory (small ones: a JSON text upload).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
     /// The original bytes.
@@ -56,17 +63,101 @@ pub struct Upload {
     pub allow_duplicate: bool,
 }
 
+/// What an upload says about itself besides its bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadDetails {
+    /// A title; the file name when absent.
+    pub title: Option<String>,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// Store it even when the organization has the same bytes already.
+    pub allow_duplicate: bool,
+}
+
+/// An upload's bytes, stored under a new document id but not yet a document: [`DocumentService::
+/// commit`] makes it one. Dropped uncommitted, its bytes are removed again.
+#[derive(Debug)]
+pub struct Staged {
+    id: DocumentId,
+    org: docent_kernel::OrgId,
+    size: u64,
+    checksum: String,
+    media_type: MediaType,
+    file_name: Option<String>,
+    blobs: Arc<dyn BlobStore>,
+    committed: bool,
+}
+
+impl Staged {
+    /// The upload's size in bytes.
+    #[must_use]
+    pub const fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        let (blobs, org, id) = (self.blobs.clone(), self.org, self.id);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(error) = blobs.delete(org, id).await {
+                        tracing::warn!(document = %id, %error, "could not remove the bytes of an abandoned upload");
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::warn!(document = %id, "an abandoned upload's bytes stay behind (no runtime)");
+            }
+        }
+    }
+}
+
+/// What streaming an upload found out on the way.
+#[derive(Debug)]
+struct Seen {
+    size: u64,
+    hash: Sha256,
+    sniffer: Sniffer,
+    too_large: bool,
+    unreadable: Option<String>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self {
+            size: 0,
+            hash: Sha256::new(),
+            sniffer: Sniffer::new(None),
+            too_large: false,
+            unreadable: None,
+        }
+    }
+}
+
 /// The original bytes of a document, for download.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Content {
-    /// The bytes.
-    pub bytes: Vec<u8>,
+    /// The bytes, piece by piece.
+    pub bytes: ByteStream,
     /// The sanitized file name, if the upload had one.
     pub file_name: Option<String>,
     /// The type decided from the bytes.
     pub media_type: String,
     /// The title.
     pub title: String,
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Content")
+            .field("file_name", &self.file_name)
+            .field("media_type", &self.media_type)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A search request.
@@ -155,46 +246,139 @@ impl DocumentService {
         self.limits
     }
 
-    /// Checks an upload, stores its bytes, and records it as `queued` together with its ingest
-    /// job.
+    /// Checks an upload held in memory, stores its bytes, and records it as `queued` together
+    /// with its ingest job.
     pub async fn upload(
         &self,
         tenant: &TenantCtx,
         upload: Upload,
     ) -> Result<Document, DocumentError> {
-        let size = upload.bytes.len() as u64;
-        if size > self.limits.max_upload_bytes {
+        let details = UploadDetails {
+            title: upload.title,
+            tags: upload.tags,
+            allow_duplicate: upload.allow_duplicate,
+        };
+        // Checked before the bytes are stored, since they are at hand anyway.
+        check_details(&details, upload.file_name.as_deref())?;
+        let bytes: ByteStream = Box::pin(futures_util::stream::iter([Ok(upload.bytes)]));
+        let staged = self.stage(tenant, bytes, upload.file_name).await?;
+        self.commit(tenant, staged, details).await
+    }
+
+    /// Streams an upload's bytes into the blob store under a new document id, in bounded memory,
+    /// counting, hashing and sniffing them on the way: `TooLarge` as soon as they pass the upload
+    /// limit (nothing is kept), `UnsupportedMediaType` or `Empty` once they ended, `Unreadable`
+    /// when the stream itself failed (the client went away, a malformed form).
+    pub async fn stage(
+        &self,
+        tenant: &TenantCtx,
+        bytes: ByteStream,
+        file_name: Option<String>,
+    ) -> Result<Staged, DocumentError> {
+        let file_name = file_name.as_deref().and_then(sanitize_file_name);
+        let org = tenant.org_id();
+        let id = DocumentId::generate();
+        let seen = Arc::new(std::sync::Mutex::new(Seen {
+            sniffer: Sniffer::new(file_name.as_deref()),
+            ..Seen::default()
+        }));
+        let limit = self.limits.max_upload_bytes;
+        let watched = {
+            let seen = seen.clone();
+            bytes.map(move |piece| {
+                let mut seen = seen
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match piece {
+                    Ok(piece) => {
+                        seen.size += piece.len() as u64;
+                        if seen.size > limit {
+                            seen.too_large = true;
+                            return Err(BlobError::Unavailable("the upload is too large".into()));
+                        }
+                        seen.hash.update(&piece);
+                        seen.sniffer.feed(&piece);
+                        Ok(piece)
+                    }
+                    Err(error) => {
+                        seen.unreadable = Some(error.to_string());
+                        Err(error)
+                    }
+                }
+            })
+        };
+        let stored = self.blobs.put_stream(org, id, Box::pin(watched)).await;
+        let seen = std::mem::take(
+            &mut *seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if seen.too_large {
             return Err(DocumentError::TooLarge {
-                limit: self.limits.max_upload_bytes,
+                limit,
+                setting: "documents.max_upload_bytes",
             });
         }
-        let file_name = upload.file_name.as_deref().and_then(sanitize_file_name);
-        let media_type = match sniff(&upload.bytes, file_name.as_deref()) {
+        if let Some(reason) = seen.unreadable {
+            return Err(DocumentError::Unreadable(reason));
+        }
+        stored?;
+        // From here on the bytes are stored: dropping `staged` removes them again.
+        let mut staged = Staged {
+            id,
+            org,
+            size: seen.size,
+            checksum: hex::encode(seen.hash.finalize()),
+            media_type: MediaType::Text,
+            file_name,
+            blobs: self.blobs.clone(),
+            committed: false,
+        };
+        staged.media_type = match seen.sniffer.finish() {
             Ok(media_type) => media_type,
             Err(ExtractError::EmptyText) => return Err(DocumentError::Empty),
             Err(_) => return Err(DocumentError::UnsupportedMediaType),
         };
-        let title = match upload.title {
-            Some(title) => validate_title(&title)?,
-            None => file_name.clone().unwrap_or_else(|| "Untitled".to_owned()),
-        };
-        let tags = validate_tags(upload.tags)?;
-        let checksum = hex::encode(Sha256::digest(&upload.bytes));
+        let text = matches!(
+            staged.media_type,
+            MediaType::Text | MediaType::Markdown | MediaType::Csv | MediaType::Html
+        );
+        if text && staged.size > self.limits.max_chars {
+            return Err(DocumentError::TooLarge {
+                limit: self.limits.max_chars,
+                setting: "documents.max_chars",
+            });
+        }
+        Ok(staged)
+    }
+
+    /// Makes a staged upload a `queued` document with its ingest job (or refuses it: a bad title
+    /// or tags, the same bytes in the organization already); a refused upload's bytes are removed.
+    pub async fn commit(
+        &self,
+        tenant: &TenantCtx,
+        mut staged: Staged,
+        details: UploadDetails,
+    ) -> Result<Document, DocumentError> {
         let org = tenant.org_id();
-        if !upload.allow_duplicate
-            && let Some(existing) = self.repo.find_by_checksum(org, &checksum).await?
+        if staged.org != org {
+            return Err(DocumentError::NotFound);
+        }
+        let (title, tags) = check_details(&details, staged.file_name.as_deref())?;
+        if !details.allow_duplicate
+            && let Some(existing) = self.repo.find_by_checksum(org, &staged.checksum).await?
         {
             return Err(DocumentError::Duplicate(existing));
         }
         let now = self.clock.now();
         let document = Document {
-            id: DocumentId::generate(),
+            id: staged.id,
             org_id: org,
             title,
-            file_name,
-            media_type: media_type.mime().to_owned(),
-            size_bytes: size,
-            checksum,
+            file_name: staged.file_name.clone(),
+            media_type: staged.media_type.mime().to_owned(),
+            size_bytes: staged.size,
+            checksum: staged.checksum.clone(),
             tags,
             status: DocumentStatus::Queued,
             progress: Progress::default(),
@@ -205,16 +389,12 @@ impl DocumentService {
             created_at: now,
             updated_at: now,
         };
-        self.blobs.put(org, document.id, upload.bytes).await?;
         let job = NewJob::new(JobKind::Ingest, org, document.id, now);
-        if let Err(error) = self.repo.insert(&document, &job).await {
-            // Without its row the blob is unreachable; do not leave it behind.
-            if let Err(cleanup) = self.blobs.delete(org, document.id).await {
-                tracing::warn!(document = %document.id, error = %cleanup, "could not remove the blob of a failed upload");
-            }
-            return Err(error.into());
-        }
-        tracing::info!(org = %org, document = %document.id, bytes = size, media_type = %document.media_type, "document queued");
+        // Without its row the blob is unreachable: a failed insert drops `staged`, which removes
+        // it.
+        self.repo.insert(&document, &job).await?;
+        staged.committed = true;
+        tracing::info!(org = %org, document = %document.id, bytes = staged.size, media_type = %document.media_type, "document queued");
         Ok(document)
     }
 
@@ -266,7 +446,7 @@ impl DocumentService {
         id: DocumentId,
     ) -> Result<Content, DocumentError> {
         let document = self.get(tenant, id).await?;
-        let bytes = self.blobs.get(tenant.org_id(), id).await?;
+        let bytes = self.blobs.stream(tenant.org_id(), id).await?;
         Ok(Content {
             bytes,
             file_name: document.file_name,
@@ -391,6 +571,20 @@ impl DocumentService {
         }
         Ok(results)
     }
+}
+
+/// The title (the file name when none was given) and tags an upload will have.
+fn check_details(
+    details: &UploadDetails,
+    file_name: Option<&str>,
+) -> Result<(String, Vec<String>), DocumentError> {
+    let title = match &details.title {
+        Some(title) => validate_title(title)?,
+        None => file_name
+            .and_then(sanitize_file_name)
+            .unwrap_or_else(|| "Untitled".to_owned()),
+    };
+    Ok((title, validate_tags(details.tags.clone())?))
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> DocumentError {

@@ -319,6 +319,7 @@ impl From<DocumentError> for ApiError {
             DocumentError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             DocumentError::Empty => (StatusCode::UNPROCESSABLE_ENTITY, "empty_document"),
             DocumentError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            DocumentError::Unreadable(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             DocumentError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }

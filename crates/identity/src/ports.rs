@@ -28,6 +28,10 @@ pub trait UserRepo: Send + Sync + std::fmt::Debug {
     /// Renames a user; `NotFound` when there is no such user.
     async fn update_name(&self, id: UserId, name: &DisplayName) -> Result<User, StoreError>;
 
+    /// Disables the user at `at` (revoking all their sessions, in one transaction), or enables
+    /// them again with `None`; `NotFound` when there is no such user.
+    async fn set_disabled(&self, id: UserId, at: Option<DateTime<Utc>>) -> Result<(), StoreError>;
+
     /// Replaces the password hash, revokes every session of the user except `keep` and invalidates
     /// pending password resets — atomically.
     async fn change_password(

@@ -334,6 +334,16 @@ impl IdentityService {
         Ok(())
     }
 
+    /// Disables an account (its sessions are revoked, its API keys stop working, it cannot sign
+    /// in) or enables it again. For operators.
+    pub async fn set_disabled(&self, user: UserId, disabled: bool) -> Result<(), IdentityError> {
+        let at = disabled.then(|| self.clock.now());
+        self.users
+            .set_disabled(user, at)
+            .await
+            .map_err(|e| e.or_on_not_found(IdentityError::UserNotFound))
+    }
+
     /// Updates the principal's profile.
     pub async fn update_profile(
         &self,

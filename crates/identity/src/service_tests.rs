@@ -71,6 +71,24 @@ impl UserRepo for Memory {
         Ok(user.clone())
     }
 
+    async fn set_disabled(&self, id: UserId, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state
+            .users
+            .get_mut(&id)
+            .ok_or(StoreError::NotFound)?
+            .0
+            .disabled_at = at;
+        if let Some(at) = at {
+            for (session, _) in &mut state.sessions {
+                if session.user_id == id {
+                    session.revoked_at.get_or_insert(at);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn change_password(
         &self,
         id: UserId,
@@ -399,13 +417,7 @@ async fn disabled_users_cannot_sign_in_or_use_sessions() {
         )
         .await
         .unwrap();
-    h.memory
-        .state()
-        .users
-        .get_mut(&user.id)
-        .unwrap()
-        .0
-        .disabled_at = Some(Utc::now());
+    h.service.set_disabled(user.id, true).await.unwrap();
     assert!(matches!(
         h.service
             .login("cy@example.com", &secret(PW), NewSessionInfo::default())
@@ -415,6 +427,20 @@ async fn disabled_users_cannot_sign_in_or_use_sessions() {
     assert!(matches!(
         h.service.authenticate(issued.token.expose_secret()).await,
         Err(IdentityError::InvalidSession)
+    ));
+    // Enabled again, the account signs in; the session revoked on disabling stays revoked.
+    h.service.set_disabled(user.id, false).await.unwrap();
+    h.service
+        .login("cy@example.com", &secret(PW), NewSessionInfo::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.service.authenticate(issued.token.expose_secret()).await,
+        Err(IdentityError::InvalidSession)
+    ));
+    assert!(matches!(
+        h.service.set_disabled(UserId::generate(), true).await,
+        Err(IdentityError::UserNotFound)
     ));
 }
 

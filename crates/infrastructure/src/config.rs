@@ -65,6 +65,26 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// Answers.
     pub chat: ChatConfig,
+    /// How long data outlives what it belonged to.
+    pub retention: RetentionConfig,
+}
+
+/// How long data outlives what it belonged to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RetentionConfig {
+    /// Days a deleted organization's audit log and usage ledger are kept after everything else
+    /// of it was purged (`DOCENT_RETENTION__DELETED_ORG_DAYS`); `0` forgets them right after the
+    /// purge.
+    pub deleted_org_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            deleted_org_days: 30,
+        }
+    }
 }
 
 /// Answers.
@@ -74,11 +94,17 @@ pub struct ChatConfig {
     /// Seconds between the heartbeat comments of a streamed answer
     /// (`DOCENT_CHAT__HEARTBEAT_SECS`), so proxies keep an idle stream open.
     pub heartbeat_secs: u64,
+    /// Seconds a streamed answer waits for a client that stopped reading before it ends the
+    /// answer, dropping the provider call and settling the quota (`DOCENT_CHAT__SEND_TIMEOUT_SECS`).
+    pub send_timeout_secs: u64,
 }
 
 impl Default for ChatConfig {
     fn default() -> Self {
-        Self { heartbeat_secs: 15 }
+        Self {
+            heartbeat_secs: 15,
+            send_timeout_secs: 30,
+        }
     }
 }
 
@@ -181,13 +207,20 @@ pub struct DocumentsConfig {
     pub max_upload_bytes: u64,
     /// The most pages a PDF may have (the document fails with `too_many_pages`).
     pub max_pages: u32,
-    /// The most characters of text a document may yield (the document fails with `too_large`).
+    /// The most characters of text a document may yield (the document fails with `too_large`). A
+    /// text upload larger than this, in bytes, is refused at upload (413).
     pub max_chars: usize,
     /// The most bytes an archive (DOCX) may unpack to, or a compressed PDF stream to (the
     /// document fails with `too_large`: zip bombs end here).
     pub max_unpacked_bytes: u64,
-    /// How long extracting one document may take, in seconds (`extract_timeout`).
+    /// How long extracting and chunking one document may take, wall clock and CPU time, in
+    /// seconds; the sandbox is killed then (`extract_timeout`).
     pub extract_timeout_secs: u64,
+    /// The extraction sandbox's memory (address-space) limit, in MiB (`extract_memory`).
+    pub extract_memory_mb: u64,
+    /// The binary that runs the extraction sandbox (it must accept the sandbox's hidden
+    /// subcommand, as `docent-api` and `docent-worker` do); unset: the running binary.
+    pub extractor_program: Option<PathBuf>,
     /// The most tokens (of the embedding model's tokenizer) per chunk.
     pub chunk_tokens: usize,
     /// Tokens a chunk shares with the one before it.
@@ -200,10 +233,12 @@ impl Default for DocumentsConfig {
     fn default() -> Self {
         Self {
             max_upload_bytes: 50 * 1024 * 1024,
-            max_pages: 2_000,
-            max_chars: 5_000_000,
-            max_unpacked_bytes: 200 * 1024 * 1024,
-            extract_timeout_secs: 120,
+            max_pages: 20_000,
+            max_chars: 64 * 1024 * 1024,
+            max_unpacked_bytes: 512 * 1024 * 1024,
+            extract_timeout_secs: 600,
+            extract_memory_mb: 4096,
+            extractor_program: None,
             chunk_tokens: 200,
             chunk_overlap: 30,
             embed_batch: 32,
@@ -301,6 +336,7 @@ impl Default for Config {
             documents: DocumentsConfig::default(),
             worker: WorkerConfig::default(),
             chat: ChatConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -591,6 +627,18 @@ impl Config {
             return Err(invalid(
                 "documents.chunk_tokens",
                 "must be at least 16 and larger than documents.chunk_overlap",
+            ));
+        }
+        if self.documents.extract_timeout_secs == 0 {
+            return Err(invalid(
+                "documents.extract_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.documents.extract_memory_mb < 256 {
+            return Err(invalid(
+                "documents.extract_memory_mb",
+                "must be at least 256 (the sandbox needs room for its parsers and the tokenizer)",
             ));
         }
         if self.documents.embed_batch == 0 || self.worker.concurrency == 0 {

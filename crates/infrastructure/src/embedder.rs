@@ -157,9 +157,14 @@ impl LocalEmbedder {
             LocalPooling::Mean => Pooling::Mean,
             LocalPooling::Cls => Pooling::Cls,
         });
+        // ONNX Runtime's CPU arena keeps the largest batch's buffers for good (hundreds of MB
+        // for a batch of long chunks); without it, a batch's memory is returned when it is done.
         let options = InitOptionsUserDefined::new()
             .with_max_length(MAX_TOKENS)
-            .with_intra_threads(2);
+            .with_intra_threads(2)
+            .with_execution_providers(vec![
+                ort::ep::CPU::default().with_arena_allocator(false).build(),
+            ]);
         let mut embedding = TextEmbedding::try_new_from_user_defined(model, options)
             .map_err(|e| format!("cannot load the embedding model in {}: {e}", dir.display()))?;
         let dimensions = embedding

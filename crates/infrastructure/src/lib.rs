@@ -10,6 +10,7 @@ pub mod embedder;
 pub mod mail;
 pub mod rate_limit;
 pub mod remote_embedder;
+pub mod sandbox;
 pub mod secrets;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

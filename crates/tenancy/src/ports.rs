@@ -37,8 +37,9 @@ pub trait OrgRepo: Send + Sync + std::fmt::Debug {
     /// Saves the name and slug. Returns `Conflict("organizations_slug")` when the slug is taken.
     async fn update(&self, org: &Organization) -> Result<(), StoreError>;
 
-    /// Marks the organization deleted: it disappears for everyone at once, with its pending
-    /// invitations.
+    /// Marks the organization deleted — it disappears for everyone at once, with its pending
+    /// invitations and keys — cancels its pending background work and schedules the purge of
+    /// everything it owns, in one transaction (the outbox: no deletion without its purge).
     async fn delete(&self, org: OrgId, now: DateTime<Utc>) -> Result<(), StoreError>;
 }
 

@@ -40,10 +40,10 @@ fn is_heading(name: &str) -> bool {
     matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
 }
 
-/// The deepest element nesting accepted. The HTML parser's work grows with depth times elements,
-/// so a file of a hundred thousand nested tags would keep it busy for minutes; real pages stay far
-/// below this.
-const MAX_DEPTH: usize = 10_000;
+/// The deepest element nesting accepted. The HTML parser checks "is there an open X in scope" by
+/// walking its stack of open elements, so its work grows with depth times elements: capping the
+/// depth keeps it linear in the input. Real pages nest a few dozen levels deep.
+const MAX_DEPTH: usize = 512;
 
 /// Elements that never have content, so they do not nest.
 const VOID: &[&str] = &[
@@ -51,31 +51,47 @@ const VOID: &[&str] = &[
     "wbr",
 ];
 
-/// Estimates the deepest nesting from the raw text (opening minus closing tags) in one pass.
+/// Elements whose start tag ends an open one of their kind (a `<p>` closes an open `<p>`, an
+/// `<li>` an open `<li>`, a `<td>` the cell before), so unclosed ones do not pile up.
+const SELF_ENDING: &[&str] = &[
+    "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot",
+    "colgroup", "caption", "rb", "rt", "rp", "rtc", "html", "head", "body",
+];
+
+/// Estimates the deepest nesting from the raw text (opening minus closing tags) in one pass: every
+/// byte is looked at a bounded number of times, whatever the input (a tag's end is looked for only
+/// up to the next `<`).
 fn nesting_depth(text: &str) -> usize {
     let bytes = text.as_bytes();
     let (mut depth, mut deepest, mut i) = (0_usize, 0_usize, 0_usize);
     while let Some(offset) = bytes[i..].iter().position(|&b| b == b'<') {
         i += offset + 1;
-        match bytes.get(i) {
-            Some(b'/') => depth = depth.saturating_sub(1),
-            Some(b) if b.is_ascii_alphabetic() => {
-                let end = bytes[i..]
-                    .iter()
-                    .position(|b| !b.is_ascii_alphanumeric())
-                    .map_or(bytes.len(), |n| i + n);
-                let name = text[i..end].to_ascii_lowercase();
-                let tag_end = bytes[end..]
-                    .iter()
-                    .position(|&b| b == b'>')
-                    .map(|n| end + n);
-                let self_closing = tag_end.is_some_and(|e| e > 0 && bytes[e - 1] == b'/');
-                if !VOID.contains(&name.as_str()) && !self_closing {
-                    depth += 1;
-                    deepest = deepest.max(depth);
-                }
-            }
-            _ => {}
+        let closing = bytes.get(i) == Some(&b'/');
+        let start = i + usize::from(closing);
+        if !bytes.get(start).is_some_and(u8::is_ascii_alphabetic) {
+            continue;
+        }
+        let end = bytes[start..]
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .map_or(bytes.len(), |n| start + n);
+        let name = text[start..end].to_ascii_lowercase();
+        if VOID.contains(&name.as_str()) || SELF_ENDING.contains(&name.as_str()) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+            continue;
+        }
+        let tag_end = bytes[end..]
+            .iter()
+            .position(|&b| b == b'>' || b == b'<')
+            .map(|n| end + n)
+            .filter(|&e| bytes[e] == b'>');
+        let self_closing = tag_end.is_some_and(|e| e > 0 && bytes[e - 1] == b'/');
+        if !self_closing {
+            depth += 1;
+            deepest = deepest.max(depth);
         }
     }
     deepest
@@ -148,9 +164,24 @@ mod tests {
     fn nesting_is_estimated_from_tags() {
         assert_eq!(
             nesting_depth("<div><p>a</p><br><img src=x/><span/></div>"),
-            2
+            1
         );
         assert_eq!(nesting_depth("text < 3 and <b>bold</b>"), 1);
         assert_eq!(nesting_depth(&"<div>".repeat(500)), 500);
+        // Unclosed paragraphs, list items and cells end each other: a long page of them is flat.
+        let flat = "<ul>".to_owned() + &"<li>item<p>text".repeat(5_000) + "</ul>";
+        assert_eq!(nesting_depth(&flat), 1);
+        assert_eq!(nesting_depth(&"<table><tr><td>x".repeat(3)), 3);
+    }
+
+    #[test]
+    fn tags_without_a_closing_bracket_are_counted_once_each() {
+        // `<a` again and again with no `>`: each one's end is looked for only up to the next `<`
+        // (looking to the end of the text made this quadratic). The end-to-end tests time it.
+        let text = "<html>".to_owned() + &"<a".repeat(20_000);
+        assert_eq!(nesting_depth(&text), 20_000);
+        let error = extract(&text, &Limits::default()).unwrap_err();
+        assert_eq!(error.code(), "extract_error");
+        assert!(error.to_string().contains("at most 512"), "{error}");
     }
 }

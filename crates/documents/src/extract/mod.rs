@@ -1,12 +1,12 @@
 //! Text extraction: the real type of a file is decided from its bytes (a name can only choose
 //! between text flavours), then the matching extractor turns it into blocks of text with page
-//! numbers where the format has pages. Every extractor is bounded by [`Limits`]; run them through
-//! [`extract_isolated`] so a panic or a runaway parser cannot take the caller down.
+//! numbers where the format has pages. Every extractor is bounded by [`Limits`] and linear in its
+//! input. The worker never runs them in its own process: the [`crate::ports::Extractor`] port runs
+//! them in a sandbox that a crash, a runaway or an out-of-memory cannot take down or outlive.
 
 mod csv;
 mod docx;
 mod html;
-mod isolate;
 mod markdown;
 mod pdf;
 mod sniff;
@@ -14,11 +14,10 @@ mod text;
 
 use std::time::Duration;
 
-pub use isolate::extract_isolated;
-pub use sniff::{MediaType, sniff};
+pub use sniff::{MediaType, Sniffer, sniff};
 
 /// Bounds on what one document may cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// The most pages (PDF) a document may have.
     pub max_pages: u32,
@@ -28,18 +27,15 @@ pub struct Limits {
     pub max_unpacked_bytes: u64,
     /// The most entries an archive may have.
     pub max_archive_entries: usize,
-    /// How long extraction may take.
-    pub time_budget: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_pages: 2_000,
-            max_chars: 20_000_000,
-            max_unpacked_bytes: 200 * 1024 * 1024,
+            max_pages: 20_000,
+            max_chars: 64 * 1024 * 1024,
+            max_unpacked_bytes: 512 * 1024 * 1024,
             max_archive_entries: 10_000,
-            time_budget: Duration::from_secs(120),
         }
     }
 }
@@ -72,8 +68,9 @@ impl Extracted {
     }
 }
 
-/// Why a document yielded no text. Each has a stable code recorded on the failed document.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a document yielded no text. Each has a stable code recorded on the failed document. (It
+/// crosses the extraction sandbox's pipe as JSON.)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ExtractError {
     /// The bytes are no format docent reads.
     #[error("the file is not plain text, Markdown, HTML, CSV, DOCX or PDF")]
@@ -98,9 +95,12 @@ pub enum ExtractError {
     /// The file is damaged or the parser failed.
     #[error("the document could not be read: {0}")]
     Damaged(String),
-    /// Extraction took longer than its budget.
-    #[error("extraction took longer than {0:?}")]
+    /// Extraction took longer than its budget (wall clock or CPU time); it was stopped.
+    #[error("extraction took longer than {0:?} and was stopped")]
     Timeout(Duration),
+    /// Extraction needed more memory than it may use; it was stopped.
+    #[error("extraction needed more than {0} MiB of memory and was stopped")]
+    OutOfMemory(u64),
 }
 
 impl ExtractError {
@@ -115,6 +115,7 @@ impl ExtractError {
             Self::EmptyText => "empty_text",
             Self::Damaged(_) => "extract_error",
             Self::Timeout(_) => "extract_timeout",
+            Self::OutOfMemory(_) => "extract_memory",
         }
     }
 }

@@ -5,12 +5,17 @@
 use chrono::{DateTime, Utc};
 use docent_app::Need;
 use docent_documents::{
-    Document, DocumentFilter, DocumentStatus, SearchRequest, StoredChunk, Upload,
+    Document, DocumentFilter, DocumentStatus, SearchRequest, StoredChunk, Upload, UploadDetails,
 };
 use docent_kernel::DocumentId;
+use futures_util::StreamExt as _;
+use poem_openapi::error::ContentTypeError;
 use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Payload;
 use poem_openapi::payload::{Binary, Json};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
 use poem_openapi::types::multipart::Upload as FilePart;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use poem_openapi::{ApiResponse, Enum, Multipart, Object, OpenApi};
 use uuid::Uuid;
 
@@ -195,8 +200,10 @@ pub(crate) struct ChunkList {
     pub next_cursor: Option<String>,
 }
 
-/// A file upload.
+/// A file upload. Only its schema is used: the form is read by [`UploadStream`], after the
+/// caller was authorized and without holding the file in memory.
 #[derive(Debug, Multipart)]
+#[allow(dead_code)]
 pub(crate) struct UploadForm {
     /// The file: plain text, Markdown, HTML, CSV, PDF or DOCX (decided from its contents).
     pub file: FilePart,
@@ -204,6 +211,81 @@ pub(crate) struct UploadForm {
     pub title: Option<String>,
     /// Labels: repeat the field, or separate them with commas.
     pub tags: Vec<String>,
+}
+
+/// The longest title or tags field of an upload form.
+const MAX_FORM_FIELD_BYTES: u64 = 16 * 1024;
+/// The most `tags` fields an upload form may have.
+const MAX_TAG_FIELDS: usize = 64;
+
+/// A `multipart/form-data` upload, taken as the raw body: nothing of it is read before the handler
+/// has authorized the caller, and the file part streams into storage in bounded memory.
+pub(crate) struct UploadStream {
+    body: poem::Body,
+    boundary: String,
+}
+
+impl std::fmt::Debug for UploadStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UploadStream")
+    }
+}
+
+impl<'a> ApiExtractor<'a> for UploadStream {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <UploadForm as Payload>::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: <UploadForm as Payload>::CONTENT_TYPE,
+                schema: <UploadForm as Payload>::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a poem::Request,
+        body: &mut poem::RequestBody,
+        _: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        let content_type = request
+            .content_type()
+            .ok_or(ContentTypeError::ExpectContentType)?;
+        if !<UploadForm as Payload>::check_content_type(content_type) {
+            return Err(ContentTypeError::NotSupported {
+                content_type: content_type.to_owned(),
+            }
+            .into());
+        }
+        let boundary = multer::parse_boundary(content_type).map_err(|e| {
+            ApiError::new(
+                poem::http::StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("the multipart form has no usable boundary: {e}"),
+            )
+        })?;
+        Ok(Self {
+            body: body.take()?,
+            boundary,
+        })
+    }
+}
+
+fn unreadable_form(error: &multer::Error) -> ApiError {
+    ApiError::new(
+        poem::http::StatusCode::BAD_REQUEST,
+        "invalid_request",
+        format!("cannot read the upload form: {error}"),
+    )
 }
 
 /// A text upload.
@@ -281,7 +363,7 @@ pub(crate) enum ContentResponse {
     /// The original bytes, always as an attachment.
     #[oai(status = 200)]
     Ok(
-        Binary<Vec<u8>>,
+        Binary<poem::Body>,
         /// `attachment` with the sanitized file name.
         #[oai(header = "Content-Disposition")]
         String,
@@ -346,33 +428,81 @@ impl DocumentsApi {
         org_id: Path<Uuid>,
         /// Store the document even if the organization has the same bytes already.
         allow_duplicate: Query<Option<bool>>,
-        form: UploadForm,
+        form: UploadStream,
     ) -> Result<AcceptedDocument, ApiError> {
+        // Authorized before a byte of the body is read: a stranger's 50 MB upload is refused
+        // before it is sent.
         let tenant = self
             .state
             .tenant(&auth, org_id.0, Need::DocumentsWrite)
             .await?;
         let documents = self.state.documents()?;
-        let file_name = form.file.file_name().map(str::to_owned);
-        let limit = documents.limits().max_upload_bytes;
-        if form.file.size() as u64 > limit {
-            return Err(docent_documents::DocumentError::TooLarge { limit }.into());
+        let constraints = multer::Constraints::new().size_limit(
+            multer::SizeLimit::new()
+                .for_field("title", MAX_FORM_FIELD_BYTES)
+                .for_field("tags", MAX_FORM_FIELD_BYTES),
+        );
+        let mut multipart = multer::Multipart::with_constraints(
+            form.body.into_bytes_stream(),
+            form.boundary,
+            constraints,
+        );
+        let mut staged = None;
+        let mut title = None;
+        let mut tags = Vec::new();
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| unreadable_form(&e))?
+        {
+            match field.name() {
+                Some("file") if staged.is_some() => {
+                    return Err(ApiError::new(
+                        poem::http::StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "an upload has one `file` part",
+                    ));
+                }
+                Some("file") => {
+                    let file_name = field.file_name().map(str::to_owned);
+                    let bytes = field.map(|piece| {
+                        piece.map(|bytes| bytes.to_vec()).map_err(|e| {
+                            docent_documents::ports::BlobError::Unavailable(e.to_string())
+                        })
+                    });
+                    staged = Some(
+                        documents
+                            .stage(tenant.ctx(), Box::pin(bytes), file_name)
+                            .await?,
+                    );
+                }
+                Some("title") => title = Some(field.text().await.map_err(|e| unreadable_form(&e))?),
+                Some("tags") if tags.len() >= MAX_TAG_FIELDS => {
+                    return Err(ApiError::new(
+                        poem::http::StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        format!("an upload has at most {MAX_TAG_FIELDS} `tags` parts"),
+                    ));
+                }
+                Some("tags") => tags.push(field.text().await.map_err(|e| unreadable_form(&e))?),
+                // Other parts are skipped.
+                Some(_) | None => {}
+            }
         }
-        let bytes = form.file.into_vec().await.map_err(|e| {
+        let staged = staged.ok_or_else(|| {
             ApiError::new(
                 poem::http::StatusCode::BAD_REQUEST,
                 "invalid_request",
-                format!("cannot read the upload: {e}"),
+                "the form has no `file` part",
             )
         })?;
         let document = documents
-            .upload(
+            .commit(
                 tenant.ctx(),
-                Upload {
-                    bytes,
-                    file_name,
-                    title: form.title,
-                    tags: split_tags(form.tags),
+                staged,
+                UploadDetails {
+                    title,
+                    tags: split_tags(tags),
                     allow_duplicate: allow_duplicate.0.unwrap_or(false),
                 },
             )
@@ -537,8 +667,14 @@ impl DocumentsApi {
         let name = content
             .file_name
             .unwrap_or_else(|| format!("{}.txt", content.title));
+        // Streamed out as it is read, never held whole.
+        let body = poem::Body::from_bytes_stream(
+            content
+                .bytes
+                .map(|piece| piece.map_err(std::io::Error::other)),
+        );
         Ok(ContentResponse::Ok(
-            Binary(content.bytes),
+            Binary(body),
             content_disposition(&name),
             "nosniff".to_owned(),
             content.media_type,

@@ -5,11 +5,12 @@ use docent_kernel::{
     Actor, ApiKeyId, AuditEvent, AuditLog, OrgId, PageRequest, StoreError, StoredAuditEvent, UserId,
 };
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, Set,
+    ActiveModelTrait as _, ColumnTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
+    Set,
 };
 
 use super::entity::audit_events;
+use super::scope::OrgScoped as _;
 use super::{SqlStore, corrupt, store_error};
 
 fn actor_from(kind: &str, id: uuid::Uuid) -> Result<Actor, StoreError> {
@@ -51,8 +52,7 @@ impl AuditLog for SqlStore {
         org: OrgId,
         page: &PageRequest,
     ) -> Result<Vec<StoredAuditEvent>, StoreError> {
-        let mut query =
-            audit_events::Entity::find().filter(audit_events::Column::OrgId.eq(org.as_uuid()));
+        let mut query = audit_events::Entity::of(org);
         if let Some(before) = page.after() {
             query = query.filter(audit_events::Column::Id.lt(before));
         }

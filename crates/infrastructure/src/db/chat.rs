@@ -1,6 +1,6 @@
-//! Chatbots, conversations and messages over sea-orm. The tenant filters are [`chatbots_of`] and
-//! [`conversations_of`] (organization and owner); messages are reached only through a
-//! conversation of the organization.
+//! Chatbots, conversations and messages over sea-orm. Every query starts from the tenant filter
+//! ([`OrgScoped`]); conversations are further filtered by their owner ([`owned_by`]), and messages
+//! are reached only through a conversation of the organization.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,38 +20,21 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::entity::{chat_messages, chatbots, conversations};
+use super::scope::OrgScoped as _;
 use super::{SqlStore, corrupt, store_error};
 
-/// The tenant filter for chatbots.
-fn chatbots_of(org: OrgId) -> Select<chatbots::Entity> {
-    chatbots::Entity::find().filter(chatbots::Column::OrgId.eq(org.as_uuid()))
-}
-
-/// The tenant filter for changing one chatbot.
-fn one_chatbot(org: OrgId, id: ChatbotId) -> Condition {
-    Condition::all()
-        .add(chatbots::Column::OrgId.eq(org.as_uuid()))
-        .add(chatbots::Column::Id.eq(id.as_uuid()))
-}
-
-/// The tenant filter for conversations: the organization and the owner.
-fn conversations_of(org: OrgId, owner: Actor) -> Select<conversations::Entity> {
+/// "Owned by `owner`": conversations are their creator's alone.
+fn owned_by(owner: Actor) -> Condition {
     let (kind, id) = owner_columns(owner);
-    conversations::Entity::find().filter(
-        Condition::all()
-            .add(conversations::Column::OrgId.eq(org.as_uuid()))
-            .add(conversations::Column::OwnerKind.eq(kind))
-            .add(conversations::Column::OwnerId.eq(id)),
-    )
+    Condition::all()
+        .add(conversations::Column::OwnerKind.eq(kind))
+        .add(conversations::Column::OwnerId.eq(id))
 }
 
 /// The messages of one conversation of the organization.
 fn messages_of(org: OrgId, conversation: ConversationId) -> Select<chat_messages::Entity> {
-    chat_messages::Entity::find().filter(
-        Condition::all()
-            .add(chat_messages::Column::OrgId.eq(org.as_uuid()))
-            .add(chat_messages::Column::ConversationId.eq(conversation.as_uuid())),
-    )
+    chat_messages::Entity::of(org)
+        .filter(chat_messages::Column::ConversationId.eq(conversation.as_uuid()))
 }
 
 fn owner_columns(owner: Actor) -> (&'static str, uuid::Uuid) {
@@ -277,7 +260,7 @@ impl ChatbotRepo for SqlStore {
     }
 
     async fn get(&self, org: OrgId, id: ChatbotId) -> Result<Option<Chatbot>, StoreError> {
-        chatbots_of(org)
+        chatbots::Entity::of(org)
             .filter(chatbots::Column::Id.eq(id.as_uuid()))
             .one(&self.db)
             .await
@@ -287,7 +270,7 @@ impl ChatbotRepo for SqlStore {
     }
 
     async fn by_slug(&self, org: OrgId, slug: &str) -> Result<Option<Chatbot>, StoreError> {
-        chatbots_of(org)
+        chatbots::Entity::of(org)
             .filter(chatbots::Column::Slug.eq(slug))
             .one(&self.db)
             .await
@@ -302,7 +285,7 @@ impl ChatbotRepo for SqlStore {
         only: Option<&[ChatbotId]>,
         page: &PageRequest,
     ) -> Result<Vec<Chatbot>, StoreError> {
-        let mut query = chatbots_of(org);
+        let mut query = chatbots::Entity::of(org);
         if let Some(only) = only {
             query = query.filter(chatbots::Column::Id.is_in(only.iter().map(|id| id.as_uuid())));
         }
@@ -325,9 +308,9 @@ impl ChatbotRepo for SqlStore {
         model.id = sea_orm::ActiveValue::NotSet;
         model.org_id = sea_orm::ActiveValue::NotSet;
         model.created_at = sea_orm::ActiveValue::NotSet;
-        let result = chatbots::Entity::update_many()
+        let result = chatbots::Entity::update_of(chatbot.org_id)
             .set(model)
-            .filter(one_chatbot(chatbot.org_id, chatbot.id))
+            .filter(chatbots::Column::Id.eq(chatbot.id.as_uuid()))
             .exec(&self.db)
             .await
             .map_err(store_error)?;
@@ -335,8 +318,8 @@ impl ChatbotRepo for SqlStore {
     }
 
     async fn delete(&self, org: OrgId, id: ChatbotId) -> Result<bool, StoreError> {
-        let result = chatbots::Entity::delete_many()
-            .filter(one_chatbot(org, id))
+        let result = chatbots::Entity::delete_of(org)
+            .filter(chatbots::Column::Id.eq(id.as_uuid()))
             .exec(&self.db)
             .await
             .map_err(store_error)?;
@@ -347,7 +330,7 @@ impl ChatbotRepo for SqlStore {
 #[async_trait]
 impl docent_keys::ChatbotDirectory for SqlStore {
     async fn existing(&self, org: OrgId, ids: &[ChatbotId]) -> Result<Vec<ChatbotId>, StoreError> {
-        let found: Vec<uuid::Uuid> = chatbots_of(org)
+        let found: Vec<uuid::Uuid> = chatbots::Entity::of(org)
             .select_only()
             .column(chatbots::Column::Id)
             .filter(chatbots::Column::Id.is_in(ids.iter().map(ChatbotId::as_uuid)))
@@ -385,7 +368,8 @@ impl ConversationRepo for SqlStore {
         owner: Actor,
         id: ConversationId,
     ) -> Result<Option<Conversation>, StoreError> {
-        conversations_of(org, owner)
+        conversations::Entity::of(org)
+            .filter(owned_by(owner))
             .filter(conversations::Column::Id.eq(id.as_uuid()))
             .one(&self.db)
             .await
@@ -401,7 +385,8 @@ impl ConversationRepo for SqlStore {
         chatbot: ChatbotId,
         page: &PageRequest,
     ) -> Result<Vec<Conversation>, StoreError> {
-        let mut query = conversations_of(org, owner)
+        let mut query = conversations::Entity::of(org)
+            .filter(owned_by(owner))
             .filter(conversations::Column::ChatbotId.eq(chatbot.as_uuid()));
         if let Some(after) = page.after() {
             query = query.filter(conversations::Column::Id.gt(after));
@@ -466,13 +451,9 @@ impl ConversationRepo for SqlStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await.map_err(store_error)?;
-        let mut touch = conversations::Entity::update_many()
+        let mut touch = conversations::Entity::update_of(org)
             .col_expr(conversations::Column::UpdatedAt, Expr::value(at))
-            .filter(
-                Condition::all()
-                    .add(conversations::Column::OrgId.eq(org.as_uuid()))
-                    .add(conversations::Column::Id.eq(question.conversation_id.as_uuid())),
-            );
+            .filter(conversations::Column::Id.eq(question.conversation_id.as_uuid()));
         if let Some(title) = title {
             touch = touch.col_expr(conversations::Column::Title, Expr::value(title.to_owned()));
         }

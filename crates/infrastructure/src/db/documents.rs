@@ -1,8 +1,8 @@
 //! Documents, chunks and the job queue over sea-orm.
 //!
-//! The tenant filter for documents and chunks is applied in [`documents_of`] and [`chunks_of`]
-//! (and [`one_document`] for updates); nothing here reads or changes a row without them. Jobs are
-//! the worker's and carry their organization for fair claiming.
+//! Every read, change and deletion of documents and chunks starts from the tenant filter
+//! ([`OrgScoped`]); nothing here touches a row without it. Jobs are the worker's and carry their
+//! organization for fair claiming.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,35 +13,26 @@ use docent_documents::jobs::{ClaimedJob, JobKind, JobQueue, NewJob};
 use docent_documents::ports::DocumentRepo;
 use docent_documents::{Document, DocumentFilter, DocumentStatus, Failure, Progress, StoredChunk};
 use docent_kernel::{Actor, ApiKeyId, DocumentId, JobId, OrgId, PageRequest, StoreError, UserId};
-use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr, LockBehavior, LockType, NullOrdering};
+use sea_orm::sea_query::{
+    Expr, ExprTrait as _, LikeExpr, LockBehavior, LockType, NullOrdering, OnConflict,
+};
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DbBackend, EntityTrait as _, Order,
-    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Select, Set,
+    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
     TransactionTrait as _, UpdateMany,
 };
 use uuid::Uuid;
 
 use super::entity::{document_chunks, documents, jobs};
+use super::scope::OrgScoped as _;
 use super::{SqlStore, corrupt, store_error};
 
 /// Chunk rows per INSERT (8 columns each; SQLite allows 32 766 bound values).
 const CHUNK_INSERT_BATCH: usize = 1_000;
 
-/// The tenant filter for documents.
-fn documents_of(org: OrgId) -> Select<documents::Entity> {
-    documents::Entity::find().filter(documents::Column::OrgId.eq(org.as_uuid()))
-}
-
-/// The tenant filter for chunks.
-fn chunks_of(org: OrgId) -> Select<document_chunks::Entity> {
-    document_chunks::Entity::find().filter(document_chunks::Column::OrgId.eq(org.as_uuid()))
-}
-
-/// The tenant filter for changing one document.
-fn one_document(org: OrgId, id: DocumentId) -> Condition {
-    Condition::all()
-        .add(documents::Column::OrgId.eq(org.as_uuid()))
-        .add(documents::Column::Id.eq(id.as_uuid()))
+/// One document of `org`, to change.
+fn one_document(org: OrgId, id: DocumentId) -> UpdateMany<documents::Entity> {
+    documents::Entity::update_of(org).filter(documents::Column::Id.eq(id.as_uuid()))
 }
 
 /// Moves one document to `status` at `at` (the tenant filter included).
@@ -51,10 +42,9 @@ fn status_update(
     status: DocumentStatus,
     at: DateTime<Utc>,
 ) -> UpdateMany<documents::Entity> {
-    documents::Entity::update_many()
+    one_document(org, id)
         .col_expr(documents::Column::Status, Expr::value(status.as_str()))
         .col_expr(documents::Column::UpdatedAt, Expr::value(at))
-        .filter(one_document(org, id))
 }
 
 /// Moves one document to `status` for a new run: progress back to zero, the last failure cleared.
@@ -159,8 +149,8 @@ fn job_row(job: &NewJob) -> jobs::ActiveModel {
     }
 }
 
-const STATE_PENDING: &str = "pending";
-const STATE_DONE: &str = "done";
+pub(super) const STATE_PENDING: &str = "pending";
+pub(super) const STATE_DONE: &str = "done";
 const STATE_DEAD: &str = "dead";
 
 /// Escapes `%`, `_` and the escape character itself for a LIKE pattern.
@@ -175,7 +165,7 @@ fn like_literal(value: &str) -> String {
     out
 }
 
-async fn insert_job(db: &impl ConnectionTrait, job: &NewJob) -> Result<(), StoreError> {
+pub(super) async fn insert_job(db: &impl ConnectionTrait, job: &NewJob) -> Result<(), StoreError> {
     jobs::Entity::insert(job_row(job))
         .exec_without_returning(db)
         .await
@@ -221,7 +211,7 @@ impl DocumentRepo for SqlStore {
     }
 
     async fn get(&self, org: OrgId, id: DocumentId) -> Result<Option<Document>, StoreError> {
-        documents_of(org)
+        documents::Entity::of(org)
             .filter(documents::Column::Id.eq(id.as_uuid()))
             .one(&self.db)
             .await
@@ -235,7 +225,7 @@ impl DocumentRepo for SqlStore {
         org: OrgId,
         checksum: &str,
     ) -> Result<Option<DocumentId>, StoreError> {
-        Ok(documents_of(org)
+        Ok(documents::Entity::of(org)
             .filter(documents::Column::Checksum.eq(checksum))
             .order_by_asc(documents::Column::Id)
             .one(&self.db)
@@ -250,7 +240,7 @@ impl DocumentRepo for SqlStore {
         filter: &DocumentFilter,
         page: &PageRequest,
     ) -> Result<Vec<Document>, StoreError> {
-        let mut query = documents_of(org);
+        let mut query = documents::Entity::of(org);
         if let Some(status) = filter.status {
             query = query.filter(documents::Column::Status.eq(status.as_str()));
         }
@@ -282,8 +272,8 @@ impl DocumentRepo for SqlStore {
         after: Option<u32>,
         limit: u64,
     ) -> Result<Vec<StoredChunk>, StoreError> {
-        let mut query =
-            chunks_of(org).filter(document_chunks::Column::DocumentId.eq(document.as_uuid()));
+        let mut query = document_chunks::Entity::of(org)
+            .filter(document_chunks::Column::DocumentId.eq(document.as_uuid()));
         if let Some(after) = after {
             query = query.filter(document_chunks::Column::Ordinal.gt(stored_count(after)));
         }
@@ -314,7 +304,7 @@ impl DocumentRepo for SqlStore {
                     .add(document_chunks::Column::Ordinal.eq(stored_count(*ordinal))),
             );
         }
-        let chunks = chunks_of(org)
+        let chunks = document_chunks::Entity::of(org)
             .filter(any)
             .all(&self.db)
             .await
@@ -323,7 +313,7 @@ impl DocumentRepo for SqlStore {
         ids.sort_unstable();
         ids.dedup();
         // A failed document's chunks (left from an earlier run) are not search results.
-        let titles: HashMap<Uuid, String> = documents_of(org)
+        let titles: HashMap<Uuid, String> = documents::Entity::of(org)
             .filter(documents::Column::Id.is_in(ids))
             .filter(documents::Column::Status.ne(DocumentStatus::Failed.as_str()))
             .all(&self.db)
@@ -361,14 +351,13 @@ impl DocumentRepo for SqlStore {
 
     async fn delete(&self, org: OrgId, id: DocumentId, purge: &NewJob) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(store_error)?;
-        document_chunks::Entity::delete_many()
-            .filter(document_chunks::Column::OrgId.eq(org.as_uuid()))
+        document_chunks::Entity::delete_of(org)
             .filter(document_chunks::Column::DocumentId.eq(id.as_uuid()))
             .exec(&txn)
             .await
             .map_err(store_error)?;
-        let deleted = documents::Entity::delete_many()
-            .filter(one_document(org, id))
+        let deleted = documents::Entity::delete_of(org)
+            .filter(documents::Column::Id.eq(id.as_uuid()))
             .exec(&txn)
             .await
             .map_err(store_error)?;
@@ -433,7 +422,7 @@ impl DocumentRepo for SqlStore {
         progress: Progress,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        documents::Entity::update_many()
+        one_document(org, id)
             .col_expr(
                 documents::Column::ChunksDone,
                 Expr::value(stored_count(progress.chunks_done)),
@@ -443,10 +432,48 @@ impl DocumentRepo for SqlStore {
                 Expr::value(stored_count(progress.chunks_total)),
             )
             .col_expr(documents::Column::UpdatedAt, Expr::value(now))
-            .filter(one_document(org, id))
             .exec(&self.db)
             .await
             .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn store_chunks(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        chunks: &[StoredChunk],
+    ) -> Result<(), StoreError> {
+        // Replacing by (document, ordinal): a retried or taken-over run writes the same rows again.
+        let on_conflict = OnConflict::columns([
+            document_chunks::Column::DocumentId,
+            document_chunks::Column::Ordinal,
+        ])
+        .update_columns([
+            document_chunks::Column::Text,
+            document_chunks::Column::CharStart,
+            document_chunks::Column::CharEnd,
+            document_chunks::Column::Page,
+            document_chunks::Column::TokenCount,
+        ])
+        .to_owned();
+        for batch in chunks.chunks(CHUNK_INSERT_BATCH) {
+            let rows = batch.iter().map(|c| document_chunks::ActiveModel {
+                document_id: Set(id.as_uuid()),
+                ordinal: Set(stored_count(c.ordinal)),
+                org_id: Set(org.as_uuid()),
+                text: Set(c.text.clone()),
+                char_start: Set(i64::try_from(c.char_start).unwrap_or(i64::MAX)),
+                char_end: Set(i64::try_from(c.char_end).unwrap_or(i64::MAX)),
+                page: Set(c.page.map(stored_count)),
+                token_count: Set(stored_count(c.token_count)),
+            });
+            document_chunks::Entity::insert_many(rows)
+                .on_conflict(on_conflict.clone())
+                .exec_without_returning(&self.db)
+                .await
+                .map_err(store_error)?;
+        }
         Ok(())
     }
 
@@ -454,11 +481,11 @@ impl DocumentRepo for SqlStore {
         &self,
         org: OrgId,
         id: DocumentId,
-        chunks: &[StoredChunk],
+        total: u32,
         embedding_model: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let total = stored_count(u32::try_from(chunks.len()).unwrap_or(u32::MAX));
+        let total = stored_count(total);
         let txn = self.db.begin().await.map_err(store_error)?;
         let updated = status_update(org, id, DocumentStatus::Ready, now)
             .col_expr(documents::Column::ChunksDone, Expr::value(total))
@@ -482,28 +509,13 @@ impl DocumentRepo for SqlStore {
         if updated.rows_affected == 0 {
             return Ok(false);
         }
-        document_chunks::Entity::delete_many()
-            .filter(document_chunks::Column::OrgId.eq(org.as_uuid()))
+        // Chunks past the new end are left from a longer earlier run.
+        document_chunks::Entity::delete_of(org)
             .filter(document_chunks::Column::DocumentId.eq(id.as_uuid()))
+            .filter(document_chunks::Column::Ordinal.gte(total))
             .exec(&txn)
             .await
             .map_err(store_error)?;
-        for batch in chunks.chunks(CHUNK_INSERT_BATCH) {
-            let rows = batch.iter().map(|c| document_chunks::ActiveModel {
-                document_id: Set(id.as_uuid()),
-                ordinal: Set(stored_count(c.ordinal)),
-                org_id: Set(org.as_uuid()),
-                text: Set(c.text.clone()),
-                char_start: Set(i64::try_from(c.char_start).unwrap_or(i64::MAX)),
-                char_end: Set(i64::try_from(c.char_end).unwrap_or(i64::MAX)),
-                page: Set(c.page.map(stored_count)),
-                token_count: Set(stored_count(c.token_count)),
-            });
-            document_chunks::Entity::insert_many(rows)
-                .exec_without_returning(&txn)
-                .await
-                .map_err(store_error)?;
-        }
         txn.commit().await.map_err(store_error)?;
         Ok(true)
     }
@@ -679,6 +691,15 @@ impl JobQueue for SqlStore {
     }
 
     async fn complete(&self, job: &ClaimedJob, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if job.kind.is_org_job() {
+            // A deleted organization's purge leaves no trace of itself.
+            jobs::Entity::delete_many()
+                .filter(claimed(job))
+                .exec(&self.db)
+                .await
+                .map_err(store_error)?;
+            return Ok(());
+        }
         jobs::Entity::update_many()
             .col_expr(jobs::Column::State, Expr::value(STATE_DONE))
             .col_expr(

@@ -142,6 +142,26 @@ impl UserRepo for SqlStore {
         user_from_model(saved)
     }
 
+    async fn set_disabled(&self, id: UserId, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let updated = users::Entity::update_many()
+            .col_expr(users::Column::DisabledAt, Expr::value(at))
+            .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        if updated.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(at) = at {
+            revoke_sessions(&txn, id, None, at)
+                .await
+                .map_err(store_error)?;
+        }
+        txn.commit().await.map_err(store_error)
+    }
+
     async fn change_password(
         &self,
         id: UserId,

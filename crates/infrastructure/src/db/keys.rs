@@ -13,6 +13,7 @@ use sea_orm::{
 };
 
 use super::entity::{api_keys, memberships, organizations, users};
+use super::scope::OrgScoped as _;
 use super::{SqlStore, corrupt, store_error, stored_hash};
 
 fn key_from(model: api_keys::Model) -> Result<ApiKey, StoreError> {
@@ -101,7 +102,7 @@ impl ApiKeyRepo for SqlStore {
     }
 
     async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Vec<ApiKey>, StoreError> {
-        let mut query = api_keys::Entity::find().filter(api_keys::Column::OrgId.eq(org.as_uuid()));
+        let mut query = api_keys::Entity::of(org);
         if let Some(after) = page.after() {
             query = query.filter(api_keys::Column::Id.gt(after));
         }
@@ -117,8 +118,8 @@ impl ApiKeyRepo for SqlStore {
     }
 
     async fn get(&self, org: OrgId, id: ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        api_keys::Entity::find_by_id(id.as_uuid())
-            .filter(api_keys::Column::OrgId.eq(org.as_uuid()))
+        api_keys::Entity::of(org)
+            .filter(api_keys::Column::Id.eq(id.as_uuid()))
             .one(&self.db)
             .await
             .map_err(store_error)?
@@ -132,9 +133,8 @@ impl ApiKeyRepo for SqlStore {
         id: ApiKeyId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let result = api_keys::Entity::update_many()
+        let result = api_keys::Entity::update_of(org)
             .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
-            .filter(api_keys::Column::OrgId.eq(org.as_uuid()))
             .filter(api_keys::Column::Id.eq(id.as_uuid()))
             .filter(api_keys::Column::RevokedAt.is_null())
             .exec(&self.db)

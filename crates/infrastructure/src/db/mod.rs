@@ -8,6 +8,8 @@ pub mod entity;
 mod identity;
 mod keys;
 mod providers;
+mod purge;
+mod scope;
 mod tenancy;
 #[cfg(test)]
 mod tests;

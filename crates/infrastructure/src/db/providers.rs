@@ -1,5 +1,6 @@
-//! Provider connections over sea-orm. The tenant filter is [`providers_of`] (and [`one_provider`]
-//! for changes); the sealed key leaves this module only through the port's sealed-key methods.
+//! Provider connections over sea-orm. Every query of one organization's connections starts from
+//! the tenant filter ([`OrgScoped`]); the sealed key leaves this module only through the port's
+//! sealed-key methods.
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -8,24 +9,12 @@ use docent_kernel::{OrgId, PageRequest, ProviderId, StoreError};
 use docent_providers::{Provider, ProviderKind, ProviderRepo, SealedKey};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait as _, Condition, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, Select, Set,
+    ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
 };
 
 use super::entity::providers::{self, Column};
+use super::scope::OrgScoped as _;
 use super::{SqlStore, corrupt, store_error};
-
-/// The tenant filter for providers.
-fn providers_of(org: OrgId) -> Select<providers::Entity> {
-    providers::Entity::find().filter(Column::OrgId.eq(org.as_uuid()))
-}
-
-/// The tenant filter for changing one provider.
-fn one_provider(org: OrgId, id: ProviderId) -> Condition {
-    Condition::all()
-        .add(Column::OrgId.eq(org.as_uuid()))
-        .add(Column::Id.eq(id.as_uuid()))
-}
 
 fn provider_from(model: providers::Model) -> Result<Provider, StoreError> {
     Ok(Provider {
@@ -92,7 +81,7 @@ impl ProviderRepo for SqlStore {
     }
 
     async fn get(&self, org: OrgId, id: ProviderId) -> Result<Option<Provider>, StoreError> {
-        providers_of(org)
+        providers::Entity::of(org)
             .filter(Column::Id.eq(id.as_uuid()))
             .one(&self.db)
             .await
@@ -102,7 +91,7 @@ impl ProviderRepo for SqlStore {
     }
 
     async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Vec<Provider>, StoreError> {
-        let mut query = providers_of(org);
+        let mut query = providers::Entity::of(org);
         if let Some(after) = page.after() {
             query = query.filter(Column::Id.gt(after));
         }
@@ -122,7 +111,8 @@ impl ProviderRepo for SqlStore {
         provider: &Provider,
         key: Option<Option<&SealedKey>>,
     ) -> Result<bool, StoreError> {
-        let mut update = providers::Entity::update_many()
+        let mut update = providers::Entity::update_of(provider.org_id)
+            .filter(Column::Id.eq(provider.id.as_uuid()))
             .col_expr(Column::Name, Expr::value(provider.name.clone()))
             .col_expr(Column::BaseUrl, Expr::value(provider.base_url.clone()))
             .col_expr(
@@ -153,17 +143,13 @@ impl ProviderRepo for SqlStore {
                     Expr::value(key.map(|k| STANDARD.encode(&k.ciphertext))),
                 );
         }
-        let result = update
-            .filter(one_provider(provider.org_id, provider.id))
-            .exec(&self.db)
-            .await
-            .map_err(store_error)?;
+        let result = update.exec(&self.db).await.map_err(store_error)?;
         Ok(result.rows_affected == 1)
     }
 
     async fn delete(&self, org: OrgId, id: ProviderId) -> Result<bool, StoreError> {
-        let result = providers::Entity::delete_many()
-            .filter(one_provider(org, id))
+        let result = providers::Entity::delete_of(org)
+            .filter(Column::Id.eq(id.as_uuid()))
             .exec(&self.db)
             .await
             .map_err(store_error)?;
@@ -175,7 +161,7 @@ impl ProviderRepo for SqlStore {
         org: OrgId,
         id: ProviderId,
     ) -> Result<Option<SealedKey>, StoreError> {
-        let Some(model) = providers_of(org)
+        let Some(model) = providers::Entity::of(org)
             .filter(Column::Id.eq(id.as_uuid()))
             .one(&self.db)
             .await
@@ -222,13 +208,13 @@ impl ProviderRepo for SqlStore {
         expected: &SealedKey,
         key: &SealedKey,
     ) -> Result<bool, StoreError> {
-        let result = providers::Entity::update_many()
+        let result = providers::Entity::update_of(org)
+            .filter(Column::Id.eq(id.as_uuid()))
             .col_expr(Column::ApiKeyKeyId, Expr::value(key.key_id.clone()))
             .col_expr(
                 Column::ApiKeySealed,
                 Expr::value(STANDARD.encode(&key.ciphertext)),
             )
-            .filter(one_provider(org, id))
             .filter(Column::ApiKeySealed.eq(STANDARD.encode(&expected.ciphertext)))
             .exec(&self.db)
             .await

@@ -1,8 +1,8 @@
 //! The tenancy ports over sea-orm.
 //!
 //! Organization access goes through [`member_orgs`], the one place that joins memberships to
-//! organizations and hides deleted ones; member and invitation queries filter by organization in
-//! [`of_org`].
+//! organizations and hides deleted ones; member and invitation queries start from the tenant
+//! filter ([`OrgScoped`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,10 +15,11 @@ use sea_orm::sea_query::{Expr, ExprTrait as _, IntoCondition};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseTransaction,
     EntityTrait as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
-    Select, Set, TransactionTrait as _,
+    Set, TransactionTrait as _,
 };
 
 use super::entity::{invitations, memberships, organizations, users};
+use super::scope::OrgScoped as _;
 use super::{SqlStore, corrupt, store_error};
 
 /// Memberships of `user` in organizations that are not deleted, with the organization.
@@ -27,11 +28,6 @@ fn member_orgs(user: UserId) -> sea_orm::SelectTwo<memberships::Entity, organiza
         .find_also_related(organizations::Entity)
         .filter(memberships::Column::UserId.eq(user.as_uuid()))
         .filter(organizations::Column::DeletedAt.is_null())
-}
-
-/// The tenant filter for tables with an `org_id` column.
-fn of_org<E: sea_orm::EntityTrait>(select: Select<E>, column: E::Column, org: OrgId) -> Select<E> {
-    select.filter(column.eq(org.as_uuid()))
 }
 
 fn role_from(stored: &str) -> Result<Role, StoreError> {
@@ -98,7 +94,7 @@ async fn lock_org(txn: &DatabaseTransaction, org: OrgId) -> Result<bool, StoreEr
 }
 
 async fn owner_count<C: ConnectionTrait>(conn: &C, org: OrgId) -> Result<u64, StoreError> {
-    of_org(memberships::Entity::find(), memberships::Column::OrgId, org)
+    memberships::Entity::of(org)
         .filter(memberships::Column::Role.eq(Role::Owner.as_str()))
         .count(conn)
         .await
@@ -110,7 +106,7 @@ async fn current_role<C: ConnectionTrait>(
     org: OrgId,
     user: UserId,
 ) -> Result<Option<Role>, StoreError> {
-    of_org(memberships::Entity::find(), memberships::Column::OrgId, org)
+    memberships::Entity::of(org)
         .filter(memberships::Column::UserId.eq(user.as_uuid()))
         .one(conn)
         .await
@@ -164,7 +160,7 @@ impl OrgRepo for SqlStore {
         user: UserId,
     ) -> Result<Option<OrgWithRole>, StoreError> {
         let row = member_orgs(user)
-            .filter(memberships::Column::OrgId.eq(org.as_uuid()))
+            .filter(memberships::Entity::in_org(org))
             .one(&self.db)
             .await
             .map_err(store_error)?;
@@ -223,13 +219,13 @@ impl OrgRepo for SqlStore {
         if result.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }
-        invitations::Entity::update_many()
+        invitations::Entity::update_of(org)
             .col_expr(invitations::Column::RevokedAt, Expr::value(now))
-            .filter(invitations::Column::OrgId.eq(org.as_uuid()))
             .filter(pending_invitations(now))
             .exec(&txn)
             .await
             .map_err(store_error)?;
+        super::purge::schedule_purge(&txn, org, now).await?;
         txn.commit().await.map_err(store_error)
     }
 }
@@ -237,7 +233,7 @@ impl OrgRepo for SqlStore {
 #[async_trait]
 impl MemberRepo for SqlStore {
     async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Vec<Member>, StoreError> {
-        let mut query = of_org(memberships::Entity::find(), memberships::Column::OrgId, org);
+        let mut query = memberships::Entity::of(org);
         if let Some(after) = page.after() {
             query = query.filter(memberships::Column::UserId.gt(after));
         }
@@ -254,7 +250,7 @@ impl MemberRepo for SqlStore {
     }
 
     async fn get(&self, org: OrgId, user: UserId) -> Result<Option<Member>, StoreError> {
-        of_org(memberships::Entity::find(), memberships::Column::OrgId, org)
+        memberships::Entity::of(org)
             .filter(memberships::Column::UserId.eq(user.as_uuid()))
             .find_also_related(users::Entity)
             .one(&self.db)
@@ -265,7 +261,7 @@ impl MemberRepo for SqlStore {
     }
 
     async fn has_member_with_email(&self, org: OrgId, email: &Email) -> Result<bool, StoreError> {
-        let count = of_org(memberships::Entity::find(), memberships::Column::OrgId, org)
+        let count = memberships::Entity::of(org)
             .inner_join(users::Entity)
             .filter(users::Column::Email.eq(email.as_str()))
             .count(&self.db)
@@ -285,9 +281,8 @@ impl MemberRepo for SqlStore {
         if current == Role::Owner && role != Role::Owner && owner_count(&txn, org).await? <= 1 {
             return Err(StoreError::Conflict("last_owner"));
         }
-        memberships::Entity::update_many()
+        memberships::Entity::update_of(org)
             .col_expr(memberships::Column::Role, Expr::value(role.as_str()))
-            .filter(memberships::Column::OrgId.eq(org.as_uuid()))
             .filter(memberships::Column::UserId.eq(user.as_uuid()))
             .exec(&txn)
             .await
@@ -306,8 +301,7 @@ impl MemberRepo for SqlStore {
         if current == Role::Owner && owner_count(&txn, org).await? <= 1 {
             return Err(StoreError::Conflict("last_owner"));
         }
-        memberships::Entity::delete_many()
-            .filter(memberships::Column::OrgId.eq(org.as_uuid()))
+        memberships::Entity::delete_of(org)
             .filter(memberships::Column::UserId.eq(user.as_uuid()))
             .exec(&txn)
             .await
@@ -325,9 +319,8 @@ impl InvitationRepo for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await.map_err(store_error)?;
-        invitations::Entity::update_many()
+        invitations::Entity::update_of(invitation.org_id)
             .col_expr(invitations::Column::RevokedAt, Expr::value(now))
-            .filter(invitations::Column::OrgId.eq(invitation.org_id.as_uuid()))
             .filter(invitations::Column::Email.eq(invitation.email.as_str()))
             .filter(pending_invitations(now))
             .exec(&txn)
@@ -358,8 +351,7 @@ impl InvitationRepo for SqlStore {
         now: DateTime<Utc>,
         page: &PageRequest,
     ) -> Result<Vec<Invitation>, StoreError> {
-        let mut query = of_org(invitations::Entity::find(), invitations::Column::OrgId, org)
-            .filter(pending_invitations(now));
+        let mut query = invitations::Entity::of(org).filter(pending_invitations(now));
         if let Some(after) = page.after() {
             query = query.filter(invitations::Column::Id.gt(after));
         }
@@ -380,9 +372,8 @@ impl InvitationRepo for SqlStore {
         id: InvitationId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let result = invitations::Entity::update_many()
+        let result = invitations::Entity::update_of(org)
             .col_expr(invitations::Column::RevokedAt, Expr::value(now))
-            .filter(invitations::Column::OrgId.eq(org.as_uuid()))
             .filter(invitations::Column::Id.eq(id.as_uuid()))
             .filter(pending_invitations(now))
             .exec(&self.db)

@@ -1093,9 +1093,18 @@ async fn documents_are_stored_with_their_job_and_scoped_to_their_org(store: SqlS
         .await
         .unwrap();
     let chunks: Vec<_> = (0..3).map(|o| chunk(handbook.id, o)).collect();
+    // Chunks are stored batch by batch while the document is processed.
+    store
+        .store_chunks(org, handbook.id, &chunks[..1])
+        .await
+        .unwrap();
+    store
+        .store_chunks(org, handbook.id, &chunks[1..])
+        .await
+        .unwrap();
     assert!(
         store
-            .finish(org, handbook.id, &chunks, "model-x", at)
+            .finish(org, handbook.id, 3, "model-x", at)
             .await
             .unwrap()
     );
@@ -1113,13 +1122,21 @@ async fn documents_are_stored_with_their_job_and_scoped_to_their_org(store: SqlS
         (3, 3, 3)
     );
     assert_eq!(ready.embedding_model.as_deref(), Some("model-x"));
-    // Processing again replaces the chunks rather than adding to them.
+    // Processing again replaces the chunks rather than adding to them, and drops those past the
+    // new end.
+    let mut changed = chunks[..2].to_vec();
+    changed[1].text = "a changed second chunk".to_owned();
+    store
+        .store_chunks(org, handbook.id, &changed)
+        .await
+        .unwrap();
     assert!(
         store
-            .finish(org, handbook.id, &chunks[..2], "model-x", at)
+            .finish(org, handbook.id, 2, "model-x", at)
             .await
             .unwrap()
     );
+    let chunks = changed;
     assert_eq!(
         store.chunks(org, handbook.id, None, 10).await.unwrap(),
         chunks[..2].to_vec()
@@ -1158,10 +1175,17 @@ async fn documents_are_stored_with_their_job_and_scoped_to_their_org(store: SqlS
     );
     assert!(
         store
-            .finish(org, handbook.id, &chunks[..2], "model-x", at)
+            .finish(org, handbook.id, 2, "model-x", at)
             .await
             .unwrap()
     );
+    // Chunks of a document that is gone are refused (its deletion won the race).
+    assert!(matches!(
+        store
+            .store_chunks(org, docent_kernel::DocumentId::generate(), &chunks[..1])
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
 
     // Failing records the reason; a failed or ready document can be queued again, a queued one not.
     store.fail(org, faq.id, &failure(), at).await.unwrap();

@@ -11,6 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::usage_daily::{self, Column};
+use super::scope::OrgScoped as _;
 use super::{SqlStore, store_error};
 
 const DAY_FORMAT: &str = "%Y-%m-%d";
@@ -50,8 +51,7 @@ impl SumRow {
 
 /// The rows of `org` (and one key) within `range`: the ledger's tenant filter.
 fn rows(org: OrgId, key: Option<ApiKeyId>, range: &DayRange) -> Select<usage_daily::Entity> {
-    let mut query = usage_daily::Entity::find()
-        .filter(Column::OrgId.eq(org.as_uuid()))
+    let mut query = usage_daily::Entity::of(org)
         .filter(Column::Day.gte(range.from().format(DAY_FORMAT).to_string()))
         .filter(Column::Day.lte(range.to().format(DAY_FORMAT).to_string()));
     if let Some(key) = key {

@@ -223,6 +223,19 @@ async fn contract(index: &dyn VectorIndex) {
         after.iter().map(|h| h.document_id).collect::<Vec<_>>(),
         vec![faq]
     );
+
+    // An organization's purge removes all of its points and no other organization's.
+    assert_eq!(index.count_org(org).await.unwrap(), 1);
+    index.delete_org(org).await.unwrap();
+    assert_eq!(index.count_org(org).await.unwrap(), 0);
+    assert_eq!(index.count_org(other).await.unwrap(), 1);
+    assert!(
+        index
+            .search(org, query([1.0, 0.0, 0.0, 0.0], "vacation", 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -426,6 +426,29 @@ impl VectorIndex for EdgeIndex {
         .await
     }
 
+    async fn delete_org(&self, org: OrgId) -> Result<(), IndexError> {
+        self.blocking(move |inner| {
+            inner.write(UpdateOperation::PointOperation(
+                PointOperations::DeletePointsByFilter(org_filter(org, Vec::new())?),
+            ))
+        })
+        .await
+    }
+
+    async fn count_org(&self, org: OrgId) -> Result<u64, IndexError> {
+        self.blocking(move |inner| {
+            let count = inner
+                .shard()?
+                .count(CountRequest {
+                    filter: Some(org_filter(org, Vec::new())?),
+                    exact: true,
+                })
+                .map_err(unavailable)?;
+            Ok(count as u64)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), IndexError> {
         self.blocking(|inner| {
             inner

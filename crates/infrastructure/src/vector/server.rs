@@ -353,6 +353,23 @@ impl VectorIndex for QdrantIndex {
         Ok(response.result.map_or(0, |r| r.count))
     }
 
+    async fn delete_org(&self, org: OrgId) -> Result<(), IndexError> {
+        self.delete(org_filter(org, Vec::new())).await
+    }
+
+    async fn count_org(&self, org: OrgId) -> Result<u64, IndexError> {
+        let response = self
+            .client
+            .count(
+                CountPointsBuilder::new(&self.collection)
+                    .filter(org_filter(org, Vec::new()))
+                    .exact(true),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(response.result.map_or(0, |r| r.count))
+    }
+
     async fn ping(&self) -> Result<(), IndexError> {
         self.client
             .health_check()
