@@ -42,6 +42,16 @@ bench: models
     cargo bench --locked -p docent-tests --bench documents
     scripts/with-llm cargo bench --locked -p docent-tests --bench chat
 
+# Soak: the release docent-api under 64 connections of mixed reads, searches, uploads and answers
+# for DOCENT_SOAK_SECS (default 300); zero errors and flat memory, results in docs/reliability.md.
+soak: models
+    cargo build --release --locked -p docent-api && DOCENT_SOAK_BIN="$CARGO_TARGET_DIR/release/docent-api" cargo bench --locked -p docent-tests --bench soak
+
+# Fuzz every extractor, the chunker, the API-key parser and the SSE decoders, FUZZ_SECS each
+# (default 60), with cargo-fuzz (installed when missing); findings stay in fuzz/artifacts.
+fuzz SECS=env("FUZZ_SECS", "60"): models
+    scripts/fuzz {{SECS}}
+
 # Start the scaled setup (api, worker, PostgreSQL, Qdrant) with Docker Compose.
 up:
     docker compose -f docker/compose.yaml up -d --build

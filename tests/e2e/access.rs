@@ -244,6 +244,66 @@ async fn key(app: &TestApp, session: &str, org: &str, scopes: &[&str], extra: Va
         .expect(201)
 }
 
+/// The objects routes take ids of, in one organization: a ready document, a provider, a chatbot
+/// (with its slug) and a conversation with it.
+struct Objects {
+    document: String,
+    provider: String,
+    chatbot: String,
+    chatbot_slug: String,
+    conversation: String,
+}
+
+async fn objects(app: &TestApp, owner: &str, org: &str, text: &str) -> Objects {
+    let id = |reply: Reply, status: u16| reply.expect(status)["id"].as_str().unwrap().to_owned();
+    let document = id(
+        app.post(
+            &format!("/v1/orgs/{org}/documents/text"),
+            Some(owner),
+            json!({"title": "A document", "text": text}),
+        )
+        .await,
+        202,
+    );
+    settled(app, owner, org, &document).await;
+    let provider = id(
+        app.post(
+            &format!("/v1/orgs/{org}/providers"),
+            Some(owner),
+            json!({"name": "Offline", "kind": "extractive"}),
+        )
+        .await,
+        201,
+    );
+    let bot = app
+        .post(
+            &format!("/v1/orgs/{org}/chatbots"),
+            Some(owner),
+            json!({"name": "Helper", "provider_id": provider}),
+        )
+        .await
+        .expect(201);
+    let chatbot = bot["id"].as_str().unwrap().to_owned();
+    let conversation = app
+        .post(
+            &format!("/v1/orgs/{org}/chatbots/{chatbot}/conversations"),
+            Some(owner),
+            json!({}),
+        )
+        .await
+        .expect(201)["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Objects {
+        document,
+        provider,
+        chatbot,
+        chatbot_slug: bot["slug"].as_str().unwrap().to_owned(),
+        conversation,
+    }
+}
+
 async fn world(app: &TestApp) -> World {
     let (owner_id, owner) = app.signup("owner@example.com", PW).await;
     let org = app.create_org(&owner, "Matrix").await;
@@ -256,49 +316,13 @@ async fn world(app: &TestApp) -> World {
     }
     let (_, outsider) = app.signup("outsider@example.com", PW).await;
     let elsewhere = app.create_org(&outsider, "Elsewhere").await;
-    let document = app
-        .post(
-            &format!("/v1/orgs/{org}/documents/text"),
-            Some(&owner),
-            json!({"title": "Refunds", "text": "Refunds are paid within fourteen days."}),
-        )
-        .await
-        .expect(202)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    settled(app, &owner, &org, &document).await;
-    let provider = app
-        .post(
-            &format!("/v1/orgs/{org}/providers"),
-            Some(&owner),
-            json!({"name": "Offline", "kind": "extractive"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bot = app
-        .post(
-            &format!("/v1/orgs/{org}/chatbots"),
-            Some(&owner),
-            json!({"name": "Helper", "provider_id": provider}),
-        )
-        .await
-        .expect(201);
-    let chatbot = bot["id"].as_str().unwrap().to_owned();
-    let conversation = app
-        .post(
-            &format!("/v1/orgs/{org}/chatbots/{chatbot}/conversations"),
-            Some(&owner),
-            json!({}),
-        )
-        .await
-        .expect(201)["conversation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let Objects {
+        document,
+        provider,
+        chatbot,
+        chatbot_slug,
+        conversation,
+    } = objects(app, &owner, &org, "Refunds are paid within fourteen days.").await;
     let all = key(app, &owner, &org, &ALL_SCOPES, json!({})).await;
     let no_usage: Vec<&str> = ALL_SCOPES
         .iter()
@@ -365,7 +389,7 @@ async fn world(app: &TestApp) -> World {
         document,
         provider,
         chatbot,
-        chatbot_slug: bot["slug"].as_str().unwrap().to_owned(),
+        chatbot_slug,
         conversation,
         key_id: all["id"].as_str().unwrap().to_owned(),
         key_all: secret(&all),
@@ -677,51 +701,13 @@ async fn ids_of_another_organization_answer_404_and_change_nothing(backend: Back
     // The other organization, with one of everything, and its owner's view of it.
     let (_, theirs_owner) = app.signup("their-owner@example.com", PW).await;
     let theirs = app.create_org(&theirs_owner, "Theirs").await;
-    let their_document = app
-        .post(
-            &format!("/v1/orgs/{theirs}/documents/text"),
-            Some(&theirs_owner),
-            json!({"title": "Secret plans", "text": "The launch is on a Tuesday."}),
-        )
-        .await
-        .expect(202)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    settled(&app, &theirs_owner, &theirs, &their_document).await;
-    let their_provider = app
-        .post(
-            &format!("/v1/orgs/{theirs}/providers"),
-            Some(&theirs_owner),
-            json!({"name": "Theirs", "kind": "extractive"}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let their_bot = app
-        .post(
-            &format!("/v1/orgs/{theirs}/chatbots"),
-            Some(&theirs_owner),
-            json!({"name": "Their bot", "provider_id": their_provider}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let their_conversation = app
-        .post(
-            &format!("/v1/orgs/{theirs}/chatbots/{their_bot}/conversations"),
-            Some(&theirs_owner),
-            json!({}),
-        )
-        .await
-        .expect(201)["conversation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let Objects {
+        document: their_document,
+        provider: their_provider,
+        chatbot: their_bot,
+        conversation: their_conversation,
+        ..
+    } = objects(&app, &theirs_owner, &theirs, "The launch is on a Tuesday.").await;
     let their_key = key(&app, &theirs_owner, &theirs, &["chat"], json!({})).await;
     let their_key_id = their_key["id"].as_str().unwrap().to_owned();
     let invited = app

@@ -30,7 +30,13 @@ fn command(data_dir: &Path) -> Command {
 
 /// Starts `serve` on port 0 and returns the child and the address it reports.
 fn start(data_dir: &Path) -> (Child, String) {
+    start_with(data_dir, &[])
+}
+
+/// Like [`start`], with more environment variables.
+fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = command(data_dir)
+        .envs(env.iter().copied())
         .env("DOCENT_ADDR", "127.0.0.1:0")
         .arg("serve")
         .stdout(Stdio::null())
@@ -229,29 +235,16 @@ fn the_real_binary_sandboxes_itself_and_ignores_proxy_variables() {
     let data = root.path().join("data");
     // A proxy that is not there: a provider call that used it would fail to connect.
     let dead_proxy = "http://127.0.0.1:9";
-    let mut child = command(&data)
-        .env("DOCENT_ADDR", "127.0.0.1:0")
-        .env("DOCENT_PROVIDERS__ALLOW_PRIVATE_BASE_URLS", "true")
-        .env("HTTP_PROXY", dead_proxy)
-        .env("HTTPS_PROXY", dead_proxy)
-        .env("ALL_PROXY", dead_proxy)
-        .env("http_proxy", dead_proxy)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (found, addr) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("docent-api listening") {
-                let value: serde_json::Value = serde_json::from_str(&line).unwrap();
-                let _ = found.send(value["fields"]["addr"].as_str().unwrap().to_owned());
-            }
-        }
-    });
-    let addr = addr.recv_timeout(Duration::from_secs(60)).unwrap();
+    let (child, addr) = start_with(
+        &data,
+        &[
+            ("DOCENT_PROVIDERS__ALLOW_PRIVATE_BASE_URLS", "true"),
+            ("HTTP_PROXY", dead_proxy),
+            ("HTTPS_PROXY", dead_proxy),
+            ("ALL_PROXY", dead_proxy),
+            ("http_proxy", dead_proxy),
+        ],
+    );
     let (status, signed_up) = call(
         &addr,
         "POST",

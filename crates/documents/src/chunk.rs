@@ -217,6 +217,48 @@ mod tests {
         assert!(text.chars().count() >= last.char_end);
     }
 
+    /// Paragraphs of words, as blocks on pages.
+    fn documents() -> impl proptest::strategy::Strategy<Value = Vec<(u32, String)>> {
+        use proptest::prelude::*;
+        let word = "[a-zA-Zäöüß0-9]{1,12}";
+        let paragraph = proptest::collection::vec(word, 1..60).prop_map(|w| w.join(" "));
+        proptest::collection::vec((1_u32..4, paragraph), 1..12).prop_map(|mut blocks| {
+            // Pages only grow.
+            blocks.sort_by_key(|(page, _)| *page);
+            blocks
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Whatever the text: ordinals count up, every chunk is its span of the document's text,
+        /// lies on a page of the document, stays within the token budget, and together the chunks
+        /// cover every word.
+        #[test]
+        fn chunks_are_spans_within_budget_that_cover_the_text(blocks in documents()) {
+            let chunker = Chunker::new(&tokenizer_json(), 40, 8).unwrap();
+            let extracted = Extracted {
+                media_type: MediaType::Pdf,
+                blocks: blocks.iter().map(|(page, text)| block(Some(*page), false, text)).collect(),
+            };
+            let text: Vec<char> = Chunker::document_text(&extracted).chars().collect();
+            let chunks = chunker.chunk(&extracted);
+            let mut covered = vec![false; text.len()];
+            for (i, chunk) in chunks.iter().enumerate() {
+                proptest::prop_assert_eq!(chunk.ordinal as usize, i);
+                proptest::prop_assert!(chunk.token_count <= 40, "{} tokens", chunk.token_count);
+                let span: String = text[chunk.char_start..chunk.char_end].iter().collect();
+                proptest::prop_assert_eq!(&span, &chunk.text);
+                proptest::prop_assert!(blocks.iter().any(|(p, _)| Some(*p) == chunk.page));
+                covered[chunk.char_start..chunk.char_end].fill(true);
+            }
+            for (c, seen) in text.iter().zip(&covered) {
+                proptest::prop_assert!(c.is_whitespace() || *seen, "{c:?} is in no chunk");
+            }
+        }
+    }
+
     #[test]
     fn short_documents_are_one_chunk_and_empty_ones_none() {
         let chunker = Chunker::new(&tokenizer_json(), 200, 30).unwrap();

@@ -26,6 +26,13 @@ use futures_util::StreamExt as _;
 mod anthropic;
 mod gemini;
 
+/// The SSE stream decoders of the adapters docent implements itself (the OpenAI family's is
+/// async-openai's), for the fuzz targets.
+pub mod sse {
+    pub use super::anthropic::decode_stream as anthropic;
+    pub use super::gemini::decode_stream as gemini;
+}
+
 /// Builds clients for provider connections, over one HTTP client that follows no redirects and
 /// (unless private base URLs are allowed) refuses host names resolving to internal addresses.
 #[derive(Debug, Clone)]

@@ -139,6 +139,47 @@ mod tests {
         assert_eq!(parse(&bad), Err(KeyFormatError::Shape));
     }
 
+    proptest::proptest! {
+        /// Any key body with its checksum parses back to its own hash, prefix and last four.
+        #[test]
+        fn every_well_formed_key_round_trips(random in "[0-9A-Za-z]{43}") {
+            let body = format!("{PREFIX}{random}");
+            let key = format!("{body}{}", checksum(&body));
+            let parts = parse(&key).unwrap();
+            proptest::prop_assert_eq!(parts.hash, TokenHash::of(&key));
+            proptest::prop_assert!(key.starts_with(&parts.prefix));
+            proptest::prop_assert!(key.ends_with(&parts.last4));
+        }
+
+        /// Changing any one character after the prefix to any other is caught.
+        #[test]
+        fn any_one_character_change_is_refused(
+            random in "[0-9A-Za-z]{43}",
+            at in PREFIX.len()..KEY_LEN,
+            other in proptest::char::any(),
+        ) {
+            let body = format!("{PREFIX}{random}");
+            let key = format!("{body}{}", checksum(&body));
+            let original = key.chars().nth(at).unwrap();
+            proptest::prop_assume!(other != original);
+            let changed: String = key
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if i == at { other } else { c })
+                .collect();
+            proptest::prop_assert!(parse(&changed).is_err(), "{changed} was accepted");
+        }
+
+        /// Arbitrary strings never panic the parser, and are refused unless they have the shape.
+        #[test]
+        fn arbitrary_strings_are_refused_without_panicking(presented in ".{0,80}") {
+            if parse(&presented).is_ok() {
+                proptest::prop_assert_eq!(presented.len(), KEY_LEN);
+                proptest::prop_assert!(presented.starts_with(PREFIX));
+            }
+        }
+    }
+
     #[test]
     fn keys_are_unique_and_hashes_differ() {
         let (a, pa) = generate();

@@ -214,7 +214,16 @@ pub fn extract(
     name: Option<&str>,
     limits: &Limits,
 ) -> Result<Extracted, ExtractError> {
-    let media_type = sniff(bytes, name)?;
+    extract_as(sniff(bytes, name)?, bytes, limits)
+}
+
+/// Extracts the text of `bytes` as `media_type`, whatever the bytes are (for callers that sniffed
+/// already, and the fuzz targets of each extractor).
+pub fn extract_as(
+    media_type: MediaType,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Extracted, ExtractError> {
     match media_type {
         MediaType::Pdf => pdf::extract(bytes, limits),
         MediaType::Docx => docx::extract(bytes, limits),

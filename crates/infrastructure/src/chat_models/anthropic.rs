@@ -131,78 +131,87 @@ impl ChatModel for AnthropicChat {
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ChatError> {
         let response = self.send(request, true).await?;
-        let mut usage = ChatUsage::default();
-        // Set by `message_stop` or an `error` event: a stream that ends without either was cut.
-        let ended = Arc::new(AtomicBool::new(false));
-        let seen = ended.clone();
-        let events = response
-            .bytes_stream()
-            .eventsource()
-            .filter_map(move |event| {
-                let chunk = match event {
-                    Err(error) => Some(Err(ChatError::Transient {
-                        message: format!("the stream broke: {error}"),
-                        retry_after: None,
-                    })),
-                    Ok(event) => {
-                        let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-                        match data
-                            .get("type")
-                            .and_then(Value::as_str)
-                            .unwrap_or(&event.event)
-                        {
-                            "content_block_delta" => data
-                                .pointer("/delta/text")
-                                .and_then(Value::as_str)
-                                .filter(|t| !t.is_empty())
-                                .map(|t| Ok(ChatChunk::Delta(t.to_owned()))),
-                            "message_start" => {
-                                if let Some(u) = data.pointer("/message/usage") {
-                                    usage = usage_of(u, usage);
-                                }
-                                None
-                            }
-                            "message_delta" => {
-                                if let Some(u) = data.get("usage") {
-                                    usage = usage_of(u, usage);
-                                }
-                                (data.pointer("/delta/stop_reason").and_then(Value::as_str)
-                                    == Some("max_tokens"))
-                                .then_some(Ok(ChatChunk::Truncated))
-                            }
-                            "message_stop" => {
-                                seen.store(true, Ordering::Relaxed);
-                                Some(Ok(ChatChunk::Usage(usage)))
-                            }
-                            "error" => {
-                                seen.store(true, Ordering::Relaxed);
-                                let message = data
-                                    .pointer("/error/message")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("the provider reported an error")
-                                    .to_owned();
-                                Some(Err(ChatError::Transient {
-                                    message,
-                                    retry_after: None,
-                                }))
-                            }
-                            _ => None,
+        Ok(decode_stream(response.bytes_stream()))
+    }
+}
+
+/// The Messages API's SSE stream as answer chunks: text deltas, truncation, usage, and a transient
+/// error for an `error` event or a stream that ends without `message_stop`. Public for the fuzz
+/// targets.
+pub fn decode_stream<S, B, E>(bytes: S) -> ChatStream
+where
+    S: futures_util::Stream<Item = Result<B, E>> + Send + 'static,
+    B: AsRef<[u8]> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let mut usage = ChatUsage::default();
+    // Set by `message_stop` or an `error` event: a stream that ends without either was cut.
+    let ended = Arc::new(AtomicBool::new(false));
+    let seen = ended.clone();
+    let events = bytes.eventsource().filter_map(move |event| {
+        let chunk = match event {
+            Err(error) => Some(Err(ChatError::Transient {
+                message: format!("the stream broke: {error}"),
+                retry_after: None,
+            })),
+            Ok(event) => {
+                let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+                match data
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&event.event)
+                {
+                    "content_block_delta" => data
+                        .pointer("/delta/text")
+                        .and_then(Value::as_str)
+                        .filter(|t| !t.is_empty())
+                        .map(|t| Ok(ChatChunk::Delta(t.to_owned()))),
+                    "message_start" => {
+                        if let Some(u) = data.pointer("/message/usage") {
+                            usage = usage_of(u, usage);
                         }
+                        None
                     }
-                };
-                std::future::ready(chunk)
-            });
-        let cut = futures_util::stream::once(async move {
-            (!ended.load(Ordering::Relaxed)).then(|| {
-                Err(ChatError::Transient {
-                    message: "the stream ended before the model finished".to_owned(),
-                    retry_after: None,
-                })
+                    "message_delta" => {
+                        if let Some(u) = data.get("usage") {
+                            usage = usage_of(u, usage);
+                        }
+                        (data.pointer("/delta/stop_reason").and_then(Value::as_str)
+                            == Some("max_tokens"))
+                        .then_some(Ok(ChatChunk::Truncated))
+                    }
+                    "message_stop" => {
+                        seen.store(true, Ordering::Relaxed);
+                        Some(Ok(ChatChunk::Usage(usage)))
+                    }
+                    "error" => {
+                        seen.store(true, Ordering::Relaxed);
+                        let message = data
+                            .pointer("/error/message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("the provider reported an error")
+                            .to_owned();
+                        Some(Err(ChatError::Transient {
+                            message,
+                            retry_after: None,
+                        }))
+                    }
+                    _ => None,
+                }
+            }
+        };
+        std::future::ready(chunk)
+    });
+    let cut = futures_util::stream::once(async move {
+        (!ended.load(Ordering::Relaxed)).then(|| {
+            Err(ChatError::Transient {
+                message: "the stream ended before the model finished".to_owned(),
+                retry_after: None,
             })
         })
-        .filter_map(std::future::ready);
-        Ok(Box::pin(events.chain(cut)))
-    }
+    })
+    .filter_map(std::future::ready);
+    Box::pin(events.chain(cut))
 }
 
 #[cfg(test)]

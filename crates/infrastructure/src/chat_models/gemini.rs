@@ -151,61 +151,72 @@ impl ChatModel for GeminiChat {
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ChatError> {
         let response = self.send(&request, true).await?;
-        let events = Box::pin(response.bytes_stream().eventsource());
-        let state = (events, ChatUsage::default(), false, VecDeque::new());
-        let chunks = futures_util::stream::unfold(
-            state,
-            |(mut events, mut usage, mut finished, mut queue)| async move {
-                loop {
-                    if let Some(item) = queue.pop_front() {
-                        return Some((item, (events, usage, finished, queue)));
+        Ok(decode_stream(response.bytes_stream()))
+    }
+}
+
+/// `streamGenerateContent`'s SSE stream as answer chunks: text, truncation, usage, and a transient
+/// error for an error object, a broken stream or a stream that ends without a finish reason. Public
+/// for the fuzz targets.
+pub fn decode_stream<S, B, E>(bytes: S) -> ChatStream
+where
+    S: futures_util::Stream<Item = Result<B, E>> + Send + 'static,
+    B: AsRef<[u8]> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let events = Box::pin(bytes.eventsource());
+    let state = (events, ChatUsage::default(), false, VecDeque::new());
+    let chunks = futures_util::stream::unfold(
+        state,
+        |(mut events, mut usage, mut finished, mut queue)| async move {
+            loop {
+                if let Some(item) = queue.pop_front() {
+                    return Some((item, (events, usage, finished, queue)));
+                }
+                if finished {
+                    return None;
+                }
+                match events.next().await {
+                    // A stream that ends before a finish reason was cut off.
+                    None => {
+                        finished = true;
+                        queue.push_back(Err(transient(
+                            "the stream ended before the model finished",
+                        )));
                     }
-                    if finished {
-                        return None;
+                    Some(Err(error)) => {
+                        finished = true;
+                        queue.push_back(Err(transient(&format!("the stream broke: {error}"))));
                     }
-                    match events.next().await {
-                        // A stream that ends before a finish reason was cut off.
-                        None => {
+                    Some(Ok(event)) => {
+                        let value: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+                        if let Some(message) =
+                            value.pointer("/error/message").and_then(Value::as_str)
+                        {
                             finished = true;
-                            queue.push_back(Err(transient(
-                                "the stream ended before the model finished",
-                            )));
+                            queue.push_back(Err(transient(message)));
+                            continue;
                         }
-                        Some(Err(error)) => {
+                        let (text, chunk_usage, finish) = parts(&value);
+                        if !text.is_empty() {
+                            queue.push_back(Ok(ChatChunk::Delta(text)));
+                        }
+                        if let Some(chunk_usage) = chunk_usage {
+                            usage = chunk_usage;
+                        }
+                        if finish.is_some() {
                             finished = true;
-                            queue.push_back(Err(transient(&format!("the stream broke: {error}"))));
-                        }
-                        Some(Ok(event)) => {
-                            let value: Value =
-                                serde_json::from_str(&event.data).unwrap_or(Value::Null);
-                            if let Some(message) =
-                                value.pointer("/error/message").and_then(Value::as_str)
-                            {
-                                finished = true;
-                                queue.push_back(Err(transient(message)));
-                                continue;
+                            if finish.as_deref() == Some("MAX_TOKENS") {
+                                queue.push_back(Ok(ChatChunk::Truncated));
                             }
-                            let (text, chunk_usage, finish) = parts(&value);
-                            if !text.is_empty() {
-                                queue.push_back(Ok(ChatChunk::Delta(text)));
-                            }
-                            if let Some(chunk_usage) = chunk_usage {
-                                usage = chunk_usage;
-                            }
-                            if finish.is_some() {
-                                finished = true;
-                                if finish.as_deref() == Some("MAX_TOKENS") {
-                                    queue.push_back(Ok(ChatChunk::Truncated));
-                                }
-                                queue.push_back(Ok(ChatChunk::Usage(usage)));
-                            }
+                            queue.push_back(Ok(ChatChunk::Usage(usage)));
                         }
                     }
                 }
-            },
-        );
-        Ok(Box::pin(chunks))
-    }
+            }
+        },
+    );
+    Box::pin(chunks)
 }
 
 fn transient(message: &str) -> ChatError {
