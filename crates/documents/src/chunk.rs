@@ -25,6 +25,36 @@ pub struct Chunk {
     pub token_count: usize,
 }
 
+/// The most bytes of text the splitter is given at once. For every chunk it makes, text-splitter
+/// looks over all of the text it was given that is still to come (to sort the semantic levels left,
+/// and to find the end of the first sentence), so its work grows with the text's length times the
+/// number of chunks: a 40 MB text with many paragraphs, or one without a full stop, took hours.
+/// Windows of this size keep chunking linear in the text; a window ends at the best boundary in
+/// its second half (a blank line, a line break, a sentence's end, a space), where the splitter
+/// would cut anyway, and chunks do not overlap across that cut.
+const WINDOW_BYTES: usize = 16 * 1024;
+
+/// The length of the next window of `text`.
+fn window_len(text: &str) -> usize {
+    if text.len() <= WINDOW_BYTES {
+        return text.len();
+    }
+    let mut limit = WINDOW_BYTES;
+    while !text.is_char_boundary(limit) {
+        limit -= 1;
+    }
+    let region = &text[..limit];
+    ["\n\n", "\n", ". ", " "]
+        .iter()
+        .find_map(|separator| {
+            region
+                .rfind(separator)
+                .filter(|&at| at >= WINDOW_BYTES / 2)
+                .map(|at| at + separator.len())
+        })
+        .unwrap_or(limit)
+}
+
 /// Cuts documents into token-bounded, overlapping chunks.
 pub struct Chunker {
     splitter: TextSplitter<Tokenizer>,
@@ -86,28 +116,36 @@ impl Chunker {
                 group.push_str("\n\n");
                 group.push_str(&next.text);
             }
-            // Byte offsets within the group become character offsets by counting forward.
-            let (mut counted_bytes, mut counted_chars) = (0_usize, 0_usize);
-            for (start, piece) in self.splitter.chunk_indices(&group) {
-                if start >= counted_bytes {
-                    counted_chars += group[counted_bytes..start].chars().count();
-                } else {
-                    counted_chars -= group[start..counted_bytes].chars().count();
+            let mut window_start = 0_usize;
+            let mut window_chars = 0_usize;
+            while window_start < group.len() {
+                let window =
+                    &group[window_start..window_start + window_len(&group[window_start..])];
+                // Byte offsets within the window become character offsets by counting forward.
+                let (mut counted_bytes, mut counted_chars) = (0_usize, 0_usize);
+                for (start, piece) in self.splitter.chunk_indices(window) {
+                    if start >= counted_bytes {
+                        counted_chars += window[counted_bytes..start].chars().count();
+                    } else {
+                        counted_chars -= window[start..counted_bytes].chars().count();
+                    }
+                    counted_bytes = start;
+                    let char_start = group_chars + window_chars + counted_chars;
+                    let token_count = self
+                        .tokenizer
+                        .encode(piece, false)
+                        .map_or(0, |encoding| encoding.len());
+                    chunks.push(Chunk {
+                        ordinal: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
+                        text: piece.to_owned(),
+                        char_start,
+                        char_end: char_start + piece.chars().count(),
+                        page,
+                        token_count,
+                    });
                 }
-                counted_bytes = start;
-                let char_start = group_chars + counted_chars;
-                let token_count = self
-                    .tokenizer
-                    .encode(piece, false)
-                    .map_or(0, |encoding| encoding.len());
-                chunks.push(Chunk {
-                    ordinal: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
-                    text: piece.to_owned(),
-                    char_start,
-                    char_end: char_start + piece.chars().count(),
-                    page,
-                    token_count,
-                });
+                window_chars += window.chars().count();
+                window_start += window.len();
             }
             group_chars += group.chars().count() + 2;
         }
@@ -257,6 +295,54 @@ mod tests {
                 proptest::prop_assert!(c.is_whitespace() || *seen, "{c:?} is in no chunk");
             }
         }
+    }
+
+    #[test]
+    fn long_texts_are_chunked_window_by_window_with_exact_spans() {
+        let chunker = Chunker::new(&tokenizer_json(), 64, 16).unwrap();
+        // Many windows' worth: paragraphs, then one long run without a full stop, in two pages.
+        let paragraphs: String = (0..800)
+            .map(|i| format!("Paragraph {i} says the depot opens at seven and closes at nine.\n\n"))
+            .collect();
+        let unpunctuated = "über den Wolken ".repeat(4_000);
+        let extracted = Extracted {
+            media_type: MediaType::Pdf,
+            blocks: vec![
+                block(Some(1), false, paragraphs.trim()),
+                block(Some(2), false, unpunctuated.trim()),
+            ],
+        };
+        assert!(Chunker::document_text(&extracted).len() > 6 * WINDOW_BYTES);
+        let text: Vec<char> = Chunker::document_text(&extracted).chars().collect();
+        let chunks = chunker.chunk(&extracted);
+        assert!(chunks.len() > 100, "{} chunks", chunks.len());
+        let mut covered = vec![false; text.len()];
+        for (i, chunk) in chunks.iter().enumerate() {
+            assert_eq!(chunk.ordinal as usize, i);
+            assert!(
+                chunk.token_count <= 64,
+                "chunk {i}: {} tokens",
+                chunk.token_count
+            );
+            let span: String = text[chunk.char_start..chunk.char_end].iter().collect();
+            assert_eq!(span, chunk.text, "chunk {i}");
+            covered[chunk.char_start..chunk.char_end].fill(true);
+        }
+        assert!(
+            text.iter()
+                .zip(&covered)
+                .all(|(c, seen)| c.is_whitespace() || *seen)
+        );
+        assert!(chunks.iter().any(|c| c.page == Some(2)));
+        // Windows end at a boundary in their second half.
+        assert_eq!(window_len("short"), 5);
+        let cut = window_len(&paragraphs);
+        assert!((WINDOW_BYTES / 2..=WINDOW_BYTES).contains(&cut));
+        assert!(paragraphs[..cut].ends_with("\n\n"));
+        let unbroken = "x".repeat(3 * WINDOW_BYTES);
+        assert_eq!(window_len(&unbroken), WINDOW_BYTES);
+        let multibyte = "ü".repeat(WINDOW_BYTES);
+        assert!(multibyte.is_char_boundary(window_len(&multibyte)));
     }
 
     #[test]
