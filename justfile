@@ -47,6 +47,12 @@ bench: models
 soak: models
     cargo build --release --locked -p docent-api && DOCENT_SOAK_BIN="$CARGO_TARGET_DIR/release/docent-api" cargo bench --locked -p docent-tests --bench soak
 
+# Answer quality: ingest the evaluation corpus (eval/corpus.py, fetched from Debian's and PyPI's
+# packages) into the release docent-api and ask eval/questions/ by BM25, dense and docent's pipeline;
+# the table goes into docs/quality.md. Extra arguments go to eval/run.py (e.g. --set KEY=VALUE).
+eval *ARGS: models
+    cargo build --release --locked -p docent-api && python3 eval/run.py --write {{ARGS}}
+
 # Fuzz every extractor, the chunker, the API-key parser and the SSE decoders, FUZZ_SECS each
 # (default 60), with cargo-fuzz (installed when missing); findings stay in fuzz/artifacts.
 fuzz SECS=env("FUZZ_SECS", "60"): models

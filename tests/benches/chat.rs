@@ -149,7 +149,7 @@ async fn main() {
                 top_k: bot.retrieval.top_k,
                 tags: None,
                 document_ids: None,
-                hybrid: true,
+                mode: docent_documents::SearchMode::Hybrid,
             },
         )
         .await

@@ -207,7 +207,7 @@ async fn retrieval() {
                     limit: 5,
                     tags: None,
                     document_ids: None,
-                    hybrid: false,
+                    mode: docent_documents::SearchMode::Dense,
                 },
             )
             .await

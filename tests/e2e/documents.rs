@@ -210,7 +210,8 @@ async fn documents_are_processed_searched_and_deleted(backend: Backend) {
         );
         assert!(top["score"].as_f64().unwrap() > 0.2, "{question}: {top}");
     }
-    // Hybrid search (semantic fused with BM25) finds the passage too, and exact words help it.
+    // Hybrid search (semantic fused with BM25) and keyword search alone find the passage too
+    // (the deprecated `"hybrid": true` still means hybrid).
     for (question, expected, phrase) in [
         (
             "paid vacation days per month",
@@ -219,26 +220,70 @@ async fn documents_are_processed_searched_and_deleted(backend: Backend) {
         ),
         ("server room door code", &html, "first Monday"),
     ] {
-        let results = app
-            .post(
-                &format!("/v1/orgs/{org}/search"),
-                Some(&owner),
-                json!({"query": question, "top_k": 3, "hybrid": true}),
-            )
-            .await
-            .expect(200)["results"]
-            .clone();
-        let top = &results[0];
-        assert_eq!(
-            top["document_id"].as_str(),
-            Some(expected.as_str()),
-            "{question}: {results:#}"
-        );
-        assert!(
-            top["text"].as_str().unwrap().contains(phrase),
-            "{question}: {top}"
-        );
+        for body in [
+            json!({"query": question, "top_k": 3, "mode": "hybrid"}),
+            json!({"query": question, "top_k": 3, "mode": "keyword"}),
+            json!({"query": question, "top_k": 3, "hybrid": true}),
+        ] {
+            let results = app
+                .post(
+                    &format!("/v1/orgs/{org}/search"),
+                    Some(&owner),
+                    body.clone(),
+                )
+                .await
+                .expect(200)["results"]
+                .clone();
+            let top = &results[0];
+            assert_eq!(
+                top["document_id"].as_str(),
+                Some(expected.as_str()),
+                "{body}: {results:#}"
+            );
+            assert!(
+                top["text"].as_str().unwrap().contains(phrase),
+                "{body}: {top}"
+            );
+        }
     }
+    // Keyword search needs a word the documents share: words of none find nothing. Semantic
+    // search finds meaning without the words.
+    let paraphrase =
+        json!({"query": "Is there a meatless option for lunch?", "top_k": 3, "mode": "dense"});
+    let keyword = app
+        .post(
+            &format!("/v1/orgs/{org}/search"),
+            Some(&owner),
+            json!({"query": "zebra quasar", "top_k": 3, "mode": "keyword"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(keyword["results"], json!([]), "{keyword}");
+    let dense = app
+        .post(&format!("/v1/orgs/{org}/search"), Some(&owner), paraphrase)
+        .await
+        .expect(200);
+    assert_eq!(
+        dense["results"][0]["document_id"].as_str(),
+        Some(cafeteria.as_str())
+    );
+    // `hybrid` contradicting `mode` is refused, naming the field.
+    let contradiction = app
+        .post(
+            &format!("/v1/orgs/{org}/search"),
+            Some(&owner),
+            json!({"query": "refund", "mode": "keyword", "hybrid": true}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(contradiction["code"], "invalid_input", "{contradiction}");
+    assert!(
+        contradiction["message"]
+            .as_str()
+            .unwrap()
+            .contains("hybrid"),
+        "{contradiction}"
+    );
     // Scripts and styles are not text; the PDF keeps its page numbers.
     let scripts = search(&app, &owner, &org, "alert not text").await;
     assert!(
@@ -712,4 +757,65 @@ async fn queued_documents_cannot_be_reprocessed_until_they_settle() {
         .await
         .expect(200);
     assert_eq!(status["status"], "queued");
+}
+
+#[tokio::test]
+async fn latex_pdfs_keep_every_word_and_lose_their_running_headers() {
+    // Through the real sandbox and PDFium (`scripts/fetch-models` puts it in the models
+    // directory): a pdfTeX file whose ligatures only its fonts' programs name.
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (_, owner) = app.signup("latex@example.com", PW).await;
+    let org = app.create_org(&owner, "LaTeX").await;
+    let accepted = upload(
+        &app,
+        &owner,
+        &org,
+        "guide.pdf",
+        docent_documents::fixtures::LATEX_PDF.to_vec(),
+        "",
+    )
+    .await
+    .expect(202);
+    let id = accepted["id"].as_str().unwrap();
+    let document = settled(&app, &owner, &org, id).await;
+    assert_eq!(document["status"], "ready", "{document}");
+    let chunks = app
+        .get(
+            &format!("/v1/orgs/{org}/documents/{id}/chunks?limit=200"),
+            Some(&owner),
+        )
+        .await
+        .expect(200);
+    let text = chunks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap().to_lowercase())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let words: std::collections::HashSet<&str> =
+        text.split(|c: char| !c.is_alphanumeric()).collect();
+    let missing: Vec<String> = docent_documents::fixtures::latex_pdf_words()
+        .into_iter()
+        .filter(|w| !words.contains(w.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "lost {missing:?} of\n{text}");
+    assert!(!text.contains("docent field guide"), "{text}");
+    // And keyword search finds the sentence by its ligature words.
+    let hits = app
+        .post(
+            &format!("/v1/orgs/{org}/search"),
+            Some(&owner),
+            json!({"query": "find optional argument", "mode": "keyword", "top_k": 3}),
+        )
+        .await
+        .expect(200)["results"]
+        .clone();
+    assert!(
+        hits[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("will find an optional argument"),
+        "{hits:#?}"
+    );
 }

@@ -1,6 +1,6 @@
 //! Wires configuration, storage and adapters into the domain services.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use docent_documents::{DocumentPorts, DocumentService, UploadLimits};
 use docent_identity::{IdentityConfig, IdentityPorts, IdentityService};
 use docent_infrastructure::blob::ObjectBlobStore;
 use docent_infrastructure::chat_models::ProviderClients;
-use docent_infrastructure::config::{BlobBackend, Config, EmbeddingProvider};
+use docent_infrastructure::config::{BlobBackend, Config, EmbeddingProvider, PdfEngineChoice};
 use docent_infrastructure::db::{self, SqlStore};
 use docent_infrastructure::embedder::LocalEmbedder;
 use docent_infrastructure::rate_limit::{InMemoryKeyRateLimiter, RedisKeyRateLimiter};
@@ -416,6 +416,7 @@ fn extractor(config: &Config, tokenizer: &Path) -> Result<SandboxedExtractor, Bo
         deadline: Duration::from_secs(documents.extract_timeout_secs),
         memory_bytes: documents.extract_memory_mb.saturating_mul(1024 * 1024),
         max_input_bytes: documents.max_upload_bytes,
+        pdfium: pdfium_library(config)?,
     };
     match &documents.extractor_program {
         // Absolute but not resolved: the child shows the configured name.
@@ -426,6 +427,33 @@ fn extractor(config: &Config, tokenizer: &Path) -> Result<SandboxedExtractor, Bo
             settings,
         )),
         None => SandboxedExtractor::of_this_binary(settings).map_err(BootstrapError::Service),
+    }
+}
+
+/// PDFium's library for the sandbox, as `documents.pdf_engine` asks: absolute, since the child
+/// runs in `/`.
+fn pdfium_library(config: &Config) -> Result<Option<PathBuf>, BootstrapError> {
+    let library = config.pdfium_library();
+    let found = std::fs::canonicalize(&library);
+    match (config.documents.pdf_engine, found) {
+        (PdfEngineChoice::Builtin, _) => Ok(None),
+        (_, Ok(path)) => {
+            tracing::info!(library = %path.display(), "PDFs are read by PDFium");
+            Ok(Some(path))
+        }
+        (PdfEngineChoice::Pdfium, Err(e)) => Err(BootstrapError::Service(format!(
+            "documents.pdf_engine is pdfium, but {} cannot be read ({e}); run scripts/fetch-models \
+             or set documents.pdfium_library",
+            library.display()
+        ))),
+        (PdfEngineChoice::Auto, Err(_)) => {
+            tracing::warn!(
+                library = %library.display(),
+                "PDFium not found: PDFs are read by the built-in reader, which loses ligatures in \
+                 fonts without a ToUnicode map (LaTeX's); run scripts/fetch-models"
+            );
+            Ok(None)
+        }
     }
 }
 

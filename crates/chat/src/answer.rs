@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use docent_documents::{SearchHit, SearchRequest};
+use docent_documents::{SearchHit, SearchMode, SearchRequest};
 use docent_kernel::{ConversationId, MessageId, TenantCtx};
 use docent_providers::ChatError as ModelError;
 use docent_providers::chat::{ChatChunk, ChatModel as _, ChatRequest, ChatStream};
@@ -278,7 +278,7 @@ impl ChatService {
                     top_k: bot.retrieval.top_k,
                     tags,
                     document_ids,
-                    hybrid: true,
+                    mode: SearchMode::Hybrid,
                 },
             )
             .await?;

@@ -58,6 +58,26 @@ pub fn pdf(pages: &[&str]) -> Vec<u8> {
     bytes
 }
 
+/// A four-page PDF made by pdfTeX (`fixtures/latex-ligatures.tex`, without `\pdfgentounicode`),
+/// as many LaTeX manuals are: Computer Modern Type 1 fonts with their built-in encoding and no
+/// `ToUnicode` map, so its many fi, fl, ff, ffi and ffl are ligature glyphs only the font program
+/// names; words hyphenated at line ends; the running header "The docent field guide" and a page
+/// number on every page.
+pub const LATEX_PDF: &[u8] = include_bytes!("../fixtures/latex-ligatures.pdf");
+
+/// The words of [`LATEX_PDF`]'s body text, as written in its source (lower case).
+#[must_use]
+pub fn latex_pdf_words() -> Vec<String> {
+    let source = include_str!("../fixtures/latex-ligatures.tex");
+    let body = &source[source.find("\\section").unwrap_or(0)..];
+    body.lines()
+        .filter(|line| !line.starts_with('\\'))
+        .flat_map(|line| line.split(|c: char| !c.is_alphanumeric()))
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
 /// A DOCX whose body holds `body_xml` (the content of `<w:body>`), plus `extra` entries.
 pub fn docx(body_xml: &str, extra: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut bytes = std::io::Cursor::new(Vec::new());

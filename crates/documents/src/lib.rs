@@ -26,6 +26,7 @@ pub use error::DocumentError;
 pub use model::{
     Document, DocumentFilter, DocumentStatus, Failure, Progress, StoredChunk, point_id,
 };
+pub use ports::SearchMode;
 pub use service::{
     Content, DocumentPorts, DocumentService, SearchHit, SearchRequest, Staged, Upload,
     UploadDetails, UploadLimits,

@@ -181,7 +181,7 @@ pub struct IndexPoint {
 pub struct VectorQuery {
     /// The query's dense vector.
     pub vector: Vec<f32>,
-    /// The query's text, for the sparse (BM25) side of a hybrid search.
+    /// The query's text, for the keyword (BM25) ranking.
     pub text: String,
     /// How many hits at most.
     pub limit: usize,
@@ -189,9 +189,22 @@ pub struct VectorQuery {
     pub tags: Option<Vec<String>>,
     /// Only chunks of these documents.
     pub document_ids: Option<Vec<DocumentId>>,
-    /// Fuse the dense ranking with a BM25 ranking (reciprocal-rank fusion) instead of ranking by
-    /// dense similarity alone.
-    pub hybrid: bool,
+    /// How passages are ranked.
+    pub mode: SearchMode,
+}
+
+/// How a search ranks passages. Whatever the mode, a hit's score is its dense (cosine)
+/// similarity to the query, since a chatbot's minimum score applies to that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SearchMode {
+    /// By dense (semantic) similarity alone.
+    Dense,
+    /// By BM25 keyword relevance alone.
+    Keyword,
+    /// The dense and the keyword rankings fused by reciprocal rank: the default, since it finds
+    /// the evidence passage more often than either alone (`docs/quality.md`).
+    #[default]
+    Hybrid,
 }
 
 /// One search hit.

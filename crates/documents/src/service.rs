@@ -15,7 +15,7 @@ use crate::extract::{ExtractError, MediaType, Sniffer};
 use crate::jobs::{JobKind, NewJob};
 use crate::model::{Document, DocumentFilter, DocumentStatus, Progress, StoredChunk};
 use crate::ports::{
-    BlobError, BlobStore, ByteStream, DocumentRepo, Embedder, VectorIndex, VectorQuery,
+    BlobError, BlobStore, ByteStream, DocumentRepo, Embedder, SearchMode, VectorIndex, VectorQuery,
 };
 
 /// Operator limits for uploads and search.
@@ -171,8 +171,8 @@ pub struct SearchRequest {
     pub tags: Option<Vec<String>>,
     /// Only these documents (each checked against the organization).
     pub document_ids: Option<Vec<DocumentId>>,
-    /// Fuse the semantic ranking with a keyword (BM25) ranking.
-    pub hybrid: bool,
+    /// How passages are ranked.
+    pub mode: SearchMode,
 }
 
 /// A passage found by search.
@@ -546,7 +546,7 @@ impl DocumentService {
                     limit: request.top_k as usize,
                     tags,
                     document_ids: request.document_ids,
-                    hybrid: request.hybrid,
+                    mode: request.mode,
                 },
             )
             .await?;

@@ -227,6 +227,26 @@ pub struct DocumentsConfig {
     pub chunk_overlap: usize,
     /// Chunks per embedding batch.
     pub embed_batch: usize,
+    /// How PDFs are read: `auto` (PDFium when its library is there, the built-in reader
+    /// otherwise, with a warning at start-up), `pdfium` (start-up fails without it) or `builtin`.
+    pub pdf_engine: PdfEngineChoice,
+    /// PDFium's shared library; unset: `pdfium/libpdfium.so` in `models_dir`, where
+    /// `scripts/fetch-models` puts it.
+    pub pdfium_library: Option<PathBuf>,
+}
+
+/// Which engine reads PDFs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PdfEngineChoice {
+    /// PDFium when its library is found, the built-in reader otherwise.
+    #[default]
+    Auto,
+    /// PDFium, required.
+    Pdfium,
+    /// The built-in reader (lopdf): no shared library, but ligatures in fonts without a
+    /// `ToUnicode` map (LaTeX's) are lost.
+    Builtin,
 }
 
 impl Default for DocumentsConfig {
@@ -242,6 +262,8 @@ impl Default for DocumentsConfig {
             chunk_tokens: 200,
             chunk_overlap: 30,
             embed_batch: 32,
+            pdf_engine: PdfEngineChoice::Auto,
+            pdfium_library: None,
         }
     }
 }
@@ -731,6 +753,15 @@ impl Config {
             .dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("blobs"))
+    }
+
+    /// Where PDFium's shared library is expected (whether or not it is there).
+    #[must_use]
+    pub fn pdfium_library(&self) -> PathBuf {
+        self.documents
+            .pdfium_library
+            .clone()
+            .unwrap_or_else(|| self.models_dir().join("pdfium/libpdfium.so"))
     }
 
     /// Where the embedding model and ONNX Runtime are.

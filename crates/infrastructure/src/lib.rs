@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod embedder;
 pub mod mail;
+pub mod pdfium;
 pub mod rate_limit;
 pub mod remote_embedder;
 pub mod sandbox;

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use docent_documents::chunk::{Chunk, Chunker};
-use docent_documents::extract::{ExtractError, Limits, MediaType, extract};
+use docent_documents::extract::{
+    ExtractError, Limits, MediaType, extract_as, extract_as_with, sniff,
+};
 use docent_documents::ports::{ByteStream, ChunkSource, ExtractFailure, ExtractRequest, Extractor};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
@@ -58,6 +60,8 @@ pub struct SandboxSettings {
     pub memory_bytes: u64,
     /// The most bytes a document may have (the upload limit).
     pub max_input_bytes: u64,
+    /// PDFium's shared library, loaded by the child to read PDFs; `None`: the built-in reader.
+    pub pdfium: Option<PathBuf>,
 }
 
 /// The job line the parent sends.
@@ -71,6 +75,7 @@ struct Job {
     cpu_secs: u64,
     memory_bytes: u64,
     max_input_bytes: u64,
+    pdfium: Option<PathBuf>,
 }
 
 /// One line the child writes.
@@ -124,6 +129,7 @@ impl SandboxedExtractor {
             cpu_secs: self.settings.deadline.as_secs().max(1),
             memory_bytes: self.settings.memory_bytes,
             max_input_bytes: self.settings.max_input_bytes,
+            pdfium: self.settings.pdfium.clone(),
         }
     }
 }
@@ -427,7 +433,16 @@ fn answer(job: &Job, bytes: &[u8], out: &mut impl std::io::Write) -> std::io::Re
 
 /// Extracts the text first (a file that fails there costs no tokenizer), then chunks it.
 fn chunk(job: &Job, bytes: &[u8]) -> Result<(MediaType, Vec<Chunk>), ExtractError> {
-    let extracted = extract(bytes, job.file_name.as_deref(), &job.limits)?;
+    let media_type = sniff(bytes, job.file_name.as_deref())?;
+    let extracted = match &job.pdfium {
+        // Loaded only for PDFs, in this child only: whatever PDFium does ends with it.
+        Some(library) if media_type == MediaType::Pdf => {
+            let pdfium =
+                crate::pdfium::PdfiumEngine::load(library).map_err(ExtractError::Damaged)?;
+            extract_as_with(media_type, bytes, &job.limits, &pdfium)?
+        }
+        _ => extract_as(media_type, bytes, &job.limits)?,
+    };
     let tokenizer = std::fs::read(&job.tokenizer).map_err(|e| {
         if e.kind() == std::io::ErrorKind::OutOfMemory {
             return ExtractError::OutOfMemory(job.memory_bytes / (1024 * 1024));

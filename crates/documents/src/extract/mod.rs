@@ -14,6 +14,7 @@ mod text;
 
 use std::time::Duration;
 
+pub use pdf::{BuiltinPdf, PdfEngine, PdfPages};
 pub use sniff::{MediaType, Sniffer, sniff};
 
 /// Bounds on what one document may cost.
@@ -175,7 +176,8 @@ impl Collector {
 }
 
 /// Normalizes white space: Unicode line separators and `\r` become `\n`, runs of spaces within a
-/// line collapse, control characters go, more than one blank line collapses to one.
+/// line collapse, control characters go, more than one blank line collapses to one. Ligature
+/// characters (U+FB00–U+FB06) become their letters, so "ﬁnd" is searched and embedded as "find".
 pub(crate) fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank_lines = 0;
@@ -188,6 +190,9 @@ pub(crate) fn normalize(text: &str) -> String {
                     cleaned.push(' ');
                 }
                 last_space = true;
+            } else if let Some(letters) = ligature(c) {
+                cleaned.push_str(letters);
+                last_space = false;
             } else if !c.is_control() {
                 cleaned.push(c);
                 last_space = false;
@@ -207,8 +212,22 @@ pub(crate) fn normalize(text: &str) -> String {
     out
 }
 
-/// Extracts the text of `bytes` on the current thread. `name` (the uploaded file name) only picks
-/// between text flavours; it never makes bytes of one format pass for another.
+/// The letters of a Latin ligature character.
+const fn ligature(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{fb00}' => "ff",
+        '\u{fb01}' => "fi",
+        '\u{fb02}' => "fl",
+        '\u{fb03}' => "ffi",
+        '\u{fb04}' => "ffl",
+        '\u{fb05}' | '\u{fb06}' => "st",
+        _ => return None,
+    })
+}
+
+/// Extracts the text of `bytes` on the current thread, PDFs with the built-in reader. `name` (the
+/// uploaded file name) only picks between text flavours; it never makes bytes of one format pass
+/// for another.
 pub fn extract(
     bytes: &[u8],
     name: Option<&str>,
@@ -218,14 +237,24 @@ pub fn extract(
 }
 
 /// Extracts the text of `bytes` as `media_type`, whatever the bytes are (for callers that sniffed
-/// already, and the fuzz targets of each extractor).
+/// already, and the fuzz targets of each extractor), PDFs with the built-in reader.
 pub fn extract_as(
     media_type: MediaType,
     bytes: &[u8],
     limits: &Limits,
 ) -> Result<Extracted, ExtractError> {
+    extract_as_with(media_type, bytes, limits, &BuiltinPdf)
+}
+
+/// Like [`extract_as`], reading PDFs with `pdf`.
+pub fn extract_as_with(
+    media_type: MediaType,
+    bytes: &[u8],
+    limits: &Limits,
+    pdf: &dyn PdfEngine,
+) -> Result<Extracted, ExtractError> {
     match media_type {
-        MediaType::Pdf => pdf::extract(bytes, limits),
+        MediaType::Pdf => pdf::extract(bytes, limits, pdf),
         MediaType::Docx => docx::extract(bytes, limits),
         MediaType::Html => html::extract(&text::decode(bytes), limits),
         MediaType::Markdown => markdown::extract(&text::decode(bytes), limits),

@@ -1,42 +1,299 @@
-//! PDF: text page by page, with page numbers. Encrypted files are refused with their own code;
-//! decompression of content streams is capped.
+//! PDF: text page by page, with page numbers. A [`PdfEngine`] reads each page's text — PDFium
+//! where the operator installed it (the infrastructure's adapter, in the extraction sandbox), the
+//! built-in lopdf reader otherwise — and the same clean-up follows for both: words hyphenated at a
+//! line end are joined, and lines repeated at the top or bottom of pages (running headers and
+//! footers, page numbers) are dropped. Encrypted files are refused with their own code.
+
+use std::collections::HashMap;
 
 use super::{Collector, ExtractError, Extracted, Limits, MediaType};
 
-pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
-    let document = match lopdf::Document::load_mem(bytes) {
-        Ok(document) => document,
-        // lopdf tries to open encrypted files with an empty password and fails on the rest.
-        Err(_) if bytes.windows(8).any(|w| w == b"/Encrypt") => {
+/// What a PDF engine read: each page's text in reading order, lines separated by `\n` (`None`
+/// for a page it could not read: an image-only scan, a broken stream).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PdfPages {
+    /// The pages, first to last.
+    pub pages: Vec<Option<String>>,
+}
+
+/// Reads the text of a PDF's pages. Implementations refuse encrypted files with
+/// [`ExtractError::EncryptedPdf`] and more pages than `limits.max_pages` with
+/// [`ExtractError::TooManyPages`].
+pub trait PdfEngine: Send + Sync {
+    /// Reads `bytes`.
+    fn read(&self, bytes: &[u8], limits: &Limits) -> Result<PdfPages, ExtractError>;
+}
+
+/// The built-in reader (lopdf, pure Rust): it maps glyphs to text through the fonts' `ToUnicode`
+/// maps and encodings only, so fonts without them (LaTeX's Type 1 fonts) lose their ligatures
+/// ("find" read as "nd"). PDFium is preferred where installed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuiltinPdf;
+
+impl PdfEngine for BuiltinPdf {
+    fn read(&self, bytes: &[u8], limits: &Limits) -> Result<PdfPages, ExtractError> {
+        let document = match lopdf::Document::load_mem(bytes) {
+            Ok(document) => document,
+            // lopdf tries to open encrypted files with an empty password and fails on the rest.
+            Err(_) if bytes.windows(8).any(|w| w == b"/Encrypt") => {
+                return Err(ExtractError::EncryptedPdf);
+            }
+            Err(error) => return Err(ExtractError::Damaged(format!("PDF: {error}"))),
+        };
+        if document.is_encrypted() || document.trailer.get(b"Encrypt").is_ok() {
             return Err(ExtractError::EncryptedPdf);
         }
-        Err(error) => return Err(ExtractError::Damaged(format!("PDF: {error}"))),
-    };
-    if document.is_encrypted() || document.trailer.get(b"Encrypt").is_ok() {
-        return Err(ExtractError::EncryptedPdf);
-    }
-    let pages = document.get_pages();
-    if pages.len() > limits.max_pages as usize {
-        return Err(ExtractError::TooManyPages {
-            pages: pages.len(),
-            max: limits.max_pages,
-        });
-    }
-    let max_stream = usize::try_from(limits.max_unpacked_bytes).unwrap_or(usize::MAX);
-    let mut collector = Collector::new(limits);
-    let mut readable = 0;
-    for &number in pages.keys() {
-        // A page whose text cannot be read (an image-only scan, a broken stream) is skipped; a
-        // document without any readable page fails below.
-        if let Ok(text) = document.extract_text_with_limit(&[number], max_stream) {
-            readable += 1;
-            collector.push(Some(number), false, &text)?;
+        let pages = document.get_pages();
+        if pages.len() > limits.max_pages as usize {
+            return Err(ExtractError::TooManyPages {
+                pages: pages.len(),
+                max: limits.max_pages,
+            });
         }
+        // Decompression of content streams is capped.
+        let max_stream = usize::try_from(limits.max_unpacked_bytes).unwrap_or(usize::MAX);
+        Ok(PdfPages {
+            pages: pages
+                .keys()
+                .map(|&number| document.extract_text_with_limit(&[number], max_stream).ok())
+                .collect(),
+        })
     }
-    if readable == 0 && !pages.is_empty() {
+}
+
+pub(crate) fn extract(
+    bytes: &[u8],
+    limits: &Limits,
+    engine: &dyn PdfEngine,
+) -> Result<Extracted, ExtractError> {
+    let read = engine.read(bytes, limits)?;
+    let readable = read.pages.iter().filter(|p| p.is_some()).count();
+    if readable == 0 && !read.pages.is_empty() {
         return Err(ExtractError::Damaged(
             "PDF: no page could be read".to_owned(),
         ));
     }
+    let mut collector = Collector::new(limits);
+    for (number, text) in (1_u32..).zip(clean_pages(&read.pages)) {
+        if let Some(text) = text {
+            collector.push(Some(number), false, &text)?;
+        }
+    }
     collector.finish(MediaType::Pdf)
+}
+
+/// Lines looked at for running headers (and, from the bottom, footers) on each page.
+const EDGE_LINES: usize = 2;
+/// A line at a page's edge repeated on this many pages at least (and on a tenth of them) is a
+/// running header or footer.
+const MIN_REPEATS: usize = 3;
+
+/// Each page's text without running headers and footers, its hyphenation undone.
+fn clean_pages(pages: &[Option<String>]) -> Vec<Option<String>> {
+    let lines: Vec<Option<Vec<String>>> = pages
+        .iter()
+        .map(|page| {
+            page.as_deref()
+                .map(dehyphenate)
+                .map(|text| non_blank_lines(&text))
+        })
+        .collect();
+    let repeated = running_lines(&lines);
+    lines
+        .into_iter()
+        .map(|page| {
+            page.map(|lines| {
+                let last = lines.len();
+                lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, line)| {
+                        let at_edge = *i < EDGE_LINES || *i + EDGE_LINES >= last;
+                        !(at_edge && repeated.contains_key(&edge_key(line)))
+                    })
+                    .map(|(_, line)| line.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        })
+        .collect()
+}
+
+fn non_blank_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A line as compared across pages: digits (page numbers) and white space do not count.
+fn edge_key(line: &str) -> String {
+    let mut key = String::with_capacity(line.len());
+    for c in line.chars() {
+        if c.is_ascii_digit() {
+            if !key.ends_with('#') {
+                key.push('#');
+            }
+        } else if !c.is_whitespace() {
+            key.extend(c.to_lowercase());
+        }
+    }
+    key
+}
+
+/// The edge lines repeated on enough pages to be running headers or footers.
+fn running_lines(pages: &[Option<Vec<String>>]) -> HashMap<String, usize> {
+    let threshold = MIN_REPEATS.max(pages.len() / 10);
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for lines in pages.iter().flatten() {
+        let mut seen: Vec<String> = Vec::new();
+        let last = lines.len();
+        for (i, line) in lines.iter().enumerate() {
+            if i < EDGE_LINES || i + EDGE_LINES >= last {
+                let key = edge_key(line);
+                if !seen.contains(&key) {
+                    seen.push(key);
+                }
+            }
+        }
+        for key in seen {
+            *counts.entry(key).or_default() += 1;
+        }
+    }
+    counts.retain(|_, n| *n >= threshold);
+    counts
+}
+
+/// Joins words broken at a line end: PDFium's hyphenation mark (U+FFFE) and soft hyphens
+/// (U+00AD) go with the line break after them; a hyphen ending a line between two lower-case
+/// letters goes too ("exam-\nple" is "example"; "Jean-\nLuc" stays hyphenated).
+fn dehyphenate(text: &str) -> String {
+    let text = text.replace("\r\n", "\n");
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\u{fffe}' | '\u{ad}' | '-' => {
+                // The line break (and indentation) after the mark, if any.
+                let mut j = i + 1;
+                while j < chars.len() && chars[j] == ' ' {
+                    j += 1;
+                }
+                let breaks = j < chars.len() && chars[j] == '\n';
+                if breaks {
+                    j += 1;
+                    while j < chars.len() && chars[j] == ' ' {
+                        j += 1;
+                    }
+                }
+                let before = out.chars().next_back();
+                let after = chars.get(j).copied();
+                let joins = match c {
+                    '-' => {
+                        breaks
+                            && before.is_some_and(char::is_lowercase)
+                            && after.is_some_and(char::is_lowercase)
+                    }
+                    // A mark inside a line is dropped; at a line end it joins the word.
+                    _ => true,
+                };
+                if joins {
+                    i = if breaks { j } else { i + 1 };
+                    continue;
+                }
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hyphenation_at_line_ends_is_undone() {
+        assert_eq!(dehyphenate("an exam-\nple here"), "an example here");
+        assert_eq!(dehyphenate("environ\u{fffe}ment"), "environment");
+        assert_eq!(dehyphenate("environ\u{fffe}\r\nment"), "environment");
+        assert_eq!(dehyphenate("soft\u{ad}\n  ware"), "software");
+        // Not between two lower-case letters, or not at a line end: the hyphen stays.
+        assert_eq!(dehyphenate("Jean-\nLuc"), "Jean-\nLuc");
+        assert_eq!(dehyphenate("well-known"), "well-known");
+        assert_eq!(dehyphenate("pages 1-\n9"), "pages 1-\n9");
+        assert_eq!(dehyphenate("a - b"), "a - b");
+        assert_eq!(dehyphenate("ends-"), "ends-");
+    }
+
+    fn page(lines: &[&str]) -> Option<String> {
+        Some(lines.join("\n"))
+    }
+
+    #[test]
+    fn running_headers_footers_and_page_numbers_go() {
+        let words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
+        let pages: Vec<Option<String>> = (1..=6)
+            .map(|n| {
+                let word = words[n - 1];
+                page(&[
+                    &format!("Chapter 1: Introduction {n}"),
+                    &format!("Body text about {word}."),
+                    "A line every page has, mid-page.",
+                    &format!("Closing words on {word}."),
+                    &format!("{n}"),
+                ])
+            })
+            .chain([None])
+            .collect();
+        let cleaned = clean_pages(&pages);
+        assert_eq!(cleaned.len(), 7);
+        assert_eq!(cleaned[6], None);
+        assert_eq!(
+            cleaned[0].as_deref().unwrap(),
+            "Body text about alpha.\nA line every page has, mid-page.\nClosing words on alpha."
+        );
+        // Too few pages to tell: everything of a short document stays.
+        let two = vec![page(&["Title", "text", "1"]), page(&["Title", "more", "2"])];
+        assert_eq!(clean_pages(&two), two);
+    }
+
+    struct Pages(Vec<Option<String>>);
+
+    impl PdfEngine for Pages {
+        fn read(&self, _: &[u8], _: &Limits) -> Result<PdfPages, ExtractError> {
+            Ok(PdfPages {
+                pages: self.0.clone(),
+            })
+        }
+    }
+
+    #[test]
+    fn pages_keep_their_numbers_and_unreadable_ones_are_skipped() {
+        let engine = Pages(vec![
+            page(&["first"]),
+            None,
+            page(&["third, hyphen-", "ated"]),
+        ]);
+        let extracted = extract(b"", &Limits::default(), &engine).unwrap();
+        let pages: Vec<_> = extracted
+            .blocks
+            .iter()
+            .map(|b| (b.page, b.text.as_str()))
+            .collect();
+        assert_eq!(
+            pages,
+            vec![(Some(1), "first"), (Some(3), "third, hyphenated")]
+        );
+        let unreadable = Pages(vec![None, None]);
+        assert!(matches!(
+            extract(b"", &Limits::default(), &unreadable),
+            Err(ExtractError::Damaged(_))
+        ));
+    }
 }

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use docent_app::Need;
 use docent_documents::{
-    Document, DocumentFilter, DocumentStatus, SearchRequest, StoredChunk, Upload, UploadDetails,
+    Document, DocumentError, DocumentFilter, DocumentStatus, SearchMode, SearchRequest,
+    StoredChunk, Upload, UploadDetails,
 };
 use docent_kernel::DocumentId;
 use futures_util::StreamExt as _;
@@ -314,9 +315,54 @@ pub(crate) struct SearchBody {
     /// Only these documents (ids of another organization answer 404).
     #[oai(validator(max_items = 200))]
     pub document_ids: Option<Vec<Uuid>>,
-    /// Fuse the semantic ranking with a keyword (BM25) ranking by reciprocal rank (default
-    /// `false`: semantic only). Scores stay the semantic similarity either way.
+    /// How passages are ranked (default `hybrid`). Scores are the semantic similarity in every
+    /// mode.
+    pub mode: Option<SearchModeDto>,
+    /// Deprecated: `true` is `"mode": "hybrid"`, `false` is `"mode": "dense"`; contradicting
+    /// `mode` is refused.
+    #[oai(deprecated)]
     pub hybrid: Option<bool>,
+}
+
+/// How a search ranks passages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub(crate) enum SearchModeDto {
+    /// By semantic (dense embedding) similarity.
+    Dense,
+    /// By keyword relevance (BM25) alone.
+    Keyword,
+    /// Both rankings fused by reciprocal rank.
+    Hybrid,
+}
+
+impl From<SearchModeDto> for SearchMode {
+    fn from(mode: SearchModeDto) -> Self {
+        match mode {
+            SearchModeDto::Dense => Self::Dense,
+            SearchModeDto::Keyword => Self::Keyword,
+            SearchModeDto::Hybrid => Self::Hybrid,
+        }
+    }
+}
+
+/// The mode a search body asks for, from `mode` or the deprecated `hybrid`.
+fn search_mode(body: &SearchBody) -> Result<SearchMode, DocumentError> {
+    let legacy = body.hybrid.map(|hybrid| {
+        if hybrid {
+            SearchMode::Hybrid
+        } else {
+            SearchMode::Dense
+        }
+    });
+    match (body.mode.map(SearchMode::from), legacy) {
+        (Some(mode), Some(legacy)) if mode != legacy => Err(DocumentError::Invalid {
+            field: "hybrid",
+            reason: "contradicts mode; send mode alone".to_owned(),
+        }),
+        (Some(mode), _) | (None, Some(mode)) => Ok(mode),
+        (None, None) => Ok(SearchMode::default()),
+    }
 }
 
 /// A passage found by search.
@@ -330,7 +376,7 @@ pub(crate) struct SearchResultDto {
     pub ordinal: u32,
     /// The chunk's text.
     pub text: String,
-    /// Semantic (cosine) similarity to the query, higher is closer; also with `hybrid`.
+    /// Semantic (cosine) similarity to the query, higher is closer, in every mode.
     pub score: f32,
     /// The page, for formats with pages.
     pub page: Option<u32>,
@@ -735,8 +781,8 @@ impl DocumentsApi {
 
     /// Search documents
     ///
-    /// Retrieval only: the passages of the organization's ready documents closest in meaning to
-    /// the query.
+    /// Retrieval only: the passages of the organization's ready documents that best match the
+    /// query, by meaning (`dense`), by keywords (`keyword`, BM25) or by both (`hybrid`).
     #[oai(
         path = "/v1/orgs/:org_id/search",
         method = "post",
@@ -753,6 +799,7 @@ impl DocumentsApi {
             .tenant(&auth, org_id.0, Need::DocumentsRead)
             .await?;
         let Json(body) = body;
+        let mode = search_mode(&body)?;
         let hits = self
             .state
             .documents()?
@@ -765,7 +812,7 @@ impl DocumentsApi {
                     document_ids: body
                         .document_ids
                         .map(|ids| ids.into_iter().map(DocumentId::from_uuid).collect()),
-                    hybrid: body.hybrid.unwrap_or(false),
+                    mode,
                 },
             )
             .await?;

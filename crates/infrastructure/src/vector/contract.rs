@@ -1,7 +1,7 @@
 //! One contract, run against both adapters: qdrant-edge always, a Qdrant server when
 //! `DOCENT_TEST_QDRANT_URL` is set.
 
-use docent_documents::ports::{IndexPoint, VectorIndex, VectorQuery};
+use docent_documents::ports::{IndexPoint, SearchMode, VectorIndex, VectorQuery};
 use docent_kernel::{DocumentId, OrgId};
 
 use super::{EdgeIndex, QdrantIndex};
@@ -36,7 +36,7 @@ fn query(vector: [f32; DIMS], text: &str, limit: usize) -> VectorQuery {
         limit,
         tags: None,
         document_ids: None,
-        hybrid: false,
+        mode: SearchMode::Dense,
     }
 }
 
@@ -163,7 +163,7 @@ async fn contract(index: &dyn VectorIndex) {
         .search(
             org,
             VectorQuery {
-                hybrid: true,
+                mode: SearchMode::Hybrid,
                 ..query([1.0, 0.0, 0.0, 0.0], "parking garage midnight", 2)
             },
         )
@@ -184,6 +184,47 @@ async fn contract(index: &dyn VectorIndex) {
         garage.score.abs() < 1e-3,
         "the reported score is the dense similarity: {}",
         garage.score
+    );
+
+    // Keyword alone: only passages sharing a word, best first, whatever their vectors.
+    let keyword = index
+        .search(
+            org,
+            VectorQuery {
+                mode: SearchMode::Keyword,
+                ..query([1.0, 0.0, 0.0, 0.0], "parking garage midnight", 5)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        keyword
+            .iter()
+            .map(|h| (h.document_id, h.ordinal))
+            .collect::<Vec<_>>(),
+        vec![(manual, 1)],
+        "{keyword:?}"
+    );
+    assert!(keyword[0].score.abs() < 1e-3, "{}", keyword[0].score);
+    // Another organization's "vacation days" matches the words exactly, and stays out; the
+    // passage with both words comes before the one with one.
+    let words = index
+        .search(
+            org,
+            VectorQuery {
+                mode: SearchMode::Keyword,
+                ..query([1.0, 0.0, 0.0, 0.0], "vacation days", 5)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        words
+            .iter()
+            .map(|h| (h.document_id, h.ordinal))
+            .collect::<Vec<_>>(),
+        vec![(manual, 0), (faq, 0)],
+        "{words:?}"
     );
 
     // Writing the same chunk twice keeps one point; shrinking drops the tail.

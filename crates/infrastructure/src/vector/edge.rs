@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use docent_documents::point_id;
-use docent_documents::ports::{IndexError, IndexPoint, VectorHit, VectorIndex, VectorQuery};
+use docent_documents::ports::{
+    IndexError, IndexPoint, SearchMode, VectorHit, VectorIndex, VectorQuery,
+};
 use docent_kernel::{DocumentId, OrgId};
 use qdrant_edge::bm25_embed::EdgeBm25;
 use qdrant_edge::external::ordered_float::OrderedFloat;
@@ -376,37 +378,43 @@ impl VectorIndex for EdgeIndex {
                 narrowing.push(any_keyword("tags", tags)?);
             }
             let filter = org_filter(org, narrowing)?;
-            if !query.hybrid {
-                let dense = inner.query(
-                    filter,
-                    VectorInternal::Dense(query.vector),
-                    DENSE,
-                    query.limit,
-                    false,
-                )?;
-                return Ok(dense_only(dense, query.limit));
-            }
-            let candidates = query.limit * CANDIDATES_PER_HIT;
-            let dense = inner.query(
-                filter.clone(),
-                VectorInternal::Dense(query.vector.clone()),
-                DENSE,
-                candidates,
-                false,
-            )?;
-            let sparse_query = inner.bm25.embed_query(&query.text);
-            let sparse = if sparse_query.indices.is_empty() {
-                Vec::new()
-            } else {
+            let dense = |limit| {
                 inner.query(
-                    filter,
+                    filter.clone(),
+                    VectorInternal::Dense(query.vector.clone()),
+                    DENSE,
+                    limit,
+                    false,
+                )
+            };
+            let sparse = |limit| {
+                let sparse_query = inner.bm25.embed_query(&query.text);
+                if sparse_query.indices.is_empty() {
+                    return Ok(Vec::new());
+                }
+                inner.query(
+                    filter.clone(),
                     VectorInternal::Sparse(sparse_query),
                     SPARSE,
-                    candidates,
+                    limit,
                     true,
-                )?
+                )
             };
-            Ok(fuse(dense, sparse, &query.vector, query.limit))
+            Ok(match query.mode {
+                SearchMode::Dense => dense_only(dense(query.limit)?, query.limit),
+                SearchMode::Keyword => {
+                    fuse(Vec::new(), sparse(query.limit)?, &query.vector, query.limit)
+                }
+                SearchMode::Hybrid => {
+                    let candidates = query.limit * CANDIDATES_PER_HIT;
+                    fuse(
+                        dense(candidates)?,
+                        sparse(candidates)?,
+                        &query.vector,
+                        query.limit,
+                    )
+                }
+            })
         })
         .await
     }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use docent_documents::point_id;
-use docent_documents::ports::{IndexError, IndexPoint, VectorHit, VectorIndex, VectorQuery};
+use docent_documents::ports::{
+    IndexError, IndexPoint, SearchMode, VectorHit, VectorIndex, VectorQuery,
+};
 use docent_kernel::{DocumentId, OrgId};
 use qdrant_client::qdrant::r#match::MatchValue;
 use qdrant_client::qdrant::vector_output::Vector as VectorOutputKind;
@@ -296,30 +298,31 @@ impl VectorIndex for QdrantIndex {
             narrowing.push(Condition::matches("tags", tags));
         }
         let filter = org_filter(org, narrowing);
-        if !query.hybrid {
-            let dense = self
-                .query(
-                    filter,
-                    Query::new_nearest(query.vector),
-                    DENSE,
-                    query.limit,
-                    false,
-                )
-                .await?;
-            return Ok(dense_only(dense, query.limit));
-        }
-        let candidates = query.limit * CANDIDATES_PER_HIT;
-        let dense = self
-            .query(
+        let (dense_limit, sparse_limit) = match query.mode {
+            SearchMode::Dense => (query.limit, 0),
+            SearchMode::Keyword => (0, query.limit),
+            SearchMode::Hybrid => (
+                query.limit * CANDIDATES_PER_HIT,
+                query.limit * CANDIDATES_PER_HIT,
+            ),
+        };
+        let dense = if dense_limit == 0 {
+            Vec::new()
+        } else {
+            self.query(
                 filter.clone(),
                 Query::new_nearest(query.vector.clone()),
                 DENSE,
-                candidates,
+                dense_limit,
                 false,
             )
-            .await?;
+            .await?
+        };
+        if query.mode == SearchMode::Dense {
+            return Ok(dense_only(dense, query.limit));
+        }
         let sparse_query = self.bm25.embed_query(&query.text);
-        let sparse = if sparse_query.indices.is_empty() {
+        let sparse = if sparse_query.indices.is_empty() || sparse_limit == 0 {
             Vec::new()
         } else {
             self.query(
@@ -329,7 +332,7 @@ impl VectorIndex for QdrantIndex {
                     sparse_query.values,
                 )),
                 SPARSE,
-                candidates,
+                sparse_limit,
                 true,
             )
             .await?
