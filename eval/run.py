@@ -299,12 +299,14 @@ def run(api: Api, manifest, questions, settings, args) -> dict:
     for mode in MODES:
         latencies = []
         ranks = []
+        per_question: dict[str, list] = {}
         top_scores = []
         for q in questions:
             body = {"query": q["question"], "top_k": 10, "mode": mode}
             t0 = time.perf_counter()
             hits = api.ok("POST", f"/v1/orgs/{org}/search", body)["results"]
             latencies.append(time.perf_counter() - t0)
+            per_question[q["id"]] = [{"text": h["text"], "score": h["score"], "title": h["title"]} for h in hits]
             # What a chatbot (top_k 5) compares with its min_score: the best of its passages.
             top_scores.append((q, max((h["score"] for h in hits[:5]), default=-1.0)))
             if not q["document"]:
@@ -329,6 +331,8 @@ def run(api: Api, manifest, questions, settings, args) -> dict:
             by_format[formats[q["document"]]].append(bool(p and p <= 5))
         row["passage@5_by_format"] = {f: sum(v) / len(v) for f, v in sorted(by_format.items())}
         row["misses"] = [q["id"] for q, _, p in ranks if not (p and p <= 5)]
+        if args.hits:
+            row["hits"] = per_question
         sweep = []
         for step in range(0, 13):
             threshold = round(0.2 + 0.05 * step, 2)
@@ -519,6 +523,7 @@ def main() -> None:
     parser.add_argument("--min-score", type=float, default=None, help="the chatbot's min_score (default: docent's)")
     parser.add_argument("--ingest-timeout", type=int, default=3600)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--hits", action="store_true", help="with --json: every question's results too")
     parser.add_argument("--write", action="store_true", help="put the table into docs/quality.md")
     args = parser.parse_args()
     result = evaluate(args)

@@ -793,12 +793,7 @@ async fn latex_pdfs_keep_every_word_and_lose_their_running_headers() {
         .map(|c| c["text"].as_str().unwrap().to_lowercase())
         .collect::<Vec<_>>()
         .join("\n");
-    let words: std::collections::HashSet<&str> =
-        text.split(|c: char| !c.is_alphanumeric()).collect();
-    let missing: Vec<String> = docent_documents::fixtures::latex_pdf_words()
-        .into_iter()
-        .filter(|w| !words.contains(w.as_str()))
-        .collect();
+    let missing = docent_documents::fixtures::latex_pdf_words_missing_from(&text);
     assert!(missing.is_empty(), "lost {missing:?} of\n{text}");
     assert!(!text.contains("docent field guide"), "{text}");
     // And keyword search finds the sentence by its ligature words.

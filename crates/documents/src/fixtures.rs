@@ -65,6 +65,18 @@ pub fn pdf(pages: &[&str]) -> Vec<u8> {
 /// number on every page.
 pub const LATEX_PDF: &[u8] = include_bytes!("../fixtures/latex-ligatures.pdf");
 
+/// The words of [`LATEX_PDF`]'s body text that `text` (what was extracted from it) lacks.
+#[must_use]
+pub fn latex_pdf_words_missing_from(text: &str) -> Vec<String> {
+    let text = text.to_lowercase();
+    let found: std::collections::HashSet<&str> =
+        text.split(|c: char| !c.is_alphanumeric()).collect();
+    latex_pdf_words()
+        .into_iter()
+        .filter(|word| !found.contains(word.as_str()))
+        .collect()
+}
+
 /// The words of [`LATEX_PDF`]'s body text, as written in its source (lower case).
 #[must_use]
 pub fn latex_pdf_words() -> Vec<String> {

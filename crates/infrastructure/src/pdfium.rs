@@ -103,12 +103,7 @@ mod tests {
             .map(|b| b.text.to_lowercase())
             .collect::<Vec<_>>()
             .join("\n");
-        let words: std::collections::HashSet<&str> =
-            text.split(|c: char| !c.is_alphanumeric()).collect();
-        let missing: Vec<String> = fixtures::latex_pdf_words()
-            .into_iter()
-            .filter(|w| !words.contains(w.as_str()))
-            .collect();
+        let missing = fixtures::latex_pdf_words_missing_from(&text);
         assert!(missing.is_empty(), "lost {missing:?} of\n{text}");
         assert!(text.contains("will find an optional argument"), "{text}");
         assert!(!text.contains("docent field guide"), "{text}");

@@ -263,6 +263,20 @@ mod tests {
         assert_eq!(clean_pages(&two), two);
     }
 
+    #[test]
+    fn the_builtin_reader_loses_latex_ligatures() {
+        // Why PDFium reads PDFs where it is installed (and proof that the fixture's check finds
+        // lost words): pdfTeX's fonts name their ligatures only in their font programs.
+        let extracted =
+            extract(crate::fixtures::LATEX_PDF, &Limits::default(), &BuiltinPdf).unwrap();
+        let text: Vec<&str> = extracted.blocks.iter().map(|b| b.text.as_str()).collect();
+        let missing = crate::fixtures::latex_pdf_words_missing_from(&text.join("\n"));
+        assert!(
+            missing.iter().any(|w| w.contains("fi")) && missing.iter().any(|w| w.contains("ff")),
+            "{missing:?}"
+        );
+    }
+
     struct Pages(Vec<Option<String>>);
 
     impl PdfEngine for Pages {
