@@ -334,10 +334,10 @@ def run(api: Api, manifest, questions, settings, args) -> dict:
         if args.hits:
             row["hits"] = per_question
         sweep = []
+        nulls = [score for q, score in top_scores if not q["document"]]
+        real = [score for q, score in top_scores if q["document"]]
         for step in range(0, 13):
             threshold = round(0.2 + 0.05 * step, 2)
-            nulls = [score for q, score in top_scores if not q["document"]]
-            real = [score for q, score in top_scores if q["document"]]
             sweep.append(
                 {
                     "min_score": threshold,
@@ -464,25 +464,19 @@ def table(result: dict) -> str:
               "|---|" + "---|" * len(formats)]
     for mode, row in result["modes"].items():
         lines.append(f"| {mode} | " + " | ".join(f"{row['passage@5_by_format'].get(f, 0):.3f}" for f in formats) + " |")
-    sweep = result["modes"]["hybrid"]["min_score_sweep"]
     lines += [
         "",
         "The fallback against `min_score` (the best dense score among a chatbot's five hybrid passages):",
         "",
-        "| min_score | " + " | ".join(f"{row['min_score']:.2f}" for row in sweep) + " |",
-        "|---|" + "---|" * len(sweep),
-        "| abstention | " + " | ".join(f"{row['abstention']:.2f}" for row in sweep) + " |",
-        "| answer rate | " + " | ".join(f"{row['answer_rate']:.2f}" for row in sweep) + " |",
-    ]
-    fusion = result["fusion"]
-    lines += [
+        *sweep_table(
+            result["modes"]["hybrid"]["min_score_sweep"],
+            [("min_score", "min_score", ".2f"), ("abstention", "abstention", ".2f"), ("answer rate", "answer_rate", ".2f")],
+        ),
         "",
         "Passage recall@5 of the fusion by the dense ranking's weight (0: keyword alone, 1: dense alone;",
         "computed by the harness from both rankings' first 20):",
         "",
-        "| dense weight | " + " | ".join(f"{row['dense_weight']:.1f}" for row in fusion) + " |",
-        "|---|" + "---|" * len(fusion),
-        "| passage@5 | " + " | ".join(f"{row['passage@5']:.3f}" for row in fusion) + " |",
+        *sweep_table(result["fusion"], [("dense weight", "dense_weight", ".1f"), ("passage@5", "passage@5", ".3f")]),
     ]
     a = result["answers"]
     lines += [
@@ -504,6 +498,17 @@ def table(result: dict) -> str:
             f"{f['ligature_words']} | {f['ligatures'] * 100:.1f} % |"
         )
     return "\n".join(lines)
+
+
+def sweep_table(rows: list[dict], fields: list[tuple[str, str, str]]) -> list[str]:
+    """A sweep as a Markdown table with one column per setting: the first field heads the
+    columns, each other field is a row (label, key in `rows`, format)."""
+    lines = []
+    for i, (label, key, fmt) in enumerate(fields):
+        lines.append(f"| {label} | " + " | ".join(format(row[key], fmt) for row in rows) + " |")
+        if i == 0:
+            lines.append("|---|" + "---|" * len(rows))
+    return lines
 
 
 def write_docs(text: str) -> None:

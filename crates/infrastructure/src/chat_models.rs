@@ -352,17 +352,24 @@ impl<C: OpenAiConfigTrait + Send + Sync + 'static> ChatModel for OpenAiChat<C> {
             };
             futures_util::stream::iter(out)
         });
-        let cut = futures_util::stream::once(async move {
-            (!finished.load(Ordering::Relaxed)).then(|| {
-                Err(ChatError::Transient {
-                    message: "the stream ended before the model finished".to_owned(),
-                    retry_after: None,
-                })
+        Ok(Box::pin(chunks.chain(cut_short(finished))))
+    }
+}
+
+/// What follows an answer stream: a transient error when the provider's stream ended before
+/// `finished` was set by its last event (the connection was cut), nothing otherwise.
+fn cut_short(
+    finished: Arc<AtomicBool>,
+) -> impl futures_util::Stream<Item = Result<ChatChunk, ChatError>> + Send {
+    futures_util::stream::once(async move {
+        (!finished.load(Ordering::Relaxed)).then(|| {
+            Err(ChatError::Transient {
+                message: "the stream ended before the model finished".to_owned(),
+                retry_after: None,
             })
         })
-        .filter_map(std::future::ready);
-        Ok(Box::pin(chunks.chain(cut)))
-    }
+    })
+    .filter_map(std::future::ready)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ impl std::fmt::Debug for PdfiumEngine {
 }
 
 impl PdfiumEngine {
-    /// Loads the library at `library` (once per process).
+    /// Loads the library at `library`; a process binds PDFium once, so a second call fails.
     pub fn load(library: &Path) -> Result<Self, String> {
         let bindings = Pdfium::bind_to_library(library)
             .map_err(|e| format!("cannot load PDFium from {}: {e}", library.display()))?;
@@ -70,14 +70,8 @@ mod tests {
 
     /// The library `scripts/fetch-models` unpacks (`./dev test` runs it first).
     fn engine() -> PdfiumEngine {
-        let dir = std::env::var_os("DOCENT_MODELS_DIR").map_or_else(
-            || {
-                std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                    .join(".cache/docent/models")
-            },
-            std::path::PathBuf::from,
-        );
-        PdfiumEngine::load(&dir.join("pdfium/libpdfium.so")).expect("run scripts/fetch-models")
+        PdfiumEngine::load(&crate::testing::models_dir().join("pdfium/libpdfium.so"))
+            .expect("run scripts/fetch-models")
     }
 
     #[test]

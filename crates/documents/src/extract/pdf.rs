@@ -4,7 +4,7 @@
 //! line end are joined, and lines repeated at the top or bottom of pages (running headers and
 //! footers, page numbers) are dropped. Encrypted files are refused with their own code.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{Collector, ExtractError, Extracted, Limits, MediaType};
 
@@ -90,28 +90,30 @@ const MIN_REPEATS: usize = 3;
 
 /// Each page's text without running headers and footers, its hyphenation undone.
 fn clean_pages(pages: &[Option<String>]) -> Vec<Option<String>> {
-    let lines: Vec<Option<Vec<String>>> = pages
+    let pages: Vec<Option<Vec<Line>>> = pages
+        .iter()
+        .map(|page| page.as_deref().map(|text| edge_lines(&dehyphenate(text))))
+        .collect();
+    let threshold = MIN_REPEATS.max(pages.len() / 10);
+    let mut repeats: HashMap<&str, usize> = HashMap::new();
+    for lines in pages.iter().flatten() {
+        let keys: HashSet<&str> = lines.iter().filter_map(|l| l.edge_key.as_deref()).collect();
+        for key in keys {
+            *repeats.entry(key).or_default() += 1;
+        }
+    }
+    let running = |key: &Option<String>| {
+        key.as_deref()
+            .is_some_and(|key| repeats.get(key).is_some_and(|n| *n >= threshold))
+    };
+    pages
         .iter()
         .map(|page| {
-            page.as_deref()
-                .map(dehyphenate)
-                .map(|text| non_blank_lines(&text))
-        })
-        .collect();
-    let repeated = running_lines(&lines);
-    lines
-        .into_iter()
-        .map(|page| {
-            page.map(|lines| {
-                let last = lines.len();
+            page.as_ref().map(|lines| {
                 lines
                     .iter()
-                    .enumerate()
-                    .filter(|(i, line)| {
-                        let at_edge = *i < EDGE_LINES || *i + EDGE_LINES >= last;
-                        !(at_edge && repeated.contains_key(&edge_key(line)))
-                    })
-                    .map(|(_, line)| line.as_str())
+                    .filter(|line| !running(&line.edge_key))
+                    .map(|line| line.text.as_str())
                     .collect::<Vec<_>>()
                     .join("\n")
             })
@@ -119,11 +121,31 @@ fn clean_pages(pages: &[Option<String>]) -> Vec<Option<String>> {
         .collect()
 }
 
-fn non_blank_lines(text: &str) -> Vec<String> {
-    text.lines()
+/// A non-blank line of a page.
+struct Line {
+    text: String,
+    /// Its [`edge_key`], when it is among the first or last [`EDGE_LINES`] of its page.
+    edge_key: Option<String>,
+}
+
+/// A page's non-blank lines.
+fn edge_lines(text: &str) -> Vec<Line> {
+    let lines: Vec<&str> = text
+        .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
-        .map(str::to_owned)
+        .collect();
+    let count = lines.len();
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let at_edge = i < EDGE_LINES || i + EDGE_LINES >= count;
+            Line {
+                text: line.to_owned(),
+                edge_key: at_edge.then(|| edge_key(line)),
+            }
+        })
         .collect()
 }
 
@@ -140,29 +162,6 @@ fn edge_key(line: &str) -> String {
         }
     }
     key
-}
-
-/// The edge lines repeated on enough pages to be running headers or footers.
-fn running_lines(pages: &[Option<Vec<String>>]) -> HashMap<String, usize> {
-    let threshold = MIN_REPEATS.max(pages.len() / 10);
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for lines in pages.iter().flatten() {
-        let mut seen: Vec<String> = Vec::new();
-        let last = lines.len();
-        for (i, line) in lines.iter().enumerate() {
-            if i < EDGE_LINES || i + EDGE_LINES >= last {
-                let key = edge_key(line);
-                if !seen.contains(&key) {
-                    seen.push(key);
-                }
-            }
-        }
-        for key in seen {
-            *counts.entry(key).or_default() += 1;
-        }
-    }
-    counts.retain(|_, n| *n >= threshold);
-    counts
 }
 
 /// Joins words broken at a line end: PDFium's hyphenation mark (U+FFFE) and soft hyphens

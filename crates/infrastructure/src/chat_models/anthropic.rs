@@ -202,16 +202,7 @@ where
         };
         std::future::ready(chunk)
     });
-    let cut = futures_util::stream::once(async move {
-        (!ended.load(Ordering::Relaxed)).then(|| {
-            Err(ChatError::Transient {
-                message: "the stream ended before the model finished".to_owned(),
-                retry_after: None,
-            })
-        })
-    })
-    .filter_map(std::future::ready);
-    Box::pin(events.chain(cut))
+    Box::pin(events.chain(super::cut_short(ended)))
 }
 
 #[cfg(test)]

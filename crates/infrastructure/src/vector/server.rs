@@ -176,6 +176,45 @@ impl QdrantIndex {
             .collect()
     }
 
+    /// The points nearest to `vector`.
+    async fn dense(
+        &self,
+        filter: Filter,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<Candidate>, IndexError> {
+        self.query(
+            filter,
+            Query::new_nearest(vector.to_vec()),
+            DENSE,
+            limit,
+            false,
+        )
+        .await
+    }
+
+    /// The points most relevant to `text` by BM25, with their dense vectors (scores are the dense
+    /// similarity); none when the text has no terms.
+    async fn sparse(
+        &self,
+        filter: Filter,
+        text: &str,
+        limit: usize,
+    ) -> Result<Vec<Candidate>, IndexError> {
+        let sparse = self.bm25.embed_query(text);
+        if sparse.indices.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.query(
+            filter,
+            Query::new_nearest(VectorInput::new_sparse(sparse.indices, sparse.values)),
+            SPARSE,
+            limit,
+            true,
+        )
+        .await
+    }
+
     async fn delete(&self, filter: Filter) -> Result<(), IndexError> {
         self.client
             .delete_points(
@@ -298,46 +337,26 @@ impl VectorIndex for QdrantIndex {
             narrowing.push(Condition::matches("tags", tags));
         }
         let filter = org_filter(org, narrowing);
-        let (dense_limit, sparse_limit) = match query.mode {
-            SearchMode::Dense => (query.limit, 0),
-            SearchMode::Keyword => (0, query.limit),
-            SearchMode::Hybrid => (
-                query.limit * CANDIDATES_PER_HIT,
-                query.limit * CANDIDATES_PER_HIT,
+        Ok(match query.mode {
+            SearchMode::Dense => dense_only(
+                self.dense(filter, &query.vector, query.limit).await?,
+                query.limit,
             ),
-        };
-        let dense = if dense_limit == 0 {
-            Vec::new()
-        } else {
-            self.query(
-                filter.clone(),
-                Query::new_nearest(query.vector.clone()),
-                DENSE,
-                dense_limit,
-                false,
-            )
-            .await?
-        };
-        if query.mode == SearchMode::Dense {
-            return Ok(dense_only(dense, query.limit));
-        }
-        let sparse_query = self.bm25.embed_query(&query.text);
-        let sparse = if sparse_query.indices.is_empty() || sparse_limit == 0 {
-            Vec::new()
-        } else {
-            self.query(
-                filter,
-                Query::new_nearest(VectorInput::new_sparse(
-                    sparse_query.indices,
-                    sparse_query.values,
-                )),
-                SPARSE,
-                sparse_limit,
-                true,
-            )
-            .await?
-        };
-        Ok(fuse(dense, sparse, &query.vector, query.limit))
+            SearchMode::Keyword => fuse(
+                Vec::new(),
+                self.sparse(filter, &query.text, query.limit).await?,
+                &query.vector,
+                query.limit,
+            ),
+            SearchMode::Hybrid => {
+                let candidates = query.limit * CANDIDATES_PER_HIT;
+                let dense = self
+                    .dense(filter.clone(), &query.vector, candidates)
+                    .await?;
+                let sparse = self.sparse(filter, &query.text, candidates).await?;
+                fuse(dense, sparse, &query.vector, query.limit)
+            }
+        })
     }
 
     async fn count(&self, org: OrgId, document: DocumentId) -> Result<u64, IndexError> {
