@@ -145,9 +145,11 @@ def rank_of(hits: list[dict], match) -> int | None:
     return None
 
 
-def document_text(api: Api, org: str, document: str) -> tuple[str, dict[int, str]]:
-    """The document's extracted text, rebuilt from its chunks' spans, and its chunks by ordinal."""
+def document_text(api: Api, org: str, document: str) -> tuple[str, dict[int, str], int]:
+    """The document's extracted text, rebuilt from its chunks' spans, its chunks by ordinal, and
+    how many of them carry a section (heading path)."""
     chunks: dict[int, str] = {}
+    sectioned = 0
     chars: list[str] = []
     cursor = None
     while True:
@@ -155,6 +157,7 @@ def document_text(api: Api, org: str, document: str) -> tuple[str, dict[int, str
         page = api.ok("GET", f"/v1/orgs/{org}/documents/{document}/chunks{query}")
         for chunk in page["items"]:
             chunks[chunk["ordinal"]] = chunk["text"]
+            sectioned += bool(chunk.get("section"))
             start, end = chunk["char_start"], chunk["char_end"]
             if len(chars) < end:
                 chars.extend(" " * (end - len(chars)))
@@ -162,7 +165,7 @@ def document_text(api: Api, org: str, document: str) -> tuple[str, dict[int, str
         cursor = page.get("next_cursor")
         if not cursor:
             break
-    return "".join(chars), chunks
+    return "".join(chars), chunks, sectioned
 
 
 LINE_END_HYPHEN = re.compile(r"(\w)-\n(\w)")
@@ -266,11 +269,16 @@ def run(api: Api, manifest, questions, settings, args) -> dict:
 
     texts: dict[str, str] = {}
     chunks: dict[str, dict[int, str]] = {}
+    # Chunks with a section path, and all chunks, by format.
+    sections: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    formats = {d["name"]: d["format"] for d in manifest}
     for name, document in ids.items():
         if name in failed:
             texts[name], chunks[name] = "", {}
         else:
-            texts[name], chunks[name] = document_text(api, org, document)
+            texts[name], chunks[name], sectioned = document_text(api, org, document)
+            sections[formats[name]][0] += sectioned
+            sections[formats[name]][1] += len(chunks[name])
     fidelity = []
     for doc in manifest:
         if doc["format"] == "pdf":
@@ -370,6 +378,7 @@ def run(api: Api, manifest, questions, settings, args) -> dict:
         "answers": answers,
         "fusion": fusion,
         "fidelity": fidelity,
+        "sections": {f: round(n / total, 3) if total else 0.0 for f, (n, total) in sorted(sections.items())},
     }
 
 
@@ -485,6 +494,10 @@ def table(result: dict) -> str:
         f"{a['abstention']:.3f} (unanswerable questions given the fallback), answer rate "
         f"{a['answer_rate']:.3f} (answerable questions not given it), citation accuracy "
         f"{a['citation_accuracy']:.3f}.",
+        "",
+        "Chunks carrying a section (heading path) by format: "
+        + ", ".join(f"{f} {share:.0%}" for f, share in result.get("sections", {}).items())
+        + ".",
         "",
         "PDF extraction fidelity (share of `pdftotext`'s words in docent's text; of those spelled with",
         "ff, fi or fl, which LaTeX sets as ligatures):",

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use docent_documents::chunk::Chunker;
-use docent_documents::extract::{Block, Extracted, MediaType};
+use docent_documents::extract::{Block, BlockKind, Extracted, MediaType};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_TOKENS: usize = 48;
@@ -30,18 +30,27 @@ fn chunker() -> &'static Chunker {
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    // `\u{1}` separates blocks, `\u{2}` starts a new page.
+    // `\u{1}` separates blocks, `\u{2}` starts a new page; a block starting with `\u{3}` is a
+    // heading (its level from its length), one starting with `\u{4}` a table or list.
     let mut page = 1;
     let mut blocks = Vec::new();
     for part in text.split('\u{1}') {
         if part.starts_with('\u{2}') {
             page += 1;
         }
-        let cleaned = part.trim_start_matches('\u{2}').trim();
+        let part = part.trim_start_matches('\u{2}');
+        let kind = if part.starts_with('\u{3}') {
+            BlockKind::Heading(u8::try_from(part.len() % 7).unwrap_or(1))
+        } else if part.starts_with('\u{4}') {
+            BlockKind::Whole
+        } else {
+            BlockKind::Text
+        };
+        let cleaned = part.trim_start_matches(['\u{3}', '\u{4}']).trim();
         if !cleaned.is_empty() {
             blocks.push(Block {
                 page: Some(page),
-                heading: false,
+                kind,
                 text: cleaned.to_owned(),
             });
         }

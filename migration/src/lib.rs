@@ -11,6 +11,7 @@ mod m20261126_000005_usage;
 mod m20261126_000006_documents;
 mod m20261126_000007_providers;
 mod m20261126_000008_chat;
+mod m20261201_000009_chunk_sections;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_documents::Migration),
             Box::new(m20261126_000007_providers::Migration),
             Box::new(m20261126_000008_chat::Migration),
+            Box::new(m20261201_000009_chunk_sections::Migration),
         ]
     }
 }

@@ -163,6 +163,7 @@ async fn main() {
             n,
             title: hit.title,
             page: hit.chunk.page,
+            section: hit.chunk.section,
             text: hit.chunk.text,
         })
         .collect();

@@ -196,15 +196,31 @@ async fn chatbots_answer_from_documents_with_citations(backend: Backend) {
     let (_, owner) = app.signup("chat-owner@example.com", PW).await;
     let org = app.create_org(&owner, "Chat").await;
     let returns = text_document(&app, &owner, &org, "Returns policy", RETURNS, "support").await;
-    let lighthouse = text_document(
-        &app,
-        &owner,
-        &org,
-        "Lighthouse duties",
-        LIGHTHOUSE,
-        "lighthouse",
-    )
-    .await;
+    // A Markdown file with headings, so its citations carry a section.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(
+                format!("# Keeping the light\n\n## The lamp\n\n{LIGHTHOUSE}\n").into_bytes(),
+            )
+            .file_name("duties.md"),
+        )
+        .text("title", "Lighthouse duties")
+        .text("tags", "lighthouse");
+    let uploaded: Value = app
+        .client
+        .post(format!("{}/v1/orgs/{org}/documents", app.base))
+        .bearer_auth(&owner)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lighthouse = uploaded["id"].as_str().unwrap().to_owned();
+    let document = settled(&app, &owner, &org, &lighthouse).await;
+    assert_eq!(document["status"], "ready", "{document}");
     let provider = create(
         &app,
         &format!("/v1/orgs/{org}/providers"),
@@ -532,6 +548,10 @@ async fn chatbots_answer_from_documents_with_citations(backend: Backend) {
         "{text}"
     );
     assert_eq!(known["citations"][0]["document_id"], lighthouse.as_str());
+    assert_eq!(
+        known["citations"][0]["section"], "Keeping the light › The lamp",
+        "{known}"
+    );
     // A document-id scope works the same way.
     let patched = app
         .patch(

@@ -210,6 +210,48 @@ async fn documents_are_processed_searched_and_deleted(backend: Backend) {
         );
         assert!(top["score"].as_f64().unwrap() > 0.2, "{question}: {top}");
     }
+    // Results carry their passage's heading path; text without headings has none.
+    let vacation = search(&app, &owner, &org, "paid vacation days per month").await;
+    assert_eq!(
+        vacation[0]["section"], "Employee handbook › Vacation",
+        "{vacation:#?}"
+    );
+    assert!(
+        vacation[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Employee handbook\n\nVacation\n\n"),
+        "{vacation:#?}"
+    );
+    let door = search(&app, &owner, &org, "server room door code").await;
+    assert_eq!(door[0]["section"], "Server room", "{door:#?}");
+    let refund = search(&app, &owner, &org, "refund within 45 days").await;
+    assert_eq!(refund[0]["document_id"].as_str(), Some(returns.as_str()));
+    assert!(
+        refund[0].get("section").is_none_or(Value::is_null),
+        "{refund:#?}"
+    );
+    let chunks = app
+        .get(
+            &format!("/v1/orgs/{org}/documents/{handbook}/chunks"),
+            Some(&owner),
+        )
+        .await
+        .expect(200);
+    let sections: Vec<_> = chunks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["section"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        sections,
+        [
+            "Employee handbook › Vacation",
+            "Employee handbook › Expenses"
+        ],
+        "{chunks:#}"
+    );
     // Hybrid search (semantic fused with BM25) and keyword search alone find the passage too
     // (the deprecated `"hybrid": true` still means hybrid).
     for (question, expected, phrase) in [
@@ -813,4 +855,159 @@ async fn latex_pdfs_keep_every_word_and_lose_their_running_headers() {
             .contains("will find an optional argument"),
         "{hits:#?}"
     );
+}
+
+on_both_backends!(a_new_embedding_model_is_built_in_the_background_and_searches_switch_when_done);
+
+/// The ids of the organization's documents and the model each one's vectors are from.
+async fn models_of(app: &TestApp, token: &str, org: &str) -> Vec<(String, String)> {
+    app.get(&format!("/v1/orgs/{org}/documents"), Some(token))
+        .await
+        .expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_str().unwrap().to_owned(),
+                d["embedding_model"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn a_new_embedding_model_is_built_in_the_background_and_searches_switch_when_done(
+    backend: Backend,
+) {
+    const OLD: &str = "all-MiniLM-L6-v2-int8";
+    // The same network pooled by its [CLS] token: other vectors, so another model and collection.
+    const NEW: &str = "all-MiniLM-L6-v2-int8-cls";
+    let app = TestApp::start(backend).await;
+    let (_, owner) = app.signup("models-owner@example.com", PW).await;
+    let org = app.create_org(&owner, "Models").await;
+    let mut ids = Vec::new();
+    for (name, bytes) in [
+        ("handbook.md", HANDBOOK.as_bytes().to_vec()),
+        ("facilities.html", SERVER_ROOM.as_bytes().to_vec()),
+    ] {
+        let accepted = upload(&app, &owner, &org, name, bytes, "")
+            .await
+            .expect(202);
+        ids.push(accepted["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        assert_eq!(settled(&app, &owner, &org, id).await["status"], "ready");
+    }
+    let handbook = ids[0].clone();
+    let found = |results: &[Value]| {
+        results
+            .first()
+            .and_then(|r| r["document_id"].as_str())
+            .map(str::to_owned)
+    };
+    let question = "How many paid days off do staff earn each month?";
+    assert_eq!(
+        found(&search(&app, &owner, &org, question).await),
+        Some(handbook.clone())
+    );
+
+    // The operator changes the model. Without the previous one configured, and before the worker
+    // re-embedded anything, searches find nothing: what `[embedding.previous]` is for.
+    let new_model = |config: &mut docent_app::Config| {
+        config.embedding.pooling = Some(docent_infrastructure::embedder::LocalPooling::Cls);
+    };
+    let app = app
+        .restarted(|config| {
+            new_model(config);
+            config.worker.embedded = false;
+        })
+        .await;
+    assert_eq!(app.services.embedder.model_id(), NEW);
+    assert_eq!(
+        app.services.jobs.pending().await.unwrap(),
+        2,
+        "a re-embedding job each"
+    );
+    assert_eq!(
+        search(&app, &owner, &org, question).await,
+        Vec::<Value>::new()
+    );
+
+    // With it, searches keep using the previous model's complete collection meanwhile.
+    let keep_previous = |config: &mut docent_app::Config| {
+        config.embedding.previous = Some(Box::new(
+            docent_infrastructure::config::EmbeddingConfig::default(),
+        ));
+    };
+    let app = app
+        .restarted(|config| {
+            keep_previous(config);
+            config.worker.embedded = false;
+        })
+        .await;
+    // Restarting queued nothing twice.
+    assert_eq!(app.services.jobs.pending().await.unwrap(), 2);
+    assert_eq!(
+        found(&search(&app, &owner, &org, question).await),
+        Some(handbook.clone())
+    );
+    assert!(
+        models_of(&app, &owner, &org)
+            .await
+            .iter()
+            .all(|(_, m)| m == OLD)
+    );
+
+    // With the worker back, the documents are re-embedded; what is uploaded meanwhile is found
+    // as well; every document ends on the new model.
+    let app = app.restarted(|config| config.worker.embedded = true).await;
+    let returns = app
+        .post(
+            &format!("/v1/orgs/{org}/documents/text"),
+            Some(&owner),
+            json!({"title": "Returns policy", "text": RETURNS}),
+        )
+        .await
+        .expect(202)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = Instant::now();
+    loop {
+        let models = models_of(&app, &owner, &org).await;
+        if models.len() == 3 && models.iter().all(|(_, m)| m == NEW) {
+            break;
+        }
+        // Every search in between finds the passage.
+        assert_eq!(
+            found(&search(&app, &owner, &org, question).await),
+            Some(handbook.clone()),
+            "{models:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(120), "{models:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.services.jobs.pending().await.unwrap(), 0);
+
+    // Once done, the new collection alone answers: the previous model can go.
+    let app = app
+        .restarted(|config| config.embedding.previous = None)
+        .await;
+    assert_eq!(
+        found(&search(&app, &owner, &org, question).await),
+        Some(handbook.clone())
+    );
+    assert_eq!(
+        found(
+            &search(
+                &app,
+                &owner,
+                &org,
+                "How long do I have to send an item back?"
+            )
+            .await
+        ),
+        Some(returns)
+    );
+    assert_eq!(app.services.jobs.pending().await.unwrap(), 0);
 }

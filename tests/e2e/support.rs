@@ -21,7 +21,8 @@ pub struct TestApp {
     data_dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _database: TestDatabase,
+    /// Kept for the app's life (dropping it drops the database); taken over by a restart.
+    database: Option<TestDatabase>,
 }
 
 /// A response: status, headers and JSON body (`Value::Null` when empty).
@@ -101,7 +102,35 @@ impl TestApp {
             data_dir,
             stop: Some(stop),
             server: Some(server),
-            _database: database,
+            database: Some(database),
+        }
+    }
+
+    /// The same app after a restart: the API and its worker stop (everything they hold is
+    /// released, the in-process vector index's lock too), the configuration is adjusted, and they
+    /// start again on the same database and data directory, as after an operator's change.
+    pub async fn restarted(mut self, adjust: impl FnOnce(&mut Config)) -> Self {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        let database = self.database.take();
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        let mut config = self.config.clone();
+        drop(self);
+        adjust(&mut config);
+        let (base, stop, server, services) = serve(&config, true).await;
+        Self {
+            base,
+            services,
+            client: reqwest::Client::new(),
+            config,
+            data_dir,
+            stop: Some(stop),
+            server: Some(server),
+            database,
         }
     }
 

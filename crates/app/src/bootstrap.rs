@@ -9,12 +9,16 @@ use docent_documents::chunk::Chunker;
 use docent_documents::extract::Limits;
 use docent_documents::jobs::JobQueue;
 use docent_documents::pipeline::{IngestPorts, Ingestor, PipelineSettings};
-use docent_documents::ports::{BlobStore, Embedder, VectorIndex};
+use docent_documents::ports::{
+    BlobStore, DocumentRepo as _, Embedder, EmbeddingTarget, VectorIndex,
+};
 use docent_documents::{DocumentPorts, DocumentService, UploadLimits};
 use docent_identity::{IdentityConfig, IdentityPorts, IdentityService};
 use docent_infrastructure::blob::ObjectBlobStore;
 use docent_infrastructure::chat_models::ProviderClients;
-use docent_infrastructure::config::{BlobBackend, Config, EmbeddingProvider, PdfEngineChoice};
+use docent_infrastructure::config::{
+    BlobBackend, Config, EmbeddingConfig, EmbeddingProvider, PdfEngineChoice,
+};
 use docent_infrastructure::db::{self, SqlStore};
 use docent_infrastructure::embedder::LocalEmbedder;
 use docent_infrastructure::rate_limit::{InMemoryKeyRateLimiter, RedisKeyRateLimiter};
@@ -163,6 +167,60 @@ fn secret_box(config: &Config) -> Result<AesGcmBox, BootstrapError> {
 
 /// The vector index: a Qdrant server when `qdrant_url` is set, else in-process in the data
 /// directory.
+/// The embedder these settings name.
+fn embedder_for(
+    settings: &EmbeddingConfig,
+    models_dir: &Path,
+) -> Result<Arc<dyn Embedder>, BootstrapError> {
+    Ok(
+        match (
+            settings.provider,
+            settings.base_url.as_deref(),
+            settings.model.as_deref(),
+            settings.dimensions,
+        ) {
+            (
+                EmbeddingProvider::OpenaiCompatible,
+                Some(base_url),
+                Some(model),
+                Some(dimensions),
+            ) => Arc::new(OpenAiEmbedder::new(
+                base_url,
+                settings.api_key.as_ref(),
+                model,
+                dimensions,
+            )),
+            // Validation guarantees the settings of the remote provider.
+            (EmbeddingProvider::OpenaiCompatible, _, _, _)
+            | (EmbeddingProvider::Local, _, _, _) => {
+                LocalEmbedder::shared_model(&settings.local_model(models_dir))
+                    .map_err(BootstrapError::Service)?
+            }
+        },
+    )
+}
+
+/// The model configured before the current one (`[embedding.previous]`) with its collection, for
+/// searches while documents are re-embedded; none when unset or the same model.
+async fn previous_model(
+    config: &Config,
+    current: &str,
+) -> Result<Option<EmbeddingTarget>, BootstrapError> {
+    let Some(settings) = &config.embedding.previous else {
+        return Ok(None);
+    };
+    let embedder = embedder_for(settings, &config.models_dir())?;
+    if embedder.model_id() == current {
+        tracing::warn!(
+            model = current,
+            "[embedding.previous] names the current model; it is ignored"
+        );
+        return Ok(None);
+    }
+    let index = open_index(config, embedder.model_id(), embedder.dimensions()).await?;
+    Ok(Some(EmbeddingTarget { embedder, index }))
+}
+
 async fn open_index(
     config: &Config,
     model_id: &str,
@@ -285,28 +343,32 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         },
     );
     let local_model = config.local_model();
-    let embedder: Arc<dyn Embedder> = match (
-        config.embedding.provider,
-        config.embedding.base_url.as_deref(),
-        config.embedding.model.as_deref(),
-        config.embedding.dimensions,
-    ) {
-        (EmbeddingProvider::OpenaiCompatible, Some(base_url), Some(model), Some(dimensions)) => {
-            Arc::new(OpenAiEmbedder::new(
-                base_url,
-                config.embedding.api_key.as_ref(),
-                model,
-                dimensions,
-            ))
+    let embedder = embedder_for(&config.embedding, &config.models_dir())?;
+    let index = open_index(config, embedder.model_id(), embedder.dimensions()).await?;
+    let previous = previous_model(config, embedder.model_id()).await?;
+    // Documents whose vectors another model made are embedded again, in the background, whether
+    // or not the previous model is configured to answer searches meanwhile.
+    let stale = sql
+        .enqueue_reembedding(embedder.model_id(), clock.now())
+        .await
+        .map_err(|e| BootstrapError::Service(format!("cannot queue re-embedding: {e}")))?;
+    if stale > 0 {
+        if previous.is_some() {
+            tracing::info!(
+                documents = stale,
+                model = embedder.model_id(),
+                "the embedding model changed: documents are re-embedded in the background; searches use the previous model until an organization's documents are done"
+            );
+        } else {
+            tracing::warn!(
+                documents = stale,
+                model = embedder.model_id(),
+                "the embedding model changed: documents are re-embedded in the background, and until then searches miss them; set [embedding.previous] to the model configured before to keep searching its vectors meanwhile"
+            );
         }
-        // Validation guarantees the settings of the remote provider.
-        (EmbeddingProvider::OpenaiCompatible, _, _, _) | (EmbeddingProvider::Local, _, _, _) => {
-            LocalEmbedder::shared_model(&local_model).map_err(BootstrapError::Service)?
-        }
-    };
+    }
     let documents_config = &config.documents;
     let extractor = extractor(config, &local_model.tokenizer())?;
-    let index = open_index(config, embedder.model_id(), embedder.dimensions()).await?;
     let blobs: Arc<dyn BlobStore> = Arc::new(
         match config.blobs.backend {
             BlobBackend::Local => ObjectBlobStore::local(&config.blobs_dir()),
@@ -320,6 +382,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
             blobs: blobs.clone(),
             index: index.clone(),
             embedder: embedder.clone(),
+            previous: previous.clone(),
             audit: sql.clone(),
             clock: clock.clone(),
         },
@@ -334,6 +397,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
             blobs: blobs.clone(),
             index: index.clone(),
             embedder: embedder.clone(),
+            previous: previous.clone(),
             extractor: Arc::new(extractor),
             usage: Arc::new(LedgerUsage(sql.clone())),
             clock: clock.clone(),
@@ -368,6 +432,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         orgs: Arc::new(OrgPurger {
             store: store.clone(),
             index: index.clone(),
+            previous_index: previous.map(|p| p.index),
             blobs: blobs.clone(),
             clock: Arc::new(SystemClock),
             retention: chrono::Duration::days(i64::from(config.retention.deleted_org_days)),

@@ -19,6 +19,8 @@ use docent_kernel::{Clock, OrgId};
 pub struct OrgPurger {
     pub(crate) store: SqlStore,
     pub(crate) index: Arc<dyn VectorIndex>,
+    /// The previous embedding model's collection, while documents are re-embedded.
+    pub(crate) previous_index: Option<Arc<dyn VectorIndex>>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) clock: Arc<dyn Clock>,
     /// How long audit events and usage rows outlive their organization.
@@ -49,9 +51,11 @@ impl OrgPurger {
     }
 
     async fn content(&self, org: OrgId) -> Result<(), JobFailure> {
-        self.index.delete_org(org).await.map_err(|e| match e {
-            IndexError::Unavailable(e) | IndexError::Invalid(e) => transient("vector index", e),
-        })?;
+        for index in std::iter::once(&self.index).chain(&self.previous_index) {
+            index.delete_org(org).await.map_err(|e| match e {
+                IndexError::Unavailable(e) | IndexError::Invalid(e) => transient("vector index", e),
+            })?;
+        }
         match self.blobs.delete_org(org).await {
             Ok(()) | Err(BlobError::NotFound) => Ok(()),
             Err(BlobError::Unavailable(e)) => Err(transient("blob store", e)),
@@ -83,7 +87,9 @@ pub struct JobRouter {
 impl JobHandler for JobRouter {
     async fn run(&self, job: &ClaimedJob, stop: &AtomicBool) -> Result<(), JobFailure> {
         match job.kind {
-            JobKind::Ingest | JobKind::Purge => self.documents.run(job, stop).await,
+            JobKind::Ingest | JobKind::Purge | JobKind::Reembed => {
+                self.documents.run(job, stop).await
+            }
             JobKind::PurgeOrg => self.orgs.purge(job.org_id).await,
             JobKind::ForgetOrg => self.orgs.forget(job.org_id).await,
         }
@@ -91,7 +97,9 @@ impl JobHandler for JobRouter {
 
     async fn exhausted(&self, job: &ClaimedJob, error: &str) {
         match job.kind {
-            JobKind::Ingest | JobKind::Purge => self.documents.exhausted(job, error).await,
+            JobKind::Ingest | JobKind::Purge | JobKind::Reembed => {
+                self.documents.exhausted(job, error).await;
+            }
             JobKind::PurgeOrg | JobKind::ForgetOrg => {
                 tracing::error!(org = %job.org_id, kind = job.kind.as_str(), error, "gave up purging a deleted organization; the job is kept as `dead` in the jobs table with its last error, and runs again when requeued");
             }

@@ -138,6 +138,7 @@ async fn an_index_outage_delays_ingestion_and_purges_but_loses_nothing() {
             blobs: blobs.clone(),
             index: index.clone(),
             embedder: embedder.clone(),
+            previous: None,
             audit: store.clone(),
             clock: Arc::new(SystemClock),
         },
@@ -149,6 +150,7 @@ async fn an_index_outage_delays_ingestion_and_purges_but_loses_nothing() {
             blobs: blobs.clone(),
             index: index.clone(),
             embedder,
+            previous: None,
             extractor: Arc::new(InProcessExtractor::new(Arc::new(
                 Chunker::new(&tokenizer, 200, 30).unwrap(),
             ))),

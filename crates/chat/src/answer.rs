@@ -304,6 +304,7 @@ impl ChatService {
                 title: hit.title.clone(),
                 ordinal: hit.chunk.ordinal,
                 page: hit.chunk.page,
+                section: hit.chunk.section.clone(),
                 char_start: hit.chunk.char_start,
                 char_end: hit.chunk.char_end,
                 score: hit.score,
@@ -313,6 +314,7 @@ impl ChatService {
                 n,
                 title: hit.title,
                 page: hit.chunk.page,
+                section: hit.chunk.section,
                 text: hit.chunk.text,
             });
         }

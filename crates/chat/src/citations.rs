@@ -211,6 +211,7 @@ pub fn numbered(citations: &[Citation], texts: &[String]) -> Vec<Source> {
             n: c.n,
             title: c.title.clone(),
             page: c.page,
+            section: c.section.clone(),
             text: text.clone(),
         })
         .collect()

@@ -131,6 +131,7 @@ mod tests {
             n,
             title: format!("Doc {n}"),
             page: None,
+            section: None,
             text: text.to_owned(),
         }
     }

@@ -187,6 +187,9 @@ pub struct Citation {
     pub ordinal: u32,
     /// The page, where known.
     pub page: Option<u32>,
+    /// The headings the passage lies under ("Installation › Upgrading"), where the document has
+    /// any.
+    pub section: Option<String>,
     /// Where the chunk starts in the document's extracted text (characters).
     pub char_start: u64,
     /// Where it ends.

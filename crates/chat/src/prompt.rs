@@ -86,6 +86,8 @@ pub struct Source {
     pub title: String,
     /// The page, where known.
     pub page: Option<u32>,
+    /// The headings the passage lies under, where known.
+    pub section: Option<String>,
     /// The passage.
     pub text: String,
 }
@@ -219,6 +221,7 @@ mod tests {
                 n,
                 title: format!("Manual {n}"),
                 page: (n == 2).then_some(7),
+                section: (n == 2).then(|| "Care › Cleaning".to_owned()),
                 text: format!("passage {n} ").repeat(len / 10 + 1),
             })
             .collect()
@@ -247,7 +250,10 @@ mod tests {
         );
         assert!(system.contains(TONES[2].text.trim()), "{system}");
         assert!(system.contains("[1] Manual 1\n"), "{system}");
-        assert!(system.contains("[2] Manual 2 (page 7)\n"), "{system}");
+        assert!(
+            system.contains("[2] Manual 2 › Care › Cleaning (page 7)\n"),
+            "{system}"
+        );
         assert!(system.contains("like [1] or [2][3]"), "{system}");
 
         bot.tone = Tone::Custom("Talk like a lighthouse keeper.".into());

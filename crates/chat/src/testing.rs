@@ -52,6 +52,7 @@ pub(crate) fn citation(n: u32) -> Citation {
         title: format!("Doc {n}"),
         ordinal: n,
         page: None,
+        section: None,
         char_start: 0,
         char_end: 10,
         score: 0.5,

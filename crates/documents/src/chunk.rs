@@ -1,12 +1,14 @@
 //! Chunking: the extracted text is cut into passages measured in tokens of the embedding model's
-//! own tokenizer, with an overlap between neighbours, preferring paragraph (and so heading)
-//! boundaries, then sentences, then words. Each chunk keeps its ordinal, its character span in the
-//! document's text, and the page it starts on.
+//! own tokenizer, with an overlap between neighbours, preferring paragraph boundaries, then
+//! sentences, then words. A chunk never crosses a page or a heading: each lies in one section,
+//! whose heading path ("Installation › Upgrading") it carries and puts before its text when it is
+//! embedded and indexed for keywords. A table or list that fits in a chunk is never cut. Each chunk
+//! keeps its ordinal, its character span in the document's text, its page and its section.
 
 use text_splitter::{ChunkConfig, TextSplitter};
 use tokenizers::Tokenizer;
 
-use crate::extract::{ExtractError, Extracted, Limits, MediaType, extract};
+use crate::extract::{Block, BlockKind, ExtractError, Extracted, Limits, MediaType, extract};
 
 /// One passage of a document.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -21,8 +23,67 @@ pub struct Chunk {
     pub char_end: usize,
     /// The page it lies on, for formats with pages.
     pub page: Option<u32>,
+    /// The headings it lies under, outermost first, joined by " › " (none before a document's
+    /// first heading, or in a document without headings).
+    #[serde(default)]
+    pub section: Option<String>,
     /// Its length in tokens of the embedding model.
     pub token_count: usize,
+}
+
+impl Chunk {
+    /// What is embedded and indexed for keywords: the section path, then the text.
+    #[must_use]
+    pub fn indexed_text(&self) -> String {
+        indexed_text(self.section.as_deref(), &self.text)
+    }
+}
+
+/// A chunk's text as embedded and indexed for keywords: its section path, a blank line, the text.
+#[must_use]
+pub fn indexed_text(section: Option<&str>, text: &str) -> String {
+    match section {
+        Some(section) => format!("{section}\n\n{text}"),
+        None => text.to_owned(),
+    }
+}
+
+/// Between the headings of a section path.
+pub const SECTION_SEPARATOR: &str = " › ";
+/// The most characters of one heading in a section path; longer ones are cut with "…".
+const MAX_HEADING_CHARS: usize = 80;
+/// The most characters of a section path; outer headings are left out to keep within it.
+const MAX_SECTION_CHARS: usize = 200;
+
+/// The headings open at a point of a document, outermost first.
+#[derive(Debug, Default)]
+struct Sections {
+    open: Vec<(u8, String)>,
+}
+
+impl Sections {
+    /// A heading of `level` closes the open ones of its level and below, and opens.
+    fn enter(&mut self, level: u8, title: &str) {
+        while self.open.last().is_some_and(|(open, _)| *open >= level) {
+            self.open.pop();
+        }
+        let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+        let title = if title.chars().count() > MAX_HEADING_CHARS {
+            let cut: String = title.chars().take(MAX_HEADING_CHARS - 1).collect();
+            format!("{}…", cut.trim_end())
+        } else {
+            title
+        };
+        self.open.push((level, title));
+    }
+
+    /// The path, within [`MAX_SECTION_CHARS`] (outer headings dropped first).
+    fn path(&self) -> Option<String> {
+        let titles: Vec<&str> = self.open.iter().map(|(_, t)| t.as_str()).collect();
+        (0..titles.len())
+            .map(|skip| titles[skip..].join(SECTION_SEPARATOR))
+            .find(|path| path.chars().count() <= MAX_SECTION_CHARS)
+    }
 }
 
 /// The most bytes of text the splitter is given at once. For every chunk it makes, text-splitter
@@ -57,8 +118,9 @@ fn window_len(text: &str) -> usize {
 
 /// Cuts documents into token-bounded, overlapping chunks.
 pub struct Chunker {
-    splitter: TextSplitter<Tokenizer>,
     tokenizer: Tokenizer,
+    max_tokens: usize,
+    overlap: usize,
 }
 
 impl std::fmt::Debug for Chunker {
@@ -79,14 +141,21 @@ impl Chunker {
         tokenizer
             .with_truncation(None)
             .map_err(|e| format!("tokenizer: {e}"))?;
-        let config = ChunkConfig::new(max_tokens)
+        ChunkConfig::new(max_tokens)
             .with_overlap(overlap)
-            .map_err(|e| format!("chunk settings: {e}"))?
-            .with_sizer(tokenizer.clone());
+            .map_err(|e| format!("chunk settings: {e}"))?;
         Ok(Self {
-            splitter: TextSplitter::new(config),
             tokenizer,
+            max_tokens,
+            overlap,
         })
+    }
+
+    /// Tokens in `text`.
+    fn tokens(&self, text: &str) -> usize {
+        self.tokenizer
+            .encode(text, false)
+            .map_or(0, |encoding| encoding.len())
     }
 
     /// The document's text as chunked: its blocks joined by blank lines.
@@ -100,56 +169,153 @@ impl Chunker {
             .join("\n\n")
     }
 
-    /// The chunks of a document, in order. Pages are chunked separately, so every chunk lies on
-    /// exactly one page and its page number is exact.
+    /// The chunks of a document, in order. Each page and each section (from one heading to the
+    /// next) is chunked on its own, so every chunk lies on exactly one page, under one heading
+    /// path, and its page number and section are exact. A section's chunks are budgeted so that
+    /// the section path and the text together fit in `max_tokens`.
     #[must_use]
     pub fn chunk(&self, extracted: &Extracted) -> Vec<Chunk> {
         let mut chunks = Vec::new();
-        // Characters of the document's text before the current page group (blocks are joined by
+        let mut sections = Sections::default();
+        // Characters of the document's text before the current group (blocks are joined by
         // "\n\n", two characters).
         let mut group_chars = 0_usize;
         let mut blocks = extracted.blocks.iter().peekable();
+        // Headings with nothing under them but the next heading on their page, which they join.
+        let mut carried: Vec<&Block> = Vec::new();
         while let Some(first) = blocks.next() {
+            if let Some(level) = first.heading_level() {
+                sections.enter(level, &first.text);
+            }
             let page = first.page;
-            let mut group = first.text.clone();
-            while let Some(next) = blocks.next_if(|b| b.page == page) {
-                group.push_str("\n\n");
-                group.push_str(&next.text);
+            let mut group = std::mem::take(&mut carried);
+            group.push(first);
+            while let Some(next) = blocks.next_if(|b| b.page == page && b.heading_level().is_none())
+            {
+                group.push(next);
             }
-            let mut window_start = 0_usize;
-            let mut window_chars = 0_usize;
-            while window_start < group.len() {
-                let window =
-                    &group[window_start..window_start + window_len(&group[window_start..])];
-                // Byte offsets within the window become character offsets by counting forward.
-                let (mut counted_bytes, mut counted_chars) = (0_usize, 0_usize);
-                for (start, piece) in self.splitter.chunk_indices(window) {
-                    if start >= counted_bytes {
-                        counted_chars += window[counted_bytes..start].chars().count();
-                    } else {
-                        counted_chars -= window[start..counted_bytes].chars().count();
-                    }
-                    counted_bytes = start;
-                    let char_start = group_chars + window_chars + counted_chars;
-                    let token_count = self
-                        .tokenizer
-                        .encode(piece, false)
-                        .map_or(0, |encoding| encoding.len());
-                    chunks.push(Chunk {
-                        ordinal: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
-                        text: piece.to_owned(),
-                        char_start,
-                        char_end: char_start + piece.chars().count(),
-                        page,
-                        token_count,
-                    });
-                }
-                window_chars += window.chars().count();
-                window_start += window.len();
+            if group.iter().all(|b| b.heading_level().is_some())
+                && blocks.peek().is_some_and(|b| b.page == page)
+            {
+                carried = group;
+                continue;
             }
-            group_chars += group.chars().count() + 2;
+            let section = sections.path();
+            // The section path takes its share of the budget, but never more than half.
+            let reserved = section
+                .as_deref()
+                .map_or(0, |s| self.tokens(&indexed_text(Some(s), "")));
+            let budget = self
+                .max_tokens
+                .saturating_sub(reserved)
+                .max(self.max_tokens / 2)
+                .max(1);
+            let mut group_chunks = Vec::new();
+            self.chunk_group(&group, budget, group_chars, &mut group_chunks);
+            for mut chunk in group_chunks {
+                chunk.ordinal = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+                chunk.page = page;
+                chunk.section.clone_from(&section);
+                chunks.push(chunk);
+            }
+            group_chars += group
+                .iter()
+                .map(|b| b.text.chars().count() + 2)
+                .sum::<usize>();
         }
         chunks
+    }
+
+    /// Chunks one group of blocks (one page's part of one section) that starts `offset` characters
+    /// into the document's text. Running text is split by text-splitter within `budget`; a table or
+    /// list that fits is one chunk, or joins the chunk before it when both fit together.
+    fn chunk_group(&self, group: &[&Block], budget: usize, offset: usize, out: &mut Vec<Chunk>) {
+        let overlap = self.overlap.min(budget.saturating_sub(1));
+        let config = ChunkConfig::new(budget)
+            .with_overlap(overlap)
+            .unwrap_or_else(|_| ChunkConfig::new(budget))
+            .with_sizer(&self.tokenizer);
+        let splitter = TextSplitter::new(config);
+        let mut at = offset;
+        let mut run = String::new();
+        let mut run_start = at;
+        for block in group {
+            let whole = block.kind == BlockKind::Whole;
+            let tokens = if whole { self.tokens(&block.text) } else { 0 };
+            if whole && tokens <= budget {
+                self.split_run(&splitter, &run, run_start, out);
+                run.clear();
+                let joined = out
+                    .last()
+                    .filter(|last| last.char_end + 2 == at)
+                    .map(|last| format!("{}\n\n{}", last.text, block.text));
+                match joined.map(|text| (self.tokens(&text), text)) {
+                    Some((joined_tokens, text)) if joined_tokens <= budget => {
+                        if let Some(last) = out.last_mut() {
+                            last.text = text;
+                            last.char_end = at + block.text.chars().count();
+                            last.token_count = joined_tokens;
+                        }
+                    }
+                    _ => out.push(Chunk {
+                        ordinal: 0,
+                        text: block.text.clone(),
+                        char_start: at,
+                        char_end: at + block.text.chars().count(),
+                        page: None,
+                        section: None,
+                        token_count: tokens,
+                    }),
+                }
+                at += block.text.chars().count() + 2;
+                run_start = at;
+                continue;
+            }
+            if !run.is_empty() {
+                run.push_str("\n\n");
+            }
+            run.push_str(&block.text);
+            at += block.text.chars().count() + 2;
+        }
+        self.split_run(&splitter, &run, run_start, out);
+    }
+
+    /// Splits running text that starts `offset` characters into the document's text, window by
+    /// window (see [`WINDOW_BYTES`]).
+    fn split_run(
+        &self,
+        splitter: &TextSplitter<&Tokenizer>,
+        run: &str,
+        offset: usize,
+        out: &mut Vec<Chunk>,
+    ) {
+        let mut window_start = 0_usize;
+        let mut window_chars = 0_usize;
+        while window_start < run.len() {
+            let window = &run[window_start..window_start + window_len(&run[window_start..])];
+            // Byte offsets within the window become character offsets by counting forward.
+            let (mut counted_bytes, mut counted_chars) = (0_usize, 0_usize);
+            for (start, piece) in splitter.chunk_indices(window) {
+                if start >= counted_bytes {
+                    counted_chars += window[counted_bytes..start].chars().count();
+                } else {
+                    counted_chars -= window[start..counted_bytes].chars().count();
+                }
+                counted_bytes = start;
+                let char_start = offset + window_chars + counted_chars;
+                out.push(Chunk {
+                    ordinal: 0,
+                    text: piece.to_owned(),
+                    char_start,
+                    char_end: char_start + piece.chars().count(),
+                    page: None,
+                    section: None,
+                    token_count: self.tokens(piece),
+                });
+            }
+            window_chars += window.chars().count();
+            window_start += window.len();
+        }
     }
 }
 
@@ -172,7 +338,7 @@ pub fn extract_and_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extract::{Block, MediaType};
+    use crate::extract::{Block, BlockKind, MediaType};
 
     fn tokenizer_json() -> Vec<u8> {
         // The embedding model's tokenizer, as `scripts/fetch-models` unpacks it (`./dev test` runs it).
@@ -189,11 +355,143 @@ mod tests {
     }
 
     fn block(page: Option<u32>, heading: bool, text: &str) -> Block {
+        let kind = if heading {
+            BlockKind::Heading(1)
+        } else {
+            BlockKind::Text
+        };
         Block {
             page,
-            heading,
+            kind,
             text: text.to_owned(),
         }
+    }
+
+    fn of(kind: BlockKind, text: &str) -> Block {
+        Block {
+            page: None,
+            kind,
+            text: text.to_owned(),
+        }
+    }
+
+    /// Each chunk's span of the document's text is its text.
+    fn assert_spans(extracted: &Extracted, chunks: &[Chunk]) {
+        let text: Vec<char> = Chunker::document_text(extracted).chars().collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            assert_eq!(chunk.ordinal as usize, i);
+            let span: String = text[chunk.char_start..chunk.char_end].iter().collect();
+            assert_eq!(span, chunk.text, "chunk {i}");
+        }
+    }
+
+    #[test]
+    fn chunks_carry_their_heading_path_and_never_cross_a_heading() {
+        let chunker = Chunker::new(&tokenizer_json(), 64, 16).unwrap();
+        let long = "The installer copies the files and asks where they go. ".repeat(10);
+        let extracted = Extracted {
+            media_type: MediaType::Html,
+            blocks: vec![
+                of(BlockKind::Text, "Before any heading."),
+                of(BlockKind::Heading(1), "Installation"),
+                of(BlockKind::Text, &long),
+                of(BlockKind::Heading(2), "Upgrading"),
+                of(BlockKind::Text, "Upgrades keep your settings."),
+                of(BlockKind::Heading(3), "From version 1"),
+                of(BlockKind::Text, "Version 1 needs an export first."),
+                of(BlockKind::Heading(2), "Removing"),
+                of(BlockKind::Text, "Removal deletes the files."),
+                // A heading directly followed by another goes with it.
+                of(BlockKind::Heading(1), "Appendix"),
+                of(BlockKind::Heading(2), "Glossary"),
+                of(BlockKind::Text, "Terms."),
+                of(BlockKind::Heading(1), &"A very long heading ".repeat(20)),
+                of(BlockKind::Text, "Under it."),
+            ],
+        };
+        let chunks = chunker.chunk(&extracted);
+        assert_spans(&extracted, &chunks);
+        let sections: Vec<_> = chunks
+            .iter()
+            .map(|c| (c.section.as_deref(), c.text.split("\n\n").next().unwrap()))
+            .collect();
+        assert_eq!(sections[0], (None, "Before any heading."));
+        assert_eq!(sections[1], (Some("Installation"), "Installation"));
+        let upgrading = chunks
+            .iter()
+            .find(|c| c.text.contains("Upgrades keep"))
+            .unwrap();
+        assert_eq!(
+            upgrading.section.as_deref(),
+            Some("Installation › Upgrading")
+        );
+        assert_eq!(upgrading.text, "Upgrading\n\nUpgrades keep your settings.");
+        let nested = chunks.iter().find(|c| c.text.contains("export")).unwrap();
+        assert_eq!(
+            nested.section.as_deref(),
+            Some("Installation › Upgrading › From version 1")
+        );
+        // A heading of the same level closes its sibling and what was under it.
+        let removing = chunks.iter().find(|c| c.text.contains("Removal")).unwrap();
+        assert_eq!(removing.section.as_deref(), Some("Installation › Removing"));
+        assert_eq!(
+            removing.indexed_text(),
+            "Installation › Removing\n\nRemoving\n\nRemoval deletes the files."
+        );
+        let glossary = chunks.iter().find(|c| c.text.contains("Terms")).unwrap();
+        assert_eq!(glossary.text, "Appendix\n\nGlossary\n\nTerms.");
+        assert_eq!(glossary.section.as_deref(), Some("Appendix › Glossary"));
+        assert!(chunks.iter().all(|c| c.text != "Appendix"));
+        // A long heading is cut, and the path with the text stays in budget.
+        let last = chunks.last().unwrap();
+        let path = last.section.as_deref().unwrap();
+        assert!(path.ends_with('…') && path.chars().count() <= 80, "{path}");
+        for chunk in &chunks {
+            assert!(chunker.tokens(&chunk.indexed_text()) <= 64, "{chunk:?}");
+        }
+    }
+
+    #[test]
+    fn tables_and_lists_that_fit_stay_whole() {
+        let chunker = Chunker::new(&tokenizer_json(), 64, 16).unwrap();
+        let prose = "The pump runs quietly and needs little care over the years. ".repeat(4);
+        let table = "Model | Flow | Power\nP100 | 10 l/min | 50 W\nP200 | 20 l/min | 90 W\nP300 | 35 l/min | 140 W";
+        let huge_list = (0..60)
+            .map(|i| format!("item number {i} of the list"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let extracted = Extracted {
+            media_type: MediaType::Html,
+            blocks: vec![
+                of(BlockKind::Heading(1), "Pumps"),
+                of(BlockKind::Whole, table),
+                of(BlockKind::Text, &prose),
+                of(BlockKind::Whole, table),
+                of(BlockKind::Whole, &huge_list),
+            ],
+        };
+        let chunks = chunker.chunk(&extracted);
+        assert_spans(&extracted, &chunks);
+        // The heading and the table fit together; the prose follows; the table after the prose
+        // is whole in one chunk (alone or with the prose's end).
+        assert_eq!(chunks[0].text, format!("Pumps\n\n{table}"));
+        let holding = chunks.iter().filter(|c| c.text.contains(table)).count();
+        assert_eq!(holding, 2, "{chunks:#?}");
+        assert!(
+            chunks
+                .iter()
+                .all(|c| !c.text.contains("P300") || c.text.contains(table)),
+            "a table was cut: {chunks:#?}"
+        );
+        // What cannot fit is cut like running text.
+        assert!(
+            chunks
+                .iter()
+                .filter(|c| c.text.contains("item number"))
+                .count()
+                > 2
+        );
+        assert!(chunks.iter().all(|c| c.token_count <= 64));
     }
 
     #[test]

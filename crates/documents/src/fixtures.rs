@@ -11,6 +11,15 @@ use lopdf::{Document, Object, Stream, dictionary};
 
 /// A PDF with one page per entry of `pages`, each showing its text.
 pub fn pdf(pages: &[&str]) -> Vec<u8> {
+    let pages: Vec<Vec<&str>> = pages.iter().map(|text| vec![*text]).collect();
+    let pages: Vec<&[&str]> = pages.iter().map(Vec::as_slice).collect();
+    pdf_with_outline(&pages, &[])
+}
+
+/// A PDF with one page per entry of `pages`, each showing its lines one below the other, and an
+/// outline (bookmarks) of `(level, title, page)` entries (level 1 at the top, pages from 1), in
+/// document order.
+pub fn pdf_with_outline(pages: &[&[&str]], outline: &[(u8, &str, usize)]) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
     let font_id = doc.add_object(dictionary! {
@@ -21,36 +30,94 @@ pub fn pdf(pages: &[&str]) -> Vec<u8> {
     });
     let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
     let mut kids = Vec::new();
-    for text in pages {
-        let content = Content {
-            operations: vec![
-                Operation::new("BT", vec![]),
-                Operation::new("Tf", vec!["F1".into(), 12.into()]),
-                Operation::new("Td", vec![72.into(), 720.into()]),
-                Operation::new("Tj", vec![Object::string_literal(*text)]),
-                Operation::new("ET", vec![]),
-            ],
-        };
+    for lines in pages {
+        let mut operations = vec![
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 12.into()]),
+            Operation::new("TL", vec![16.into()]),
+            Operation::new("Td", vec![72.into(), 720.into()]),
+        ];
+        for line in *lines {
+            operations.push(Operation::new("Tj", vec![Object::string_literal(*line)]));
+            operations.push(Operation::new("T*", vec![]));
+        }
+        operations.push(Operation::new("ET", vec![]));
+        let content = Content { operations };
         let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
         let page_id = doc.add_object(dictionary! {
             "Type" => "Page",
             "Parent" => pages_id,
             "Contents" => content_id,
         });
-        kids.push(page_id.into());
+        kids.push(page_id);
     }
     let count = i64::try_from(kids.len()).unwrap();
     doc.objects.insert(
         pages_id,
         Object::Dictionary(dictionary! {
             "Type" => "Pages",
-            "Kids" => kids,
+            "Kids" => kids.iter().map(|id| Object::from(*id)).collect::<Vec<_>>(),
             "Count" => count,
             "Resources" => resources_id,
             "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
         }),
     );
     let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    if !outline.is_empty() {
+        let outlines_id = doc.new_object_id();
+        let ids: Vec<_> = outline.iter().map(|_| doc.new_object_id()).collect();
+        // Each entry's parent: the nearest earlier entry one level up, or the outline's root.
+        let parent = |i: usize| {
+            (0..i)
+                .rev()
+                .find(|&j| outline[j].0 < outline[i].0)
+                .map_or(outlines_id, |j| ids[j])
+        };
+        let siblings = |i: usize| -> Vec<usize> {
+            (0..outline.len())
+                .filter(|&j| parent(j) == parent(i))
+                .collect()
+        };
+        for (i, (_, title, page)) in outline.iter().enumerate() {
+            let mut item = dictionary! {
+                "Title" => Object::string_literal(*title),
+                "Parent" => parent(i),
+                "Dest" => vec![Object::from(kids[page - 1]), "XYZ".into(), Object::Null, Object::Null, Object::Null],
+            };
+            let mine = siblings(i);
+            let at = mine.iter().position(|&j| j == i).unwrap();
+            if at > 0 {
+                item.set("Prev", ids[mine[at - 1]]);
+            }
+            if let Some(&next) = mine.get(at + 1) {
+                item.set("Next", ids[next]);
+            }
+            let children: Vec<usize> = (0..outline.len())
+                .filter(|&j| parent(j) == ids[i])
+                .collect();
+            if let (Some(first), Some(last)) = (children.first(), children.last()) {
+                item.set("First", ids[*first]);
+                item.set("Last", ids[*last]);
+                item.set("Count", i64::try_from(children.len()).unwrap());
+            }
+            doc.objects.insert(ids[i], Object::Dictionary(item));
+        }
+        let top: Vec<usize> = (0..outline.len())
+            .filter(|&j| parent(j) == outlines_id)
+            .collect();
+        doc.objects.insert(
+            outlines_id,
+            Object::Dictionary(dictionary! {
+                "Type" => "Outlines",
+                "First" => ids[top[0]],
+                "Last" => ids[*top.last().unwrap()],
+                "Count" => i64::try_from(outline.len()).unwrap(),
+            }),
+        );
+        if let Ok(Object::Dictionary(catalog)) = doc.get_object_mut(catalog_id) {
+            catalog.set("Outlines", outlines_id);
+        }
+    }
     doc.trailer.set("Root", catalog_id);
     doc.compress();
     let mut bytes = Vec::new();

@@ -20,6 +20,10 @@ pub enum JobKind {
     Ingest,
     /// Remove a deleted document's vectors and bytes.
     Purge,
+    /// Embed a ready document's stored chunks again with the configured embedding model, into
+    /// that model's collection (after the model changed; searches keep using the previous
+    /// model's collection until the organization's documents are all re-embedded).
+    Reembed,
     /// Remove everything of a deleted organization but its audit log and usage ledger, which
     /// stay until the operator's retention ends (enqueued with the deletion).
     PurgeOrg,
@@ -35,6 +39,7 @@ impl JobKind {
         match self {
             Self::Ingest => "ingest",
             Self::Purge => "purge",
+            Self::Reembed => "reembed",
             Self::PurgeOrg => "purge_org",
             Self::ForgetOrg => "forget_org",
         }
@@ -43,9 +48,15 @@ impl JobKind {
     /// Parses a storage name.
     #[must_use]
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Ingest, Self::Purge, Self::PurgeOrg, Self::ForgetOrg]
-            .into_iter()
-            .find(|k| k.as_str() == name)
+        [
+            Self::Ingest,
+            Self::Purge,
+            Self::Reembed,
+            Self::PurgeOrg,
+            Self::ForgetOrg,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
     }
 
     /// Whether the job is about a whole organization (its document id is the nil id).

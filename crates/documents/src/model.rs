@@ -110,6 +110,8 @@ pub struct StoredChunk {
     pub char_end: u64,
     /// The page it starts on, for formats with pages.
     pub page: Option<u32>,
+    /// The headings it lies under, outermost first, joined by " › ".
+    pub section: Option<String>,
     /// Tokens of the embedding model's tokenizer.
     pub token_count: u32,
 }

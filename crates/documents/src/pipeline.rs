@@ -2,7 +2,8 @@
 //! which sniffs, extracts and chunks it (bounded, killable) → chunks come back in batches → each
 //! batch is embedded, upserted into the vector index and stored → the document is marked `ready`.
 //! Memory stays bounded whatever the document's size: the worker holds one batch at a time. And
-//! the purge that follows a deletion.
+//! the purge that follows a deletion, and the re-embedding of stored chunks after the embedding
+//! model changed.
 //!
 //! Every step is idempotent: point ids are derived from document id and ordinal, and chunk rows
 //! are replaced by ordinal (the ones past the new end are dropped when the document is finished),
@@ -16,13 +17,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use docent_kernel::{Clock, DocumentId, OrgId};
 
-use crate::chunk::Chunk;
+use crate::chunk::{Chunk, indexed_text};
 use crate::extract::Limits;
 use crate::jobs::{ClaimedJob, JobFailure, JobHandler, JobKind};
-use crate::model::{Failure, Progress, StoredChunk};
+use crate::model::{DocumentStatus, Failure, Progress, StoredChunk};
 use crate::ports::{
-    BlobError, BlobStore, DocumentRepo, EmbedError, Embedder, ExtractFailure, ExtractRequest,
-    Extractor, IndexError, IndexPoint, VectorIndex,
+    BlobError, BlobStore, DocumentRepo, EmbedError, Embedder, EmbeddingTarget, ExtractFailure,
+    ExtractRequest, Extractor, IndexError, IndexPoint, VectorIndex,
 };
 
 /// Records tokens spent on embeddings (the usage ledger).
@@ -61,6 +62,9 @@ pub struct IngestPorts {
     pub index: Arc<dyn VectorIndex>,
     /// Embeds chunks.
     pub embedder: Arc<dyn Embedder>,
+    /// The model configured before `embedder` and its collection, while documents are
+    /// re-embedded: what is ingested meanwhile goes into both, what is purged leaves both.
+    pub previous: Option<EmbeddingTarget>,
     /// Extracts and chunks documents in a sandbox.
     pub extractor: Arc<dyn Extractor>,
     /// Records embedded tokens.
@@ -76,6 +80,7 @@ pub struct Ingestor {
     blobs: Arc<dyn BlobStore>,
     index: Arc<dyn VectorIndex>,
     embedder: Arc<dyn Embedder>,
+    previous: Option<EmbeddingTarget>,
     extractor: Arc<dyn Extractor>,
     usage: Arc<dyn EmbeddingUsage>,
     clock: Arc<dyn Clock>,
@@ -122,6 +127,43 @@ impl From<ExtractFailure> for Step {
     }
 }
 
+/// Embeds chunks (`keys` their ordinals, `texts` what is indexed of them) with a target's model
+/// and upserts them into its collection.
+async fn index_batch(
+    org: OrgId,
+    id: DocumentId,
+    tags: &[String],
+    keys: &[u32],
+    texts: &[String],
+    target: &EmbeddingTarget,
+) -> Result<(), Step> {
+    let vectors = target.embedder.embed(texts.to_vec()).await?;
+    if vectors.len() != texts.len() {
+        return Err(Step::Permanent(failure(
+            "embed_error",
+            format!(
+                "the embedder returned {} vectors for {} texts",
+                vectors.len(),
+                texts.len()
+            ),
+        )));
+    }
+    let points = keys
+        .iter()
+        .zip(vectors)
+        .zip(texts)
+        .map(|((ordinal, vector), text)| IndexPoint {
+            document_id: id,
+            ordinal: *ordinal,
+            tags: tags.to_vec(),
+            vector,
+            text: text.clone(),
+        })
+        .collect();
+    target.index.upsert(org, points).await?;
+    Ok(())
+}
+
 /// A chunk of document `id` as stored.
 fn stored(id: DocumentId, chunk: Chunk) -> StoredChunk {
     StoredChunk {
@@ -131,6 +173,7 @@ fn stored(id: DocumentId, chunk: Chunk) -> StoredChunk {
         char_start: chunk.char_start as u64,
         char_end: chunk.char_end as u64,
         page: chunk.page,
+        section: chunk.section,
         token_count: u32::try_from(chunk.token_count).unwrap_or(u32::MAX),
     }
 }
@@ -151,6 +194,7 @@ impl Ingestor {
             blobs,
             index,
             embedder,
+            previous,
             extractor,
             usage,
             clock,
@@ -160,6 +204,7 @@ impl Ingestor {
             blobs,
             index,
             embedder,
+            previous,
             extractor,
             usage,
             clock,
@@ -206,30 +251,19 @@ impl Ingestor {
             if batch.is_empty() {
                 break;
             }
-            let texts = batch.iter().map(|c| c.text.clone()).collect();
-            let vectors = self.embedder.embed(texts).await?;
-            if vectors.len() != batch.len() {
-                return Err(Step::Permanent(failure(
-                    "embed_error",
-                    format!(
-                        "the embedder returned {} vectors for {} texts",
-                        vectors.len(),
-                        batch.len()
-                    ),
-                )));
+            // The section path goes with the text into both the dense and the keyword index.
+            let texts: Vec<String> = batch.iter().map(Chunk::indexed_text).collect();
+            let keys: Vec<u32> = batch.iter().map(|c| c.ordinal).collect();
+            // While a model change is re-embedded, the previous model's collection stays
+            // complete: what is ingested meanwhile goes into it too.
+            if let Some(previous) = &self.previous {
+                index_batch(org, id, &document.tags, &keys, &texts, previous).await?;
             }
-            let points = batch
-                .iter()
-                .zip(vectors)
-                .map(|(chunk, vector)| IndexPoint {
-                    document_id: id,
-                    ordinal: chunk.ordinal,
-                    tags: document.tags.clone(),
-                    vector,
-                    text: chunk.text.clone(),
-                })
-                .collect();
-            self.index.upsert(org, points).await?;
+            let current = EmbeddingTarget {
+                embedder: self.embedder.clone(),
+                index: self.index.clone(),
+            };
+            index_batch(org, id, &document.tags, &keys, &texts, &current).await?;
             let stored: Vec<StoredChunk> = batch.into_iter().map(|c| stored(id, c)).collect();
             match self.repo.store_chunks(org, id, &stored).await {
                 Ok(()) => {}
@@ -237,7 +271,7 @@ impl Ingestor {
                 Err(
                     docent_kernel::StoreError::Conflict(_) | docent_kernel::StoreError::NotFound,
                 ) => {
-                    self.index.delete_document(org, id).await?;
+                    self.delete_vectors(org, id).await?;
                     tracing::info!(document = %id, "document deleted while processing; its vectors were removed");
                     return Ok(());
                 }
@@ -249,6 +283,9 @@ impl Ingestor {
         }
         // A document processed again may have shrunk: drop the points past its new end.
         self.index.delete_from(org, id, done).await?;
+        if let Some(previous) = &self.previous {
+            previous.index.delete_from(org, id, done).await?;
+        }
         let finished = self
             .repo
             .finish(org, id, done, self.embedder.model_id(), self.clock.now())
@@ -258,7 +295,7 @@ impl Ingestor {
             tracing::info!(document = %id, chunks = done, tokens, "document ready");
         } else {
             // Deleted while we worked: the purge may have run before our upserts.
-            self.index.delete_document(org, id).await?;
+            self.delete_vectors(org, id).await?;
             tracing::info!(document = %id, "document deleted while processing; its vectors were removed");
         }
         Ok(())
@@ -285,8 +322,70 @@ impl Ingestor {
         Ok(())
     }
 
-    async fn purge(&self, org: OrgId, id: DocumentId) -> Result<(), Step> {
+    /// Embeds a ready document's stored chunks with the configured model into its collection,
+    /// then records the model on the document. Nothing else about the document changes: it stays
+    /// `ready` and searchable (through the previous model) all along.
+    async fn reembed(&self, org: OrgId, id: DocumentId, stop: &AtomicBool) -> Result<(), Step> {
+        let model = self.embedder.model_id();
+        let Some(document) = self.repo.get(org, id).await? else {
+            return Ok(());
+        };
+        if document.status != DocumentStatus::Ready
+            || document.embedding_model.as_deref() == Some(model)
+        {
+            // Deleted, processed again (by the new model) or done already.
+            return Ok(());
+        }
+        let current = EmbeddingTarget {
+            embedder: self.embedder.clone(),
+            index: self.index.clone(),
+        };
+        let (mut after, mut done, mut tokens) = (None, 0_u32, 0_u64);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Err(Step::Interrupted);
+            }
+            let batch = self
+                .repo
+                .chunks(org, id, after, self.settings.embed_batch.max(1) as u64)
+                .await?;
+            let Some(last) = batch.last() else { break };
+            after = Some(last.ordinal);
+            let keys: Vec<u32> = batch.iter().map(|c| c.ordinal).collect();
+            let texts: Vec<String> = batch
+                .iter()
+                .map(|c| indexed_text(c.section.as_deref(), &c.text))
+                .collect();
+            index_batch(org, id, &document.tags, &keys, &texts, &current).await?;
+            tokens += batch.iter().map(|c| u64::from(c.token_count)).sum::<u64>();
+            done += u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        }
+        self.index.delete_from(org, id, done).await?;
+        if self
+            .repo
+            .reembedded(org, id, model, self.clock.now())
+            .await?
+        {
+            self.usage.embedded(org, tokens, self.clock.now()).await;
+            tracing::info!(document = %id, chunks = done, model, "document re-embedded");
+        } else if self.repo.get(org, id).await?.is_none() {
+            // Deleted while we worked: the purge may have run before our upserts.
+            self.delete_vectors(org, id).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a document's points from the collection, and from the previous model's.
+    async fn delete_vectors(&self, org: OrgId, id: DocumentId) -> Result<(), IndexError> {
         self.index.delete_document(org, id).await?;
+        if let Some(previous) = &self.previous {
+            previous.index.delete_document(org, id).await?;
+        }
+        Ok(())
+    }
+
+    async fn purge(&self, org: OrgId, id: DocumentId) -> Result<(), Step> {
+        self.delete_vectors(org, id).await?;
         match self.blobs.delete(org, id).await {
             Ok(()) | Err(BlobError::NotFound) => {}
             Err(BlobError::Unavailable(e)) => {
@@ -305,6 +404,7 @@ impl JobHandler for Ingestor {
         let outcome = match job.kind {
             JobKind::Ingest => self.ingest(org, id, stop).await,
             JobKind::Purge => self.purge(org, id).await,
+            JobKind::Reembed => self.reembed(org, id, stop).await,
             JobKind::PurgeOrg | JobKind::ForgetOrg => {
                 return Err(JobFailure::Permanent(format!(
                     "{} is an organization's job, not a document's",
@@ -328,7 +428,7 @@ impl JobHandler for Ingestor {
                 // may have run before our last upserts.
                 if job.kind == JobKind::Ingest
                     && matches!(self.repo.get(org, id).await, Ok(None))
-                    && let Err(e) = self.index.delete_document(org, id).await
+                    && let Err(e) = self.delete_vectors(org, id).await
                 {
                     tracing::warn!(document = %id, error = %e, "could not remove the vectors of a document deleted while processing");
                 }
@@ -370,6 +470,9 @@ impl JobHandler for Ingestor {
                 {
                     tracing::error!(document = %job.document_id, error = %e, "could not record a document's failure");
                 }
+            }
+            JobKind::Reembed => {
+                tracing::error!(document = %job.document_id, error, "gave up re-embedding a document; its searches stay on the previous model until it is processed again");
             }
             JobKind::Purge | JobKind::PurgeOrg | JobKind::ForgetOrg => {
                 tracing::error!(document = %job.document_id, kind = job.kind.as_str(), error, "gave up purging deleted data; the job is kept as `dead` in the jobs table with its last error");

@@ -4,6 +4,7 @@
 //! each.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -88,6 +89,15 @@ pub trait Embedder: Send + Sync + std::fmt::Debug {
 
     /// One L2-normalized vector per text, in order.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+/// An embedding model and its collection in the vector index.
+#[derive(Debug, Clone)]
+pub struct EmbeddingTarget {
+    /// The model.
+    pub embedder: Arc<dyn Embedder>,
+    /// Its collection.
+    pub index: Arc<dyn VectorIndex>,
 }
 
 /// Why a blob operation failed.
@@ -348,6 +358,26 @@ pub trait DocumentRepo: Send + Sync + std::fmt::Debug {
         id: DocumentId,
         total: u32,
         embedding_model: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Enqueues a re-embedding job for every `ready` document, of any organization, whose vectors
+    /// were made by another model than `model` and that has none pending; returns how many.
+    /// (The one operation across organizations: it runs at start-up after the embedding model
+    /// changed, and each job it makes is its organization's.)
+    async fn enqueue_reembedding(&self, model: &str, at: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Whether `org` has a `ready` document whose vectors were made by another model than
+    /// `model` (its searches then use the previous model's collection).
+    async fn awaits_reembedding(&self, org: OrgId, model: &str) -> Result<bool, StoreError>;
+
+    /// Records that a `ready` document's vectors are now `model`'s: `false` when it is no longer
+    /// ready (deleted, or queued again meanwhile).
+    async fn reembedded(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        model: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 

@@ -15,7 +15,8 @@ use crate::extract::{ExtractError, MediaType, Sniffer};
 use crate::jobs::{JobKind, NewJob};
 use crate::model::{Document, DocumentFilter, DocumentStatus, Progress, StoredChunk};
 use crate::ports::{
-    BlobError, BlobStore, ByteStream, DocumentRepo, Embedder, SearchMode, VectorIndex, VectorQuery,
+    BlobError, BlobStore, ByteStream, DocumentRepo, Embedder, EmbeddingTarget, SearchMode,
+    VectorIndex, VectorQuery,
 };
 
 /// Operator limits for uploads and search.
@@ -199,6 +200,9 @@ pub struct DocumentPorts {
     pub index: Arc<dyn VectorIndex>,
     /// Embeds search queries.
     pub embedder: Arc<dyn Embedder>,
+    /// The model configured before `embedder` and its collection, while documents are
+    /// re-embedded: an organization's searches use it until all its documents are re-embedded.
+    pub previous: Option<EmbeddingTarget>,
     /// The audit log.
     pub audit: Arc<dyn AuditLog>,
     /// The clock.
@@ -212,6 +216,7 @@ pub struct DocumentService {
     blobs: Arc<dyn BlobStore>,
     index: Arc<dyn VectorIndex>,
     embedder: Arc<dyn Embedder>,
+    previous: Option<EmbeddingTarget>,
     audit: Arc<dyn AuditLog>,
     clock: Arc<dyn Clock>,
     limits: UploadLimits,
@@ -226,6 +231,7 @@ impl DocumentService {
             blobs,
             index,
             embedder,
+            previous,
             audit,
             clock,
         } = ports;
@@ -234,6 +240,7 @@ impl DocumentService {
             blobs,
             index,
             embedder,
+            previous,
             audit,
             clock,
             limits,
@@ -525,8 +532,21 @@ impl DocumentService {
         }
         let tags = request.tags.map(validate_tags).transpose()?;
         let org = tenant.org_id();
-        let vector = self
-            .embedder
+        // While the organization's documents are re-embedded after a model change, its searches
+        // use the previous model's complete collection; then they switch, never seeing a
+        // half-built one.
+        let (embedder, index) = match &self.previous {
+            Some(previous)
+                if self
+                    .repo
+                    .awaits_reembedding(org, self.embedder.model_id())
+                    .await? =>
+            {
+                (&previous.embedder, &previous.index)
+            }
+            Some(_) | None => (&self.embedder, &self.index),
+        };
+        let vector = embedder
             .embed(vec![query.to_owned()])
             .await?
             .into_iter()
@@ -536,8 +556,7 @@ impl DocumentService {
                     "the embedder returned no vector".to_owned(),
                 ))
             })?;
-        let hits = self
-            .index
+        let hits = index
             .search(
                 org,
                 VectorQuery {

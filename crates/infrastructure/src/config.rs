@@ -197,6 +197,113 @@ pub struct EmbeddingConfig {
     pub model_dir: Option<PathBuf>,
     /// `local`: how token vectors become one vector (`mean`, the default, or `cls`).
     pub pooling: Option<crate::embedder::LocalPooling>,
+    /// After changing the model: the one configured before, in the same shape
+    /// (`[embedding.previous]`). Every ready document is re-embedded by the new model in the
+    /// background (that happens whether or not this is set); while an organization's documents
+    /// are, its searches use the previous model's collection, so answers never come from a
+    /// half-built one. Remove it once the log says re-embedding is complete.
+    pub previous: Option<Box<EmbeddingConfig>>,
+}
+
+impl EmbeddingConfig {
+    /// Checks the settings of a remote provider; `previous` says which section this is.
+    fn validate(&self, previous: bool) -> Result<(), ConfigError> {
+        let key = |field: &str| -> &'static str {
+            match (previous, field) {
+                (false, "base_url") => "embedding.base_url",
+                (false, "model") => "embedding.model",
+                (false, _) => "embedding.dimensions",
+                (true, "base_url") => "embedding.previous.base_url",
+                (true, "model") => "embedding.previous.model",
+                (true, _) => "embedding.previous.dimensions",
+            }
+        };
+        if self.provider == EmbeddingProvider::OpenaiCompatible {
+            let base = self.base_url.as_deref().ok_or_else(|| {
+                invalid(
+                    key("base_url"),
+                    "is required for the openai_compatible provider",
+                )
+            })?;
+            url::Url::parse(base)
+                .map_err(|e| invalid(key("base_url"), format!("not a URL: {e}")))?;
+            if self.model.as_deref().is_none_or(str::is_empty) {
+                return Err(invalid(
+                    key("model"),
+                    "is required for the openai_compatible provider",
+                ));
+            }
+            if self.dimensions.is_none_or(|d| d == 0) {
+                return Err(invalid(
+                    key("dimensions"),
+                    "is required for the openai_compatible provider (the length of the model's vectors)",
+                ));
+            }
+        }
+        match (&self.previous, previous) {
+            (None, _) => Ok(()),
+            (Some(_), true) => Err(invalid(
+                "embedding.previous.previous",
+                "only one previous model is searched while documents are re-embedded",
+            )),
+            (Some(before), false) => before.validate(true),
+        }
+    }
+
+    /// The local model these settings name, with `models_dir` for the default one.
+    #[must_use]
+    pub fn local_model(&self, models_dir: &std::path::Path) -> crate::embedder::LocalModel {
+        let default = crate::embedder::LocalModel::default_in(models_dir);
+        match (&self.provider, &self.model_dir) {
+            (EmbeddingProvider::Local, Some(dir)) => crate::embedder::LocalModel {
+                dir: dir.clone(),
+                id: self.model.clone().unwrap_or_else(|| {
+                    dir.file_name().map_or_else(
+                        || "local-model".to_owned(),
+                        |name| name.to_string_lossy().into_owned(),
+                    )
+                }),
+                pooling: self.pooling.unwrap_or(crate::embedder::LocalPooling::Mean),
+                ..default
+            },
+            (EmbeddingProvider::Local, None) => crate::embedder::LocalModel {
+                pooling: self.pooling.unwrap_or(default.pooling),
+                id: match (&self.model, self.pooling) {
+                    (Some(id), _) => id.clone(),
+                    // The default model pooled otherwise makes other vectors: another collection.
+                    (None, Some(crate::embedder::LocalPooling::Cls)) => {
+                        format!("{}-cls", default.id)
+                    }
+                    (None, _) => default.id.clone(),
+                },
+                ..default
+            },
+            (EmbeddingProvider::OpenaiCompatible, _) => default,
+        }
+    }
+
+    /// The redacted summary of these settings, for the startup log.
+    fn summary(&self) -> String {
+        let this = match self.provider {
+            EmbeddingProvider::Local => "local".to_owned(),
+            EmbeddingProvider::OpenaiCompatible => format!(
+                "openai_compatible({} at {}, api_key={})",
+                self.model.as_deref().unwrap_or("-"),
+                self.base_url
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), redact_url),
+                if self.api_key.is_some() {
+                    "<redacted>"
+                } else {
+                    "-"
+                }
+            ),
+        };
+        match &self.previous {
+            Some(previous) => format!("{this} (previous: {})", previous.summary()),
+            None => this,
+        }
+    }
 }
 
 /// Uploads, extraction and chunking.
@@ -686,28 +793,7 @@ impl Config {
                     .map_err(|e| invalid("blobs.s3.endpoint", format!("not a URL: {e}")))?;
             }
         }
-        if self.embedding.provider == EmbeddingProvider::OpenaiCompatible {
-            let base = self.embedding.base_url.as_deref().ok_or_else(|| {
-                invalid(
-                    "embedding.base_url",
-                    "is required for the openai_compatible provider",
-                )
-            })?;
-            url::Url::parse(base)
-                .map_err(|e| invalid("embedding.base_url", format!("not a URL: {e}")))?;
-            if self.embedding.model.as_deref().is_none_or(str::is_empty) {
-                return Err(invalid(
-                    "embedding.model",
-                    "is required for the openai_compatible provider",
-                ));
-            }
-            if self.embedding.dimensions.is_none_or(|d| d == 0) {
-                return Err(invalid(
-                    "embedding.dimensions",
-                    "is required for the openai_compatible provider (the length of the model's vectors)",
-                ));
-            }
-        }
+        self.embedding.validate(false)?;
         if let Some(url) = &self.qdrant_url {
             url::Url::parse(url).map_err(|e| invalid("qdrant_url", format!("not a URL: {e}")))?;
         }
@@ -722,24 +808,7 @@ impl Config {
     /// provider).
     #[must_use]
     pub fn local_model(&self) -> crate::embedder::LocalModel {
-        let default = crate::embedder::LocalModel::default_in(&self.models_dir());
-        match (&self.embedding.provider, &self.embedding.model_dir) {
-            (EmbeddingProvider::Local, Some(dir)) => crate::embedder::LocalModel {
-                dir: dir.clone(),
-                id: self.embedding.model.clone().unwrap_or_else(|| {
-                    dir.file_name().map_or_else(
-                        || "local-model".to_owned(),
-                        |name| name.to_string_lossy().into_owned(),
-                    )
-                }),
-                pooling: self
-                    .embedding
-                    .pooling
-                    .unwrap_or(crate::embedder::LocalPooling::Mean),
-                ..default
-            },
-            (EmbeddingProvider::Local | EmbeddingProvider::OpenaiCompatible, _) => default,
-        }
+        self.embedding.local_model(&self.models_dir())
     }
 
     /// The generated master key file used when `master_key` is unset.
@@ -856,22 +925,7 @@ impl Config {
                 ),
             },
             self.models_dir().display(),
-            match self.embedding.provider {
-                EmbeddingProvider::Local => "local".to_owned(),
-                EmbeddingProvider::OpenaiCompatible => format!(
-                    "openai_compatible({} at {}, api_key={})",
-                    self.embedding.model.as_deref().unwrap_or("-"),
-                    self.embedding
-                        .base_url
-                        .as_deref()
-                        .map_or_else(|| "-".to_owned(), redact_url),
-                    if self.embedding.api_key.is_some() {
-                        "<redacted>"
-                    } else {
-                        "-"
-                    }
-                ),
-            },
+            self.embedding.summary(),
             self.worker.embedded,
             self.documents.max_upload_bytes,
             if self.master_key.is_some() {
@@ -1120,5 +1174,43 @@ mod tests {
             local.runtime,
             PathBuf::from("/opt/models/onnxruntime/libonnxruntime.so")
         );
+    }
+
+    #[test]
+    fn the_previous_embedding_model_is_one_level_deep_and_validated() {
+        let figment = Figment::new()
+            .merge(Serialized::default("models_dir", "/opt/models"))
+            .merge(Serialized::default("embedding.pooling", "cls"))
+            .merge(Serialized::default("embedding.previous.provider", "local"));
+        let config = Config::from_figment(&figment).unwrap();
+        // The default model pooled otherwise is another model, with its own collection.
+        assert_eq!(config.local_model().id, "all-MiniLM-L6-v2-int8-cls");
+        let previous = config.embedding.previous.as_deref().unwrap();
+        assert_eq!(
+            previous.local_model(&config.models_dir()).id,
+            "all-MiniLM-L6-v2-int8"
+        );
+        assert!(
+            config
+                .redacted_summary()
+                .contains("embedding=local (previous: local)")
+        );
+        let remote = Figment::new()
+            .merge(Serialized::default(
+                "embedding.previous.provider",
+                "openai_compatible",
+            ))
+            .merge(Serialized::default(
+                "embedding.previous.base_url",
+                "https://api.example.com/v1",
+            ));
+        let message = Config::from_figment(&remote).unwrap_err().to_string();
+        assert!(message.contains("embedding.previous.model"), "{message}");
+        let nested = Figment::new().merge(Serialized::default(
+            "embedding.previous.previous.provider",
+            "local",
+        ));
+        let message = Config::from_figment(&nested).unwrap_err().to_string();
+        assert!(message.contains("embedding.previous.previous"), "{message}");
     }
 }

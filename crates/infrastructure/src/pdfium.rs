@@ -5,8 +5,13 @@
 
 use std::path::Path;
 
-use docent_documents::extract::{ExtractError, Limits, PdfEngine, PdfPages};
-use pdfium_render::prelude::{Pdfium, PdfiumError, PdfiumInternalError};
+use docent_documents::extract::{ExtractError, Limits, OutlineEntry, PdfEngine, PdfPages};
+use pdfium_render::prelude::{PdfBookmark, PdfDocument, Pdfium, PdfiumError, PdfiumInternalError};
+
+/// The most outline entries read, and the deepest level: a hostile outline (cycles of links, a
+/// million bookmarks) costs a bounded amount.
+const MAX_OUTLINE: usize = 10_000;
+const MAX_OUTLINE_DEPTH: u8 = 16;
 
 /// PDFium, bound to its shared library.
 pub struct PdfiumEngine {
@@ -58,14 +63,59 @@ impl PdfEngine for PdfiumEngine {
                 .iter()
                 .map(|page| page.text().ok().map(|text| text.all()))
                 .collect(),
+            outline: outline(&document),
         })
     }
+}
+
+/// The document's bookmarks in document order (depth first), each with its level and page.
+/// Bookmarks that point nowhere in the document are left out.
+fn outline(document: &PdfDocument<'_>) -> Vec<OutlineEntry> {
+    let mut entries = Vec::new();
+    let mut visited = 0_usize;
+    // Depth first with an explicit stack, siblings pushed last-first to come out in order.
+    let mut stack: Vec<(PdfBookmark<'_>, u8)> = document
+        .bookmarks()
+        .root()
+        .map(|first| {
+            let mut top: Vec<_> = first.iter_siblings().take(MAX_OUTLINE).collect();
+            top.insert(0, first);
+            top.into_iter().rev().map(|b| (b, 1)).collect()
+        })
+        .unwrap_or_default();
+    while let Some((bookmark, level)) = stack.pop() {
+        visited += 1;
+        if visited > MAX_OUTLINE {
+            break;
+        }
+        let page = bookmark
+            .destination()
+            .and_then(|destination| destination.page_index().ok())
+            .or_else(|| {
+                let action = bookmark.action()?;
+                let goto = action.as_local_destination_action()?;
+                goto.destination().ok()?.page_index().ok()
+            })
+            .and_then(|index| u32::try_from(index).ok());
+        if let (Some(title), Some(page)) = (bookmark.title(), page) {
+            entries.push(OutlineEntry {
+                level,
+                title,
+                page: page + 1,
+            });
+        }
+        if level < MAX_OUTLINE_DEPTH {
+            let children: Vec<_> = bookmark.iter_direct_children().take(MAX_OUTLINE).collect();
+            stack.extend(children.into_iter().rev().map(|b| (b, level + 1)));
+        }
+    }
+    entries
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use docent_documents::extract::{MediaType, extract_as_with};
+    use docent_documents::extract::{BlockKind, MediaType, extract_as_with};
     use docent_documents::fixtures;
 
     /// The library `scripts/fetch-models` unpacks (`./dev test` runs it first).
@@ -103,6 +153,60 @@ mod tests {
         assert!(!text.contains("docent field guide"), "{text}");
         let pages: Vec<_> = extracted.blocks.iter().map(|b| b.page).collect();
         assert_eq!(pages, vec![Some(1), Some(2), Some(3), Some(4)]);
+        // The outline's entries, with their levels and pages, cut their pages into sections.
+        let outlined = fixtures::pdf_with_outline(
+            &[
+                &["Preface text.", "1 Installing", "Run the installer."],
+                &["Still installing.", "1.1 Upgrading", "Keep your settings."],
+                &["2 Removing", "Delete the folder."],
+            ],
+            &[
+                (1, "Installing", 1),
+                (2, "Upgrading", 2),
+                (1, "Removing", 3),
+            ],
+        );
+        let read = pdfium.read(&outlined, &limits).unwrap();
+        let outline: Vec<_> = read
+            .outline
+            .iter()
+            .map(|e| (e.level, e.title.as_str(), e.page))
+            .collect();
+        assert_eq!(
+            outline,
+            vec![
+                (1, "Installing", 1),
+                (2, "Upgrading", 2),
+                (1, "Removing", 3)
+            ]
+        );
+        let extracted = extract_as_with(MediaType::Pdf, &outlined, &limits, &pdfium).unwrap();
+        let blocks: Vec<_> = extracted
+            .blocks
+            .iter()
+            .map(|b| (b.page, b.kind, b.text.as_str()))
+            .collect();
+        assert_eq!(
+            blocks,
+            vec![
+                (Some(1), BlockKind::Text, "Preface text."),
+                (Some(1), BlockKind::Heading(1), "1 Installing"),
+                (Some(1), BlockKind::Text, "Run the installer."),
+                (Some(2), BlockKind::Text, "Still installing."),
+                (Some(2), BlockKind::Heading(2), "1.1 Upgrading"),
+                (Some(2), BlockKind::Text, "Keep your settings."),
+                (Some(3), BlockKind::Heading(1), "2 Removing"),
+                (Some(3), BlockKind::Text, "Delete the folder."),
+            ]
+        );
+        // A PDF without an outline has no entries.
+        assert!(
+            pdfium
+                .read(fixtures::LATEX_PDF, &limits)
+                .unwrap()
+                .outline
+                .is_empty()
+        );
         let few = Limits {
             max_pages: 1,
             ..Limits::default()

@@ -1,6 +1,6 @@
 //! CSV: each row becomes a line of `header: value` pairs; rows are grouped into blocks.
 
-use super::{Collector, ExtractError, Extracted, Limits, MediaType};
+use super::{BlockKind, Collector, ExtractError, Extracted, Limits, MediaType};
 
 /// Rows per block.
 const ROWS_PER_BLOCK: usize = 50;
@@ -40,13 +40,13 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
         block.push_str("\n\n");
         rows += 1;
         if rows % ROWS_PER_BLOCK == 0 {
-            collector.push(None, false, &std::mem::take(&mut block))?;
+            collector.push(None, BlockKind::Text, &std::mem::take(&mut block))?;
         }
     }
-    collector.push(None, false, &block)?;
+    collector.push(None, BlockKind::Text, &block)?;
     if rows == 0 {
         // A header line alone still says something.
-        collector.push(None, false, &headers.join("; "))?;
+        collector.push(None, BlockKind::Text, &headers.join("; "))?;
     }
     collector.finish(MediaType::Csv)
 }

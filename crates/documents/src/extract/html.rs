@@ -1,10 +1,11 @@
-//! HTML: visible text and headings, without scripts, styles or templates. The tree is walked
-//! iteratively, so deeply nested markup cannot exhaust the stack.
+//! HTML: visible text, headings with their levels, and tables and lists as blocks of their own,
+//! without scripts, styles or templates. The tree is walked iteratively, so deeply nested markup
+//! cannot exhaust the stack.
 
 use ego_tree::iter::Edge;
 use scraper::{Html, Node};
 
-use super::{Collector, ExtractError, Extracted, Limits, MediaType};
+use super::{BlockKind, Collector, ExtractError, Extracted, Limits, MediaType};
 
 /// Elements whose content is never text for people.
 const SKIPPED: &[&str] = &[
@@ -31,13 +32,26 @@ const BLOCKS: &[&str] = &[
     "aside",
     "dd",
     "dt",
+    "dl",
     "figcaption",
     "hr",
     "title",
 ];
 
-fn is_heading(name: &str) -> bool {
-    matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
+/// Elements kept in one block, and so in one chunk where they fit: tables and lists.
+const WHOLE: &[&str] = &["table", "ul", "ol", "dl"];
+
+/// The level of a heading element.
+fn heading_level(name: &str) -> Option<u8> {
+    Some(match name {
+        "h1" => 1,
+        "h2" => 2,
+        "h3" => 3,
+        "h4" => 4,
+        "h5" => 5,
+        "h6" => 6,
+        _ => return None,
+    })
 }
 
 /// The deepest element nesting accepted. The HTML parser checks "is there an open X in scope" by
@@ -108,7 +122,13 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
     let mut collector = Collector::new(limits);
     let mut current = String::new();
     let mut skipping = 0_usize;
+    // The open heading (its level) and how deeply heading elements nest in it.
+    let mut heading = BlockKind::Text;
     let mut heading_depth = 0_usize;
+    // Open tables and lists; a heading inside one makes it running text after all (pages laid out
+    // in tables).
+    let mut whole_depth = 0_usize;
+    let mut whole_broken = false;
     for edge in document.tree.root().traverse() {
         match edge {
             Edge::Open(node) => match node.value() {
@@ -116,11 +136,19 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
                     let name = element.name();
                     if SKIPPED.contains(&name) {
                         skipping += 1;
-                    } else if is_heading(name) {
+                    } else if let Some(level) = heading_level(name) {
                         if heading_depth == 0 {
-                            collector.push(None, false, &std::mem::take(&mut current))?;
+                            collector.push(None, BlockKind::Text, &std::mem::take(&mut current))?;
+                            heading = BlockKind::Heading(level);
+                            whole_broken |= whole_depth > 0;
                         }
                         heading_depth += 1;
+                    } else if WHOLE.contains(&name) && heading_depth == 0 {
+                        if whole_depth == 0 {
+                            collector.push(None, BlockKind::Text, &std::mem::take(&mut current))?;
+                            whole_broken = false;
+                        }
+                        whole_depth += 1;
                     } else if BLOCKS.contains(&name) {
                         current.push_str("\n\n");
                     }
@@ -138,10 +166,22 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
                     let name = element.name();
                     if SKIPPED.contains(&name) {
                         skipping = skipping.saturating_sub(1);
-                    } else if is_heading(name) {
+                    } else if heading_level(name).is_some() {
                         heading_depth = heading_depth.saturating_sub(1);
                         if heading_depth == 0 {
-                            collector.push(None, true, &std::mem::take(&mut current))?;
+                            collector.push(None, heading, &std::mem::take(&mut current))?;
+                        }
+                    } else if WHOLE.contains(&name) && heading_depth == 0 && whole_depth > 0 {
+                        whole_depth -= 1;
+                        if whole_depth == 0 {
+                            let kind = if whole_broken {
+                                BlockKind::Text
+                            } else {
+                                BlockKind::Whole
+                            };
+                            collector.push(None, kind, &std::mem::take(&mut current))?;
+                        } else {
+                            current.push_str("\n\n");
                         }
                     } else if BLOCKS.contains(&name) {
                         current.push_str("\n\n");
@@ -152,7 +192,7 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
             }
         }
     }
-    collector.push(None, false, &current)?;
+    collector.push(None, BlockKind::Text, &current)?;
     collector.finish(MediaType::Html)
 }
 

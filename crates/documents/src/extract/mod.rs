@@ -14,7 +14,7 @@ mod text;
 
 use std::time::Duration;
 
-pub use pdf::{BuiltinPdf, PdfEngine, PdfPages};
+pub use pdf::{BuiltinPdf, OutlineEntry, PdfEngine, PdfPages};
 pub use sniff::{MediaType, Sniffer, sniff};
 
 /// Bounds on what one document may cost.
@@ -41,15 +41,40 @@ impl Default for Limits {
     }
 }
 
+/// What a block of text is to the chunker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlockKind {
+    /// Running text, cut wherever a chunk must end.
+    #[default]
+    Text,
+    /// A heading of this level: 1–6 for HTML's `h1`–`h6`, Markdown's `#`–`######`, DOCX's
+    /// "Heading 1"… styles and a PDF outline's top level down; 0 for a DOCX title. It opens a
+    /// section that lasts until the next heading of the same level or above.
+    Heading(u8),
+    /// A table or a list: kept in one chunk where it fits.
+    Whole,
+}
+
 /// A run of text from one place in a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     /// The page it is on (1-based), for formats with pages.
     pub page: Option<u32>,
-    /// Whether it is a heading (Markdown and HTML headings).
-    pub heading: bool,
+    /// Text, heading, or a table or list.
+    pub kind: BlockKind,
     /// The text; paragraphs are separated by blank lines.
     pub text: String,
+}
+
+impl Block {
+    /// The heading level, when it is a heading.
+    #[must_use]
+    pub const fn heading_level(&self) -> Option<u8> {
+        match self.kind {
+            BlockKind::Heading(level) => Some(level),
+            BlockKind::Text | BlockKind::Whole => None,
+        }
+    }
 }
 
 /// The text of a document.
@@ -142,7 +167,7 @@ impl Collector {
     pub(crate) fn push(
         &mut self,
         page: Option<u32>,
-        heading: bool,
+        kind: BlockKind,
         text: &str,
     ) -> Result<(), ExtractError> {
         let text = normalize(text);
@@ -156,11 +181,7 @@ impl Collector {
                 self.max_chars
             )));
         }
-        self.blocks.push(Block {
-            page,
-            heading,
-            text,
-        });
+        self.blocks.push(Block { page, kind, text });
         Ok(())
     }
 
@@ -261,7 +282,7 @@ pub fn extract_as_with(
         MediaType::Csv => csv::extract(&text::decode(bytes), limits),
         MediaType::Text => {
             let mut collector = Collector::new(limits);
-            collector.push(None, false, &text::decode(bytes))?;
+            collector.push(None, BlockKind::Text, &text::decode(bytes))?;
             collector.finish(MediaType::Text)
         }
     }

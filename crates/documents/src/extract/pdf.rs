@@ -2,19 +2,39 @@
 //! where the operator installed it (the infrastructure's adapter, in the extraction sandbox), the
 //! built-in lopdf reader otherwise — and the same clean-up follows for both: words hyphenated at a
 //! line end are joined, and lines repeated at the top or bottom of pages (running headers and
-//! footers, page numbers) are dropped. Encrypted files are refused with their own code.
+//! footers, page numbers) are dropped. Where the engine reads the PDF's outline (its bookmarks:
+//! PDFium does), each entry's title is looked for on its page and the page is cut there into a
+//! heading and what follows, so chunks carry their section. Encrypted files are refused with
+//! their own code.
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Collector, ExtractError, Extracted, Limits, MediaType};
+use super::{BlockKind, Collector, ExtractError, Extracted, Limits, MediaType};
 
 /// What a PDF engine read: each page's text in reading order, lines separated by `\n` (`None`
-/// for a page it could not read: an image-only scan, a broken stream).
+/// for a page it could not read: an image-only scan, a broken stream), and the outline.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PdfPages {
     /// The pages, first to last.
     pub pages: Vec<Option<String>>,
+    /// The outline's entries in document order (empty when the PDF has none or the engine does
+    /// not read it).
+    pub outline: Vec<OutlineEntry>,
 }
+
+/// One entry of a PDF's outline (a bookmark): a section's title, where it starts, how deep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlineEntry {
+    /// 1 for the outline's top level.
+    pub level: u8,
+    /// The title.
+    pub title: String,
+    /// The page it points to (1-based).
+    pub page: u32,
+}
+
+/// The most outline entries looked for on one page.
+const MAX_HEADINGS_PER_PAGE: usize = 64;
 
 /// Reads the text of a PDF's pages. Implementations refuse encrypted files with
 /// [`ExtractError::EncryptedPdf`] and more pages than `limits.max_pages` with
@@ -26,7 +46,8 @@ pub trait PdfEngine: Send + Sync {
 
 /// The built-in reader (lopdf, pure Rust): it maps glyphs to text through the fonts' `ToUnicode`
 /// maps and encodings only, so fonts without them (LaTeX's Type 1 fonts) lose their ligatures
-/// ("find" read as "nd"). PDFium is preferred where installed.
+/// ("find" read as "nd"); and it does not read the outline (lopdf's outline walk follows a cycle
+/// of `Next` links forever). PDFium is preferred where installed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BuiltinPdf;
 
@@ -57,6 +78,7 @@ impl PdfEngine for BuiltinPdf {
                 .keys()
                 .map(|&number| document.extract_text_with_limit(&[number], max_stream).ok())
                 .collect(),
+            outline: Vec::new(),
         })
     }
 }
@@ -73,13 +95,101 @@ pub(crate) fn extract(
             "PDF: no page could be read".to_owned(),
         ));
     }
+    let mut headings: HashMap<u32, Vec<&OutlineEntry>> = HashMap::new();
+    for entry in &read.outline {
+        let on_page = headings.entry(entry.page).or_default();
+        if on_page.len() < MAX_HEADINGS_PER_PAGE {
+            on_page.push(entry);
+        }
+    }
     let mut collector = Collector::new(limits);
     for (number, text) in (1_u32..).zip(clean_pages(&read.pages)) {
         if let Some(text) = text {
-            collector.push(Some(number), false, &text)?;
+            let entries = headings.get(&number).map_or(&[][..], Vec::as_slice);
+            for (kind, piece) in cut_at_headings(&text, entries) {
+                collector.push(Some(number), kind, &piece)?;
+            }
         }
     }
     collector.finish(MediaType::Pdf)
+}
+
+/// A page's text cut where the titles of its outline entries stand: the text before each, the
+/// heading, the text after. An entry whose title is not found (or only before an earlier one) is
+/// left out; the text stays whole.
+fn cut_at_headings(text: &str, entries: &[&OutlineEntry]) -> Vec<(BlockKind, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let keys: Vec<String> = lines.iter().map(|line| words_key(line)).collect();
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for entry in entries {
+        let title = words_key(&entry.title);
+        if title.is_empty() {
+            continue;
+        }
+        // The title on one line, or across two (a long title, or "Chapter 3" above "Options").
+        let found = (from..lines.len()).find_map(|i| {
+            if is_heading_line(&keys[i], &title) {
+                return Some((i, 1));
+            }
+            let two = keys.get(i + 1).map(|next| format!("{} {next}", keys[i]))?;
+            is_heading_line(&two, &title).then_some((i, 2))
+        });
+        let Some((at, span)) = found else { continue };
+        if at > from {
+            pieces.push((BlockKind::Text, lines[from..at].join("\n")));
+        }
+        pieces.push((
+            BlockKind::Heading(entry.level),
+            lines[at..at + span].join(" "),
+        ));
+        from = at + span;
+    }
+    if from < lines.len() {
+        pieces.push((BlockKind::Text, lines[from..].join("\n")));
+    }
+    pieces
+}
+
+/// Text as compared with an outline title: lower-case words, single spaces.
+fn words_key(text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether a line (as [`words_key`]) is the heading titled `title`: the title itself, or the
+/// title after its number ("3 2 options", "chapter 3 options", "appendix b options").
+fn is_heading_line(line: &str, title: &str) -> bool {
+    if line == title {
+        return true;
+    }
+    let Some(prefix) = line.strip_suffix(title) else {
+        return false;
+    };
+    let Some(prefix) = prefix.strip_suffix(' ') else {
+        return false;
+    };
+    let mut words = prefix.split(' ').peekable();
+    if words
+        .peek()
+        .is_some_and(|w| matches!(*w, "chapter" | "section" | "part" | "appendix"))
+    {
+        words.next();
+    }
+    let mut numbered = false;
+    for word in words {
+        let number = word.chars().all(|c| c.is_ascii_digit())
+            || (word.len() == 1 && word.chars().all(|c| c.is_ascii_alphabetic()))
+            || (word.len() <= 6 && word.chars().all(|c| matches!(c, 'i' | 'v' | 'x' | 'l')));
+        if !number {
+            return false;
+        }
+        numbered = true;
+    }
+    numbered
 }
 
 /// Lines looked at for running headers (and, from the bottom, footers) on each page.
@@ -282,8 +392,80 @@ mod tests {
         fn read(&self, _: &[u8], _: &Limits) -> Result<PdfPages, ExtractError> {
             Ok(PdfPages {
                 pages: self.0.clone(),
+                outline: Vec::new(),
             })
         }
+    }
+
+    struct Outlined(Vec<Option<String>>, Vec<OutlineEntry>);
+
+    impl PdfEngine for Outlined {
+        fn read(&self, _: &[u8], _: &Limits) -> Result<PdfPages, ExtractError> {
+            Ok(PdfPages {
+                pages: self.0.clone(),
+                outline: self.1.clone(),
+            })
+        }
+    }
+
+    fn entry(level: u8, title: &str, page: u32) -> OutlineEntry {
+        OutlineEntry {
+            level,
+            title: title.to_owned(),
+            page,
+        }
+    }
+
+    #[test]
+    fn outline_titles_cut_pages_into_headings_and_text() {
+        let engine = Outlined(
+            vec![
+                page(&[
+                    "Preface words.",
+                    "Chapter 3",
+                    "Options",
+                    "Options change things.",
+                ]),
+                page(&[
+                    "More about options.",
+                    "3.1 Short options",
+                    "Single letters.",
+                ]),
+                page(&["Nothing here names a title."]),
+            ],
+            vec![
+                entry(1, "Options", 1),
+                entry(2, "Short options", 2),
+                entry(2, "Long options", 3),
+                entry(2, "   ", 2),
+            ],
+        );
+        let extracted = extract(b"", &Limits::default(), &engine).unwrap();
+        let blocks: Vec<_> = extracted
+            .blocks
+            .iter()
+            .map(|b| (b.page, b.kind, b.text.as_str()))
+            .collect();
+        assert_eq!(
+            blocks,
+            vec![
+                (Some(1), BlockKind::Text, "Preface words."),
+                (Some(1), BlockKind::Heading(1), "Chapter 3 Options"),
+                (Some(1), BlockKind::Text, "Options change things."),
+                (Some(2), BlockKind::Text, "More about options."),
+                (Some(2), BlockKind::Heading(2), "3.1 Short options"),
+                (Some(2), BlockKind::Text, "Single letters."),
+                // A title not on its page leaves the page whole.
+                (Some(3), BlockKind::Text, "Nothing here names a title."),
+            ]
+        );
+        // A heading is the title itself or after its number, never a sentence ending with it.
+        assert!(is_heading_line("options", "options"));
+        assert!(is_heading_line("appendix b options", "options"));
+        assert!(is_heading_line("iv 2 options", "options"));
+        assert!(!is_heading_line("these change options", "options"));
+        assert!(!is_heading_line("3 2", "options"));
+        assert!(!is_heading_line("long options", "options"));
     }
 
     #[test]

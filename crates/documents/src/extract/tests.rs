@@ -82,7 +82,7 @@ fn markdown_keeps_headings_and_drops_raw_html() {
     let headings: Vec<_> = extracted
         .blocks
         .iter()
-        .filter(|b| b.heading)
+        .filter(|b| b.heading_level().is_some())
         .map(|b| b.text.as_str())
         .collect();
     assert_eq!(headings, ["Returns policy", "Refunds"]);
@@ -134,7 +134,7 @@ fn html_text_without_scripts_or_styles() {
         extracted.blocks[0],
         Block {
             page: None,
-            heading: true,
+            kind: BlockKind::Heading(1),
             text: "Warranty".to_owned()
         }
     );
@@ -174,7 +174,7 @@ fn docx_paragraphs_and_headings() {
     let extracted = run(&docx(body, &[]), "manual.docx").unwrap();
     assert_eq!(extracted.media_type, MediaType::Docx);
     assert_eq!(extracted.blocks[0].text, "Safety");
-    assert!(extracted.blocks[0].heading);
+    assert_eq!(extracted.blocks[0].kind, BlockKind::Heading(1));
     assert_eq!(
         extracted.blocks[1].text,
         "Unplug the device before cleaning & servicing."
@@ -305,5 +305,101 @@ fn names_never_make_bytes_pass_for_another_format() {
     assert_eq!(
         run(b"a,b\n1,2\n", "../../x.csv").unwrap().media_type,
         MediaType::Csv
+    );
+}
+
+/// Each block's kind and text.
+fn kinds(extracted: &Extracted) -> Vec<(BlockKind, &str)> {
+    extracted
+        .blocks
+        .iter()
+        .map(|b| (b.kind, b.text.as_str()))
+        .collect()
+}
+
+#[test]
+fn html_headings_keep_their_levels_and_tables_and_lists_are_blocks() {
+    let html = "<html><body><h1>Guide</h1><p>Intro.</p><h3>Details <em>here</em></h3>\
+                <ul><li>one</li><li>two<ol><li>inner</li></ol></li></ul><p>Between.</p>\
+                <table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>\
+                <table><tr><td><h2>Laid out</h2><p>in a table</p></td></tr></table></body></html>";
+    let extracted = run(html.as_bytes(), "guide.html").unwrap();
+    assert_eq!(
+        kinds(&extracted),
+        vec![
+            (BlockKind::Heading(1), "Guide"),
+            (BlockKind::Text, "Intro."),
+            (BlockKind::Heading(3), "Details here"),
+            (BlockKind::Whole, "one\n\ntwo\n\ninner"),
+            (BlockKind::Text, "Between."),
+            (BlockKind::Whole, "k | v |\n\na | 1 |"),
+            // A table holding a heading is layout, not a table.
+            (BlockKind::Heading(2), "Laid out"),
+            (BlockKind::Text, "in a table\n\n|"),
+        ]
+    );
+}
+
+#[test]
+fn markdown_headings_keep_their_levels_and_tables_and_lists_are_blocks() {
+    let md = "# Guide\n\nIntro.\n\n### Details\n\n- one\n- two\n  1. inner\n\nBetween.\n\n\
+              | k | v |\n|---|---|\n| a | 1 |\n";
+    let extracted = run(md.as_bytes(), "guide.md").unwrap();
+    assert_eq!(
+        kinds(&extracted),
+        vec![
+            (BlockKind::Heading(1), "Guide"),
+            (BlockKind::Text, "Intro."),
+            (BlockKind::Heading(3), "Details"),
+            (BlockKind::Whole, "one\n\ntwo\n\ninner"),
+            (BlockKind::Text, "Between."),
+            (BlockKind::Whole, "k | v |\n\na | 1 |"),
+        ]
+    );
+}
+
+#[test]
+fn docx_heading_levels_tables_and_lists() {
+    let p = |style: &str, extra: &str, text: &str| {
+        format!(
+            "<w:p><w:pPr>{}{extra}</w:pPr><w:r><w:t>{text}</w:t></w:r></w:p>",
+            if style.is_empty() {
+                String::new()
+            } else {
+                format!("<w:pStyle w:val=\"{style}\"/>")
+            }
+        )
+    };
+    let item = "<w:numPr><w:ilvl w:val=\"0\"/><w:numId w:val=\"1\"/></w:numPr>";
+    let cell = |text: &str| format!("<w:tc>{}</w:tc>", p("", "", text));
+    let body = [
+        p("Title", "", "Manual"),
+        p("Heading2", "", "Care"),
+        p("", "<w:outlineLvl w:val=\"2\"/>", "Outlined"),
+        p("ListParagraph", item, "first"),
+        p("ListParagraph", item, "second"),
+        p("", "", "After the list."),
+        format!(
+            "<w:tbl><w:tr>{}{}</w:tr><w:tr>{}{}</w:tr></w:tbl>",
+            cell("k"),
+            cell("v"),
+            cell("a"),
+            cell("1")
+        ),
+        p("heading 1", "", "Styles by name"),
+    ]
+    .concat();
+    let extracted = run(&docx(&body, &[]), "manual.docx").unwrap();
+    assert_eq!(
+        kinds(&extracted),
+        vec![
+            (BlockKind::Heading(0), "Manual"),
+            (BlockKind::Heading(2), "Care"),
+            (BlockKind::Heading(3), "Outlined"),
+            (BlockKind::Whole, "first\nsecond"),
+            (BlockKind::Text, "After the list."),
+            (BlockKind::Whole, "k | v\na | 1"),
+            (BlockKind::Heading(1), "Styles by name"),
+        ]
     );
 }

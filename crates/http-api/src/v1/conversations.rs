@@ -47,6 +47,9 @@ pub(crate) struct CitationDto {
     pub ordinal: u32,
     /// The page, where known.
     pub page: Option<u32>,
+    /// The headings the passage lies under, outermost first, joined by " › "
+    /// ("Installation › Upgrading"); absent where the document has no headings there.
+    pub section: Option<String>,
     /// Where the passage starts in the document's extracted text (characters).
     pub char_start: u64,
     /// Where it ends.
@@ -65,6 +68,7 @@ impl From<Citation> for CitationDto {
             title: c.title,
             ordinal: c.ordinal,
             page: c.page,
+            section: c.section,
             char_start: c.char_start,
             char_end: c.char_end,
             score: c.score,

@@ -175,6 +175,10 @@ pub(crate) struct ChunkDto {
     pub char_end: u64,
     /// The page it lies on, for formats with pages.
     pub page: Option<u32>,
+    /// The headings it lies under, outermost first, joined by " › " (as in
+    /// "Installation › Upgrading"); absent before a document's first heading and in documents
+    /// without headings.
+    pub section: Option<String>,
     /// Tokens of the embedding model's tokenizer.
     pub token_count: u32,
 }
@@ -187,6 +191,7 @@ impl From<StoredChunk> for ChunkDto {
             char_start: chunk.char_start,
             char_end: chunk.char_end,
             page: chunk.page,
+            section: chunk.section,
             token_count: chunk.token_count,
         }
     }
@@ -380,6 +385,9 @@ pub(crate) struct SearchResultDto {
     pub score: f32,
     /// The page, for formats with pages.
     pub page: Option<u32>,
+    /// The headings the passage lies under, outermost first, joined by " › "; absent where the
+    /// document has none there.
+    pub section: Option<String>,
 }
 
 /// Search results, best first.
@@ -826,6 +834,7 @@ impl DocumentsApi {
                     text: hit.chunk.text,
                     score: hit.score,
                     page: hit.chunk.page,
+                    section: hit.chunk.section,
                 })
                 .collect(),
         }))

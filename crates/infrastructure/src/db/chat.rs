@@ -177,6 +177,9 @@ struct StoredCitation {
     title: String,
     ordinal: u32,
     page: Option<u32>,
+    /// Absent from citations stored before sections were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    section: Option<String>,
     char_start: u64,
     char_end: u64,
     score: f32,
@@ -193,6 +196,7 @@ fn message_model(org: OrgId, message: &Message) -> Result<chat_messages::ActiveM
             title: c.title.clone(),
             ordinal: c.ordinal,
             page: c.page,
+            section: c.section.clone(),
             char_start: c.char_start,
             char_end: c.char_end,
             score: c.score,
@@ -233,6 +237,7 @@ fn message_from(model: chat_messages::Model) -> Result<Message, StoreError> {
                 title: c.title,
                 ordinal: c.ordinal,
                 page: c.page,
+                section: c.section,
                 char_start: c.char_start,
                 char_end: c.char_end,
                 score: c.score,

@@ -18,7 +18,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DbBackend, EntityTrait as _, Order,
-    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
+    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, QueryTrait as _, Set,
     TransactionTrait as _, UpdateMany,
 };
 use uuid::Uuid;
@@ -27,7 +27,7 @@ use super::entity::{document_chunks, documents, jobs};
 use super::scope::OrgScoped as _;
 use super::{SqlStore, corrupt, store_error};
 
-/// Chunk rows per INSERT (8 columns each; SQLite allows 32 766 bound values).
+/// Chunk rows per INSERT (9 columns each; SQLite allows 32 766 bound values).
 const CHUNK_INSERT_BATCH: usize = 1_000;
 
 /// One document of `org`, to change.
@@ -126,6 +126,7 @@ fn chunk_from(model: document_chunks::Model) -> StoredChunk {
         char_start: u64::try_from(model.char_start).unwrap_or(0),
         char_end: u64::try_from(model.char_end).unwrap_or(0),
         page: model.page.and_then(|p| u32::try_from(p).ok()),
+        section: model.section,
         token_count: count(model.token_count),
     }
 }
@@ -454,6 +455,7 @@ impl DocumentRepo for SqlStore {
             document_chunks::Column::CharStart,
             document_chunks::Column::CharEnd,
             document_chunks::Column::Page,
+            document_chunks::Column::Section,
             document_chunks::Column::TokenCount,
         ])
         .to_owned();
@@ -466,6 +468,7 @@ impl DocumentRepo for SqlStore {
                 char_start: Set(i64::try_from(c.char_start).unwrap_or(i64::MAX)),
                 char_end: Set(i64::try_from(c.char_end).unwrap_or(i64::MAX)),
                 page: Set(c.page.map(stored_count)),
+                section: Set(c.section.clone()),
                 token_count: Set(stored_count(c.token_count)),
             });
             document_chunks::Entity::insert_many(rows)
@@ -518,6 +521,82 @@ impl DocumentRepo for SqlStore {
             .map_err(store_error)?;
         txn.commit().await.map_err(store_error)?;
         Ok(true)
+    }
+
+    async fn enqueue_reembedding(&self, model: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Across organizations by design (the embedding model is the deployment's); each job
+        // carries its document's organization.
+        let pending_jobs = jobs::Entity::find()
+            .select_only()
+            .column(jobs::Column::DocumentId)
+            .filter(jobs::Column::Kind.eq(JobKind::Reembed.as_str()))
+            .filter(jobs::Column::State.eq(STATE_PENDING))
+            .into_query();
+        let stale: Vec<(Uuid, Uuid)> = documents::Entity::find()
+            .select_only()
+            .column(documents::Column::Id)
+            .column(documents::Column::OrgId)
+            .filter(documents::Column::Status.eq(DocumentStatus::Ready.as_str()))
+            .filter(
+                Condition::any()
+                    .add(documents::Column::EmbeddingModel.is_null())
+                    .add(documents::Column::EmbeddingModel.ne(model)),
+            )
+            .filter(documents::Column::Id.not_in_subquery(pending_jobs))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(store_error)?;
+        for batch in stale.chunks(CHUNK_INSERT_BATCH) {
+            let rows = batch.iter().map(|(id, org)| {
+                job_row(&NewJob::new(
+                    JobKind::Reembed,
+                    OrgId::from_uuid(*org),
+                    DocumentId::from_uuid(*id),
+                    at,
+                ))
+            });
+            jobs::Entity::insert_many(rows)
+                .exec_without_returning(&self.db)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(stale.len() as u64)
+    }
+
+    async fn awaits_reembedding(&self, org: OrgId, model: &str) -> Result<bool, StoreError> {
+        let stale = documents::Entity::of(org)
+            .filter(documents::Column::Status.eq(DocumentStatus::Ready.as_str()))
+            .filter(
+                Condition::any()
+                    .add(documents::Column::EmbeddingModel.is_null())
+                    .add(documents::Column::EmbeddingModel.ne(model)),
+            )
+            .select_only()
+            .column(documents::Column::Id)
+            .limit(1)
+            .into_tuple::<Uuid>()
+            .one(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(stale.is_some())
+    }
+
+    async fn reembedded(
+        &self,
+        org: OrgId,
+        id: DocumentId,
+        model: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = one_document(org, id)
+            .filter(documents::Column::Status.eq(DocumentStatus::Ready.as_str()))
+            .col_expr(documents::Column::EmbeddingModel, Expr::value(model))
+            .col_expr(documents::Column::UpdatedAt, Expr::value(now))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(updated.rows_affected > 0)
     }
 
     async fn fail(

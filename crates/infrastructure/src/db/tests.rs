@@ -974,6 +974,9 @@ mod documents {
             char_start: u64::from(ordinal) * 10,
             char_end: u64::from(ordinal) * 10 + 9,
             page: Some(ordinal + 1),
+            section: ordinal
+                .is_multiple_of(2)
+                .then(|| format!("Guide › Part {ordinal}")),
             token_count: 3,
         }
     }
@@ -1734,6 +1737,7 @@ async fn chatbots_and_conversations_are_scoped_to_org_and_owner(store: SqlStore)
                 title: "Doc".into(),
                 ordinal: 2,
                 page: Some(3),
+                section: Some("Care › Cleaning".into()),
                 char_start: 10,
                 char_end: 20,
                 score: 0.5,

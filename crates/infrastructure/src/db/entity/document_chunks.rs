@@ -14,6 +14,7 @@ pub struct Model {
     pub char_start: i64,
     pub char_end: i64,
     pub page: Option<i32>,
+    pub section: Option<String>,
     pub token_count: i32,
 }
 
