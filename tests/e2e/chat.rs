@@ -207,17 +207,10 @@ async fn chatbots_answer_from_documents_with_citations(backend: Backend) {
         )
         .text("title", "Lighthouse duties")
         .text("tags", "lighthouse");
-    let uploaded: Value = app
-        .client
-        .post(format!("{}/v1/orgs/{org}/documents", app.base))
-        .bearer_auth(&owner)
-        .multipart(form)
-        .send()
+    let uploaded = app
+        .post_form(&format!("/v1/orgs/{org}/documents"), &owner, form)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect(202);
     let lighthouse = uploaded["id"].as_str().unwrap().to_owned();
     let document = settled(&app, &owner, &org, &lighthouse).await;
     assert_eq!(document["status"], "ready", "{document}");

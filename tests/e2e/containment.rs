@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use docent_infrastructure::testing::Backend;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::documents::{settled, upload};
@@ -286,15 +286,7 @@ async fn uploads_are_authorized_before_their_body_is_read() {
             reqwest::multipart::Part::bytes(b"short text".to_vec()).file_name("a.txt"),
         )
         .text("title", "t".repeat(100_000));
-    let response = app
-        .client
-        .post(format!("{}/v1/orgs/{org}/documents", app.base))
-        .bearer_auth(&owner)
-        .multipart(form)
-        .send()
+    app.post_form(&format!("/v1/orgs/{org}/documents"), &owner, form)
         .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 400);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], "invalid_request", "{body}");
+        .expect_error(400, "invalid_request");
 }

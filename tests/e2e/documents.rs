@@ -28,22 +28,8 @@ pub async fn upload(
     let form = Form::new()
         .part("file", Part::bytes(bytes).file_name(name.to_owned()))
         .text("tags", "manual, hr");
-    let response = app
-        .client
-        .post(format!("{}/v1/orgs/{org}/documents{query}", app.base))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
+    app.post_form(&format!("/v1/orgs/{org}/documents{query}"), token, form)
         .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
 }
 
 /// Waits until the document is `ready` or `failed` and returns it.

@@ -93,6 +93,15 @@ impl TestApp {
         config.limits.password_resets_per_client_per_hour = 100_000;
         config.limits.invitations_per_client_per_hour = 100_000;
         adjust(&mut config);
+        Self::boot(config, data_dir, Some(database)).await
+    }
+
+    /// Serves `config` (with the embedded worker) on its data directory and database.
+    async fn boot(
+        config: Config,
+        data_dir: tempfile::TempDir,
+        database: Option<TestDatabase>,
+    ) -> Self {
         let (base, stop, server, services) = serve(&config, true).await;
         Self {
             base,
@@ -102,7 +111,7 @@ impl TestApp {
             data_dir,
             stop: Some(stop),
             server: Some(server),
-            database: Some(database),
+            database,
         }
     }
 
@@ -121,17 +130,7 @@ impl TestApp {
         let mut config = self.config.clone();
         drop(self);
         adjust(&mut config);
-        let (base, stop, server, services) = serve(&config, true).await;
-        Self {
-            base,
-            services,
-            client: reqwest::Client::new(),
-            config,
-            data_dir,
-            stop: Some(stop),
-            server: Some(server),
-            database,
-        }
+        Self::boot(config, data_dir, database).await
     }
 
     /// A second API replica on the same database and configuration; it stops with the returned
@@ -203,6 +202,31 @@ impl TestApp {
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
         self.call(Method::DELETE, path, token, None).await
+    }
+
+    /// Posts a multipart form with a bearer token.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        token: &str,
+        form: reqwest::multipart::Form,
+    ) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
     }
 
     /// Signs up and returns `(user id, session token)`.

@@ -62,6 +62,7 @@ impl Extractor for InProcessExtractor {
             extract_and_chunk(
                 &all,
                 request.file_name.as_deref(),
+                request.title.as_deref(),
                 &request.limits,
                 &chunker,
             )

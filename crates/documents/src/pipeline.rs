@@ -235,6 +235,7 @@ impl Ingestor {
         };
         let request = ExtractRequest {
             file_name: document.file_name.clone(),
+            title: Some(document.title.clone()),
             limits: self.settings.limits,
         };
         let mut chunks = self.extractor.start(bytes, request).await?;
@@ -251,8 +252,11 @@ impl Ingestor {
             if batch.is_empty() {
                 break;
             }
-            // The section path goes with the text into both the dense and the keyword index.
-            let texts: Vec<String> = batch.iter().map(Chunk::indexed_text).collect();
+            // The title and section path go with the text into the dense and the keyword index.
+            let texts: Vec<String> = batch
+                .iter()
+                .map(|c| indexed_text(Some(&document.title), c.section.as_deref(), &c.text))
+                .collect();
             let keys: Vec<u32> = batch.iter().map(|c| c.ordinal).collect();
             // While a model change is re-embedded, the previous model's collection stays
             // complete: what is ingested meanwhile goes into it too.
@@ -354,7 +358,7 @@ impl Ingestor {
             let keys: Vec<u32> = batch.iter().map(|c| c.ordinal).collect();
             let texts: Vec<String> = batch
                 .iter()
-                .map(|c| indexed_text(c.section.as_deref(), &c.text))
+                .map(|c| indexed_text(Some(&document.title), c.section.as_deref(), &c.text))
                 .collect();
             index_batch(org, id, &document.tags, &keys, &texts, &current).await?;
             tokens += batch.iter().map(|c| u64::from(c.token_count)).sum::<u64>();

@@ -24,6 +24,8 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, BlobError>> + Se
 pub struct ExtractRequest {
     /// The uploaded file's name (it only picks between text flavours).
     pub file_name: Option<String>,
+    /// The document's title, embedded with every chunk (each chunk's budget leaves room for it).
+    pub title: Option<String>,
     /// Bounds on what the document may yield.
     pub limits: Limits,
 }

@@ -68,6 +68,9 @@ pub struct SandboxSettings {
 #[derive(Debug, Serialize, Deserialize)]
 struct Job {
     file_name: Option<String>,
+    /// The document's title, which chunks leave room for.
+    #[serde(default)]
+    title: Option<String>,
     limits: Limits,
     tokenizer: PathBuf,
     chunk_tokens: usize,
@@ -122,6 +125,7 @@ impl SandboxedExtractor {
     fn job(&self, request: ExtractRequest) -> Job {
         Job {
             file_name: request.file_name,
+            title: request.title,
             limits: request.limits,
             tokenizer: self.settings.tokenizer.clone(),
             chunk_tokens: self.settings.chunk_tokens,
@@ -454,7 +458,7 @@ fn chunk(job: &Job, bytes: &[u8]) -> Result<(MediaType, Vec<Chunk>), ExtractErro
     })?;
     let chunker = Chunker::new(&tokenizer, job.chunk_tokens, job.chunk_overlap)
         .map_err(ExtractError::Damaged)?;
-    let chunks = chunker.chunk(&extracted);
+    let chunks = chunker.chunk_titled(&extracted, job.title.as_deref());
     if chunks.is_empty() {
         return Err(ExtractError::EmptyText);
     }

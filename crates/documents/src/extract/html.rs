@@ -5,7 +5,7 @@
 use ego_tree::iter::Edge;
 use scraper::{Html, Node};
 
-use super::{BlockKind, Collector, ExtractError, Extracted, Limits, MediaType};
+use super::{BlockKind, Collector, ExtractError, Extracted, Limits, MediaType, Wholes};
 
 /// Elements whose content is never text for people.
 const SKIPPED: &[&str] = &[
@@ -127,8 +127,7 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
     let mut heading_depth = 0_usize;
     // Open tables and lists; a heading inside one makes it running text after all (pages laid out
     // in tables).
-    let mut whole_depth = 0_usize;
-    let mut whole_broken = false;
+    let mut wholes = Wholes::default();
     for edge in document.tree.root().traverse() {
         match edge {
             Edge::Open(node) => match node.value() {
@@ -140,15 +139,11 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
                         if heading_depth == 0 {
                             collector.push(None, BlockKind::Text, &std::mem::take(&mut current))?;
                             heading = BlockKind::Heading(level);
-                            whole_broken |= whole_depth > 0;
+                            wholes.break_up();
                         }
                         heading_depth += 1;
                     } else if WHOLE.contains(&name) && heading_depth == 0 {
-                        if whole_depth == 0 {
-                            collector.push(None, BlockKind::Text, &std::mem::take(&mut current))?;
-                            whole_broken = false;
-                        }
-                        whole_depth += 1;
+                        wholes.open(&mut collector, &mut current)?;
                     } else if BLOCKS.contains(&name) {
                         current.push_str("\n\n");
                     }
@@ -171,18 +166,8 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
                         if heading_depth == 0 {
                             collector.push(None, heading, &std::mem::take(&mut current))?;
                         }
-                    } else if WHOLE.contains(&name) && heading_depth == 0 && whole_depth > 0 {
-                        whole_depth -= 1;
-                        if whole_depth == 0 {
-                            let kind = if whole_broken {
-                                BlockKind::Text
-                            } else {
-                                BlockKind::Whole
-                            };
-                            collector.push(None, kind, &std::mem::take(&mut current))?;
-                        } else {
-                            current.push_str("\n\n");
-                        }
+                    } else if WHOLE.contains(&name) && heading_depth == 0 {
+                        wholes.close(&mut collector, &mut current)?;
                     } else if BLOCKS.contains(&name) {
                         current.push_str("\n\n");
                     } else if matches!(name, "td" | "th") {

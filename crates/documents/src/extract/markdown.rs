@@ -3,7 +3,7 @@
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
-use super::{BlockKind, Collector, ExtractError, Extracted, Limits, MediaType};
+use super::{BlockKind, Collector, ExtractError, Extracted, Limits, MediaType, Wholes};
 
 // Every other Markdown event (raw HTML, math, footnote marks, and any the parser adds later) is
 // left out of the text.
@@ -14,9 +14,7 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
     let mut heading = String::new();
     let mut level = 1_u8;
     let mut in_heading = false;
-    // Open tables and lists; a heading inside one makes it running text after all.
-    let mut whole_depth = 0_usize;
-    let mut whole_broken = false;
+    let mut wholes = Wholes::default();
     for event in Parser::new_ext(text, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH) {
         let target = if in_heading {
             &mut heading
@@ -29,7 +27,7 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
                 // HeadingLevel counts from H1 = 1.
                 level = l as u8;
                 in_heading = true;
-                whole_broken |= whole_depth > 0;
+                wholes.break_up();
             }
             Event::End(TagEnd::Heading(_)) => {
                 collector.push(
@@ -40,27 +38,10 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
                 in_heading = false;
             }
             Event::Start(Tag::Table(_) | Tag::List(_)) => {
-                if whole_depth == 0 {
-                    collector.push(None, BlockKind::Text, &std::mem::take(&mut current))?;
-                    whole_broken = false;
-                } else {
-                    // A list inside an item starts after the item's own text.
-                    current.push_str("\n\n");
-                }
-                whole_depth += 1;
+                wholes.open(&mut collector, &mut current)?
             }
             Event::End(TagEnd::Table | TagEnd::List(_)) => {
-                whole_depth = whole_depth.saturating_sub(1);
-                if whole_depth == 0 {
-                    let kind = if whole_broken {
-                        BlockKind::Text
-                    } else {
-                        BlockKind::Whole
-                    };
-                    collector.push(None, kind, &std::mem::take(&mut current))?;
-                } else {
-                    current.push_str("\n\n");
-                }
+                wholes.close(&mut collector, &mut current)?;
             }
             Event::Text(t) | Event::Code(t) => target.push_str(&t),
             Event::SoftBreak => target.push(' '),
@@ -80,7 +61,7 @@ pub(crate) fn extract(text: &str, limits: &Limits) -> Result<Extracted, ExtractE
         // table or list that long is cut anyway).
         if current.len() > 64 * 1024 && current.ends_with("\n\n") {
             collector.push(None, BlockKind::Text, &std::mem::take(&mut current))?;
-            whole_broken = true;
+            wholes.break_up();
         }
     }
     collector.push(None, BlockKind::Text, &current)?;

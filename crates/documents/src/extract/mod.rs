@@ -196,6 +196,61 @@ impl Collector {
     }
 }
 
+/// The tables and lists open at a point of a markup document (HTML, Markdown): the outermost one
+/// becomes a block of its own, kept whole by the chunker where it fits, unless a heading inside it
+/// shows it to be layout (or it grew too long), in which case it is running text after all.
+#[derive(Debug, Default)]
+pub(crate) struct Wholes {
+    depth: usize,
+    broken: bool,
+}
+
+impl Wholes {
+    /// A table or list opens: the text before the outermost one is running text; a nested one
+    /// starts a paragraph of its own.
+    pub(crate) fn open(
+        &mut self,
+        collector: &mut Collector,
+        current: &mut String,
+    ) -> Result<(), ExtractError> {
+        if self.depth == 0 {
+            collector.push(None, BlockKind::Text, &std::mem::take(current))?;
+            self.broken = false;
+        } else {
+            current.push_str("\n\n");
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// A table or list closes: the outermost one becomes its block.
+    pub(crate) fn close(
+        &mut self,
+        collector: &mut Collector,
+        current: &mut String,
+    ) -> Result<(), ExtractError> {
+        let Some(depth) = self.depth.checked_sub(1) else {
+            return Ok(());
+        };
+        self.depth = depth;
+        if depth > 0 {
+            current.push_str("\n\n");
+            return Ok(());
+        }
+        let kind = if self.broken {
+            BlockKind::Text
+        } else {
+            BlockKind::Whole
+        };
+        collector.push(None, kind, &std::mem::take(current))
+    }
+
+    /// A heading (or an early flush of a long run) inside a table or list makes it running text.
+    pub(crate) fn break_up(&mut self) {
+        self.broken |= self.depth > 0;
+    }
+}
+
 /// Normalizes white space: Unicode line separators and `\r` become `\n`, runs of spaces within a
 /// line collapse, control characters go, more than one blank line collapses to one. Ligature
 /// characters (U+FB00–U+FB06) become their letters, so "ﬁnd" is searched and embedded as "find".
