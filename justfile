@@ -31,6 +31,11 @@ fmt:
 openapi:
     cargo run --locked -q -p docent-api -- openapi > openapi/openapi.json
 
+# Generate clients from the committed spec with openapi-python-client and @hey-api/openapi-ts
+# (TypeScript 5, compiled): fails on any warning or missing operation (tools from PyPI and npm).
+clients:
+    scripts/check-clients
+
 # Apply pending migrations to the configured database (`just migrate status`, `just migrate down`).
 migrate ACTION="up":
     cargo run --locked -p docent-api -- migrate {{ACTION}}

@@ -254,6 +254,20 @@ async fn chatbots_answer_from_documents_with_citations(backend: Backend) {
     assert_eq!(bot["citation_style"], "inline");
     assert_eq!(bot["knowledge"]["kind"], "all");
     assert_eq!(bot["retrieval"]["top_k"], 5);
+    // Decimal settings come back as written, without the noise of a widened f32.
+    let raw = app
+        .client
+        .get(format!("{}{bots}/{bot_id}", app.base))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(raw.contains("\"temperature\":0.2"), "{raw}");
+    assert!(raw.contains("\"min_score\":0.3"), "{raw}");
+    assert!(!raw.contains("0000"), "{raw}");
 
     // Bad settings are refused with clear codes, and nothing is stored.
     let other_org = app.create_org(&owner, "Elsewhere").await;

@@ -16,6 +16,10 @@ async fn health_readiness_metrics_spec_and_docs_answer() {
 
     let spec = app.get("/openapi.json", None).await.expect(200);
     assert_eq!(spec["info"]["title"], "docent");
+    // The served document is the committed one.
+    let committed: serde_json::Value =
+        serde_json::from_str(&docent_http_api::openapi_json()).unwrap();
+    assert_eq!(spec, committed);
     let docs = app
         .client
         .get(format!("{}/docs/", app.base))
@@ -82,6 +86,37 @@ fn the_committed_spec_matches_the_code() {
         committed == generated,
         "openapi/openapi.json is stale: run `just openapi` (or `./dev openapi`) and commit the result"
     );
+}
+
+/// openapi-python-client drops every schema with an `allOf` over a non-object, and every
+/// operation using it ("Cannot take allOf a non-object").
+#[test]
+fn no_field_wraps_an_enum_in_all_of() {
+    let spec: serde_json::Value = serde_json::from_str(&docent_http_api::openapi_json()).unwrap();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    let mut enum_fields = 0;
+    for (name, schema) in schemas {
+        let Some(properties) = schema["properties"].as_object() else {
+            continue;
+        };
+        for (field, property) in properties {
+            for part in property["allOf"].as_array().into_iter().flatten() {
+                let target = part["$ref"].as_str().and_then(|r| r.rsplit('/').next());
+                if let Some(target) = target {
+                    assert_eq!(
+                        schemas[target]["type"], "object",
+                        "{name}.{field}: allOf over {target}"
+                    );
+                }
+            }
+            let direct = property["$ref"].as_str().and_then(|r| r.rsplit('/').next());
+            if direct.is_some_and(|target| schemas[target]["enum"].is_array()) {
+                enum_fields += 1;
+                assert!(property["description"].is_string(), "{name}.{field}");
+            }
+        }
+    }
+    assert!(enum_fields >= 10, "only {enum_fields} enum fields");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! metrics, and the generated OpenAPI spec. Handlers only parse, call a service, and convert.
 
 mod auth;
+mod contract;
 mod error;
 mod metrics;
 mod middleware;
@@ -44,9 +45,7 @@ fn api_service(api: v1::Api) -> OpenApiService<v1::Api, ()> {
 /// The OpenAPI document, as committed at `openapi/openapi.json`.
 #[must_use]
 pub fn openapi_json() -> String {
-    let mut json = api_service(v1::api(state::ApiState::spec_only())).spec();
-    json.push('\n');
-    json
+    contract::published(&api_service(v1::api(state::ApiState::spec_only())).spec())
 }
 
 /// The whole application: API routes, spec, docs, health and metrics, behind the request
@@ -59,8 +58,16 @@ pub fn app(services: Services) -> poem::endpoint::BoxEndpoint<'static> {
     let trust_forwarded_for = services.config.http.trust_forwarded_for;
     let state = state::ApiState::new(services);
     let service = api_service(v1::api(state));
+    let spec = contract::published(&service.spec());
     let route = Route::new()
-        .at("/openapi.json", service.spec_endpoint())
+        .at(
+            "/openapi.json",
+            poem::get(poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json; charset=utf-8")
+                    .body(spec.clone())
+            })),
+        )
         .nest("/docs", service.swagger_ui())
         .at("/metrics", metrics::endpoint(metrics.clone()))
         .nest("/", service.into_endpoint());

@@ -12,7 +12,7 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::{ApiTags, page_request};
+use super::{ApiTags, decimal, page_request};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::ApiState;
@@ -68,7 +68,7 @@ pub(crate) struct RetrievalDto {
     pub top_k: u32,
     /// The lowest dense similarity (−1 to 1) a passage needs to count as relevant; when none
     /// reaches it, the fallback answer is given without calling the model.
-    pub min_score: f32,
+    pub min_score: f64,
 }
 
 /// Retrieval settings to change; absent fields stay.
@@ -135,7 +135,7 @@ pub(crate) struct ChatbotDto {
     /// The custom tone's instructions (tone `custom`).
     pub custom_tone: Option<String>,
     /// Sampling temperature.
-    pub temperature: f32,
+    pub temperature: f64,
     /// The most tokens an answer may take.
     pub max_answer_tokens: u32,
     /// The model's context window in tokens: the budget for instructions, sources, history
@@ -189,12 +189,12 @@ impl From<Chatbot> for ChatbotDto {
             system_prompt: bot.system_prompt,
             tone,
             custom_tone,
-            temperature: bot.temperature,
+            temperature: decimal(bot.temperature),
             max_answer_tokens: bot.max_answer_tokens,
             context_window: bot.context_window,
             retrieval: RetrievalDto {
                 top_k: bot.retrieval.top_k,
-                min_score: bot.retrieval.min_score,
+                min_score: decimal(bot.retrieval.min_score),
             },
             knowledge,
             welcome_message: bot.welcome_message,

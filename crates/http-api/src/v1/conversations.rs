@@ -17,7 +17,7 @@ use poem_openapi::types::{ToJSON as _, Type as _};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
 use uuid::Uuid;
 
-use super::{ApiTags, page_request};
+use super::{ApiTags, decimal, page_request};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::ApiState;
@@ -55,7 +55,7 @@ pub(crate) struct CitationDto {
     /// Where it ends.
     pub char_end: u64,
     /// Its dense similarity to the question.
-    pub score: f32,
+    pub score: f64,
     /// The start of the passage.
     pub snippet: String,
 }
@@ -71,7 +71,7 @@ impl From<Citation> for CitationDto {
             section: c.section,
             char_start: c.char_start,
             char_end: c.char_end,
-            score: c.score,
+            score: decimal(c.score),
             snippet: c.snippet,
         }
     }

@@ -20,7 +20,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use poem_openapi::{ApiResponse, Enum, Multipart, Object, OpenApi};
 use uuid::Uuid;
 
-use super::{ApiTags, page_request};
+use super::{ApiTags, decimal, page_request};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::ApiState;
@@ -382,7 +382,7 @@ pub(crate) struct SearchResultDto {
     /// The chunk's text.
     pub text: String,
     /// Semantic (cosine) similarity to the query, higher is closer, in every mode.
-    pub score: f32,
+    pub score: f64,
     /// The page, for formats with pages.
     pub page: Option<u32>,
     /// The headings the passage lies under, outermost first, joined by " › "; absent where the
@@ -832,7 +832,7 @@ impl DocumentsApi {
                     title: hit.title,
                     ordinal: hit.chunk.ordinal,
                     text: hit.chunk.text,
-                    score: hit.score,
+                    score: decimal(hit.score),
                     page: hit.chunk.page,
                     section: hit.chunk.section,
                 })

@@ -133,3 +133,12 @@ pub(crate) fn page_request(
 ) -> Result<docent_kernel::PageRequest, crate::error::ApiError> {
     Ok(docent_kernel::PageRequest::new(limit, cursor)?)
 }
+
+/// A stored `f32` as the decimal it was written as, for responses: `0.2` rather than
+/// `0.20000000298023224`, which is what widening the `f32` to the JSON number's `f64` gives.
+pub(crate) fn decimal(value: f32) -> f64 {
+    value
+        .to_string()
+        .parse()
+        .unwrap_or_else(|_| f64::from(value))
+}
