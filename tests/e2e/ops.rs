@@ -30,6 +30,29 @@ async fn health_readiness_metrics_spec_and_docs_answer() {
     assert!(docs.text().await.unwrap().contains("swagger"));
 
     app.get("/v1/users/me", None).await.expect(401);
+    // A method a path does not take answers 405 with the methods it does.
+    for (path, allowed) in [
+        ("/v1/orgs", "GET, POST"),
+        (
+            "/v1/orgs/00000000-0000-0000-0000-000000000000/documents/text",
+            "POST",
+        ),
+    ] {
+        let refused = app
+            .client
+            .put(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status().as_u16(), 405, "{path}");
+        assert_eq!(
+            refused.headers()["allow"].to_str().unwrap(),
+            allowed,
+            "{path}"
+        );
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["code"], "method_not_allowed");
+    }
     let metrics = app
         .client
         .get(format!("{}/metrics", app.base))

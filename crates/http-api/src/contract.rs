@@ -66,6 +66,62 @@ fn direct_reference(
     Some(Value::Object(direct))
 }
 
+/// The methods of each path of the spec, for the `Allow` header of a 405.
+#[derive(Debug, Default)]
+pub(crate) struct Methods {
+    /// Each path template as segments (`None` for a parameter) with its methods, `GET, POST`.
+    routes: Vec<(Vec<Option<String>>, String)>,
+}
+
+impl Methods {
+    /// The paths and methods of `spec` (the published JSON).
+    pub(crate) fn of(spec: &str) -> Self {
+        let document: Value = serde_json::from_str(spec).unwrap_or_default();
+        let routes = document["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(template, item)| {
+                let segments = template
+                    .split('/')
+                    .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+                    .collect();
+                let declared: Vec<String> = item
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(method, _)| method.to_ascii_uppercase())
+                    .collect();
+                // In one order whatever the spec's.
+                let methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+                    .into_iter()
+                    .filter(|m| declared.iter().any(|d| d == m))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (segments, methods)
+            })
+            .collect();
+        Self { routes }
+    }
+
+    /// The methods of the path template `path` matches (the one with the most literal segments
+    /// when several do: `/documents/text` before `/documents/{document_id}`).
+    pub(crate) fn allowed(&self, path: &str) -> Option<&str> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.routes
+            .iter()
+            .filter(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(s, p)| s.as_deref().is_none_or(|s| s == *p))
+            })
+            .max_by_key(|(segments, _)| segments.iter().filter(|s| s.is_some()).count())
+            .map(|(_, methods)| methods.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +152,22 @@ mod tests {
             spec["components"]["schemas"]["Invite"]["properties"]["by"]
         );
         assert_eq!(properties["note"], serde_json::json!({"type": "string"}));
+    }
+
+    #[test]
+    fn methods_are_found_by_path_template() {
+        let spec = serde_json::json!({"paths": {
+            "/v1/orgs": {"post": {}, "get": {}},
+            "/v1/orgs/{org_id}/documents/{document_id}": {"get": {}, "delete": {}},
+            "/v1/orgs/{org_id}/documents/text": {"post": {}}
+        }});
+        let methods = Methods::of(&spec.to_string());
+        assert_eq!(methods.allowed("/v1/orgs"), Some("GET, POST"));
+        assert_eq!(
+            methods.allowed("/v1/orgs/x/documents/y"),
+            Some("GET, DELETE")
+        );
+        assert_eq!(methods.allowed("/v1/orgs/x/documents/text"), Some("POST"));
+        assert_eq!(methods.allowed("/v1/nothing"), None);
     }
 }

@@ -59,6 +59,7 @@ pub fn app(services: Services) -> poem::endpoint::BoxEndpoint<'static> {
     let state = state::ApiState::new(services);
     let service = api_service(v1::api(state));
     let spec = contract::published(&service.spec());
+    let methods = Arc::new(contract::Methods::of(&spec));
     let route = Route::new()
         .at(
             "/openapi.json",
@@ -71,7 +72,14 @@ pub fn app(services: Services) -> poem::endpoint::BoxEndpoint<'static> {
         .nest("/docs", service.swagger_ui())
         .at("/metrics", metrics::endpoint(metrics.clone()))
         .nest("/", service.into_endpoint());
-    middleware::wrap(route, metrics, trust_forwarded_for, max_body, max_upload)
+    middleware::wrap(
+        route,
+        metrics,
+        methods,
+        trust_forwarded_for,
+        max_body,
+        max_upload,
+    )
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish for

@@ -175,6 +175,7 @@ const UPLOAD_FRAMING: usize = 64 * 1024;
 pub(crate) fn wrap(
     app: impl Endpoint + 'static,
     metrics: Arc<Metrics>,
+    methods: Arc<crate::contract::Methods>,
     trust_forwarded_for: bool,
     max_body: usize,
     max_upload: usize,
@@ -182,6 +183,7 @@ pub(crate) fn wrap(
     let app = app.map_to_response().boxed();
     app.around(move |ep, mut req| {
         let metrics = metrics.clone();
+        let methods = methods.clone();
         async move {
             let started = Instant::now();
             let id = request_id(&req);
@@ -234,6 +236,13 @@ pub(crate) fn wrap(
             };
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID, value);
+            }
+            // A method the path does not take: say which it does.
+            if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                && let Some(allowed) = methods.allowed(&path)
+                && let Ok(value) = HeaderValue::from_str(allowed)
+            {
+                response.headers_mut().insert(poem::http::header::ALLOW, value);
             }
             if let Some(rate) = key_rate {
                 let headers = response.headers_mut();
