@@ -53,6 +53,25 @@ async fn health_readiness_metrics_spec_and_docs_answer() {
         let body: serde_json::Value = refused.json().await.unwrap();
         assert_eq!(body["code"], "method_not_allowed");
     }
+    // A malformed id in a path is named by its parameter.
+    let (_, token) = app
+        .signup("ops-ids@example.com", "correct horse battery")
+        .await;
+    let id = "00000000-0000-0000-0000-000000000000";
+    for (path, name) in [
+        ("/v1/orgs/not-an-id/documents".to_owned(), "org_id"),
+        (format!("/v1/orgs/{id}/documents/nope"), "document_id"),
+    ] {
+        let refused = app
+            .get(&path, Some(&token))
+            .await
+            .expect_error(400, "invalid_request");
+        let message = refused["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("`{name}` is not a valid id")),
+            "{path}: {message}"
+        );
+    }
     let metrics = app
         .client
         .get(format!("{}/metrics", app.base))

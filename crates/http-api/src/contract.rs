@@ -66,11 +66,20 @@ fn direct_reference(
     Some(Value::Object(direct))
 }
 
-/// The methods of each path of the spec, for the `Allow` header of a 405.
+/// The paths of the spec with their methods, for the `Allow` header of a 405 and for naming the
+/// path parameter a request got wrong.
 #[derive(Debug, Default)]
 pub(crate) struct Methods {
-    /// Each path template as segments (`None` for a parameter) with its methods, `GET, POST`.
-    routes: Vec<(Vec<Option<String>>, String)>,
+    /// Each path template as segments with its methods, `GET, POST`.
+    routes: Vec<(Vec<Segment>, String)>,
+}
+
+/// One segment of a path template.
+#[derive(Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    /// A parameter, by name.
+    Param(String),
 }
 
 impl Methods {
@@ -84,7 +93,12 @@ impl Methods {
             .map(|(template, item)| {
                 let segments = template
                     .split('/')
-                    .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+                    .map(
+                        |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                            Some(name) => Segment::Param(name.to_owned()),
+                            None => Segment::Literal(s.to_owned()),
+                        },
+                    )
                     .collect();
                 let declared: Vec<String> = item
                     .as_object()
@@ -107,18 +121,40 @@ impl Methods {
     /// The methods of the path template `path` matches (the one with the most literal segments
     /// when several do: `/documents/text` before `/documents/{document_id}`).
     pub(crate) fn allowed(&self, path: &str) -> Option<&str> {
+        self.route(path).map(|(_, methods)| methods.as_str())
+    }
+
+    /// The name of the first path parameter of `path` that is not a UUID (every path parameter
+    /// of the API is an id), to name it in the error instead of the framework's `param2`.
+    pub(crate) fn malformed_id(&self, path: &str) -> Option<&str> {
+        let (segments, _) = self.route(path)?;
+        segments
+            .iter()
+            .zip(path.split('/'))
+            .find_map(|(segment, part)| match segment {
+                Segment::Param(name) if uuid::Uuid::parse_str(part).is_err() => Some(name.as_str()),
+                Segment::Param(_) | Segment::Literal(_) => None,
+            })
+    }
+
+    /// The route `path` matches: the one with the most literal segments when several do.
+    fn route(&self, path: &str) -> Option<&(Vec<Segment>, String)> {
         let parts: Vec<&str> = path.split('/').collect();
         self.routes
             .iter()
             .filter(|(segments, _)| {
                 segments.len() == parts.len()
-                    && segments
-                        .iter()
-                        .zip(&parts)
-                        .all(|(s, p)| s.as_deref().is_none_or(|s| s == *p))
+                    && segments.iter().zip(&parts).all(|(s, p)| match s {
+                        Segment::Literal(literal) => literal == p,
+                        Segment::Param(_) => true,
+                    })
             })
-            .max_by_key(|(segments, _)| segments.iter().filter(|s| s.is_some()).count())
-            .map(|(_, methods)| methods.as_str())
+            .max_by_key(|(segments, _)| {
+                segments
+                    .iter()
+                    .filter(|s| matches!(s, Segment::Literal(_)))
+                    .count()
+            })
     }
 }
 
@@ -169,5 +205,18 @@ mod tests {
         );
         assert_eq!(methods.allowed("/v1/orgs/x/documents/text"), Some("POST"));
         assert_eq!(methods.allowed("/v1/nothing"), None);
+        let id = "00000000-0000-0000-0000-000000000000";
+        assert_eq!(
+            methods.malformed_id(&format!("/v1/orgs/{id}/documents/nope")),
+            Some("document_id")
+        );
+        assert_eq!(
+            methods.malformed_id(&format!("/v1/orgs/x/documents/{id}")),
+            Some("org_id")
+        );
+        assert_eq!(
+            methods.malformed_id(&format!("/v1/orgs/{id}/documents/{id}")),
+            None
+        );
     }
 }

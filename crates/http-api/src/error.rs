@@ -422,13 +422,25 @@ impl From<ChatError> for ApiError {
 }
 
 /// The error for a poem or poem-openapi error that did not come from a handler: parse failures,
-/// missing credentials, unknown routes, oversized bodies.
-pub(crate) fn from_framework(error: &poem::Error) -> ApiError {
+/// missing credentials, unknown routes, oversized bodies. `malformed_id` names the path parameter
+/// of the request that is not an id, when one is not (the framework's own message names it by
+/// position, `param2`).
+pub(crate) fn from_framework(error: &poem::Error, malformed_id: Option<&str>) -> ApiError {
     use poem_openapi::error::{
         AuthorizationError, ContentTypeError, ParseParamError, ParseRequestPayloadError,
     };
     if error.is::<AuthorizationError>() {
         return ApiError::unauthenticated();
+    }
+    // poem-openapi's "failed to parse path `param0`: …" names the parameter by position.
+    let message = error.to_string();
+    if let (Some(name), Some(rest)) = (malformed_id, message.strip_prefix("failed to parse path")) {
+        let reason = rest.split_once(": ").map_or(rest, |(_, reason)| reason);
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("`{name}` is not a valid id (a UUID): {reason}"),
+        );
     }
     if error.is::<ParseParamError>()
         || error.is::<ParseRequestPayloadError>()

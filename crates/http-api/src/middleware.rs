@@ -227,7 +227,7 @@ pub(crate) fn wrap(
                     let api_error = error
                         .downcast_ref::<ApiError>()
                         .cloned()
-                        .unwrap_or_else(|| from_framework(&error));
+                        .unwrap_or_else(|| from_framework(&error, methods.malformed_id(&path)));
                     if let Some(cause) = &api_error.internal {
                         tracing::error!(parent: &span, %cause, code = api_error.code, "request failed");
                     }
