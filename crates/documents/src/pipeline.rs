@@ -127,17 +127,17 @@ impl From<ExtractFailure> for Step {
     }
 }
 
-/// Embeds chunks (`keys` their ordinals, `texts` what is indexed of them) with a target's model
-/// and upserts them into its collection.
+/// Embeds chunks (`keys` their ordinals, `texts` what is indexed of them) with `embedder` and
+/// upserts them into its collection, `index`.
 async fn index_batch(
     org: OrgId,
     id: DocumentId,
     tags: &[String],
     keys: &[u32],
     texts: &[String],
-    target: &EmbeddingTarget,
+    (embedder, index): (&dyn Embedder, &dyn VectorIndex),
 ) -> Result<(), Step> {
-    let vectors = target.embedder.embed(texts.to_vec()).await?;
+    let vectors = embedder.embed(texts.to_vec()).await?;
     if vectors.len() != texts.len() {
         return Err(Step::Permanent(failure(
             "embed_error",
@@ -160,7 +160,7 @@ async fn index_batch(
             text: text.clone(),
         })
         .collect();
-    target.index.upsert(org, points).await?;
+    index.upsert(org, points).await?;
     Ok(())
 }
 
@@ -261,13 +261,9 @@ impl Ingestor {
             // While a model change is re-embedded, the previous model's collection stays
             // complete: what is ingested meanwhile goes into it too.
             if let Some(previous) = &self.previous {
-                index_batch(org, id, &document.tags, &keys, &texts, previous).await?;
+                index_batch(org, id, &document.tags, &keys, &texts, previous.parts()).await?;
             }
-            let current = EmbeddingTarget {
-                embedder: self.embedder.clone(),
-                index: self.index.clone(),
-            };
-            index_batch(org, id, &document.tags, &keys, &texts, &current).await?;
+            index_batch(org, id, &document.tags, &keys, &texts, self.current()).await?;
             let stored: Vec<StoredChunk> = batch.into_iter().map(|c| stored(id, c)).collect();
             match self.repo.store_chunks(org, id, &stored).await {
                 Ok(()) => {}
@@ -340,10 +336,6 @@ impl Ingestor {
             // Deleted, processed again (by the new model) or done already.
             return Ok(());
         }
-        let current = EmbeddingTarget {
-            embedder: self.embedder.clone(),
-            index: self.index.clone(),
-        };
         let (mut after, mut done, mut tokens) = (None, 0_u32, 0_u64);
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -360,7 +352,7 @@ impl Ingestor {
                 .iter()
                 .map(|c| indexed_text(Some(&document.title), c.section.as_deref(), &c.text))
                 .collect();
-            index_batch(org, id, &document.tags, &keys, &texts, &current).await?;
+            index_batch(org, id, &document.tags, &keys, &texts, self.current()).await?;
             tokens += batch.iter().map(|c| u64::from(c.token_count)).sum::<u64>();
             done += u32::try_from(batch.len()).unwrap_or(u32::MAX);
         }
@@ -377,6 +369,11 @@ impl Ingestor {
             self.delete_vectors(org, id).await?;
         }
         Ok(())
+    }
+
+    /// The configured model and its collection.
+    fn current(&self) -> (&dyn Embedder, &dyn VectorIndex) {
+        (&*self.embedder, &*self.index)
     }
 
     /// Removes a document's points from the collection, and from the previous model's.

@@ -102,6 +102,14 @@ pub struct EmbeddingTarget {
     pub index: Arc<dyn VectorIndex>,
 }
 
+impl EmbeddingTarget {
+    /// The model and its collection, borrowed.
+    #[must_use]
+    pub fn parts(&self) -> (&dyn Embedder, &dyn VectorIndex) {
+        (&*self.embedder, &*self.index)
+    }
+}
+
 /// Why a blob operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlobError {

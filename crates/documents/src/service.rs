@@ -542,9 +542,9 @@ impl DocumentService {
                     .awaits_reembedding(org, self.embedder.model_id())
                     .await? =>
             {
-                (&previous.embedder, &previous.index)
+                previous.parts()
             }
-            Some(_) | None => (&self.embedder, &self.index),
+            Some(_) | None => (&*self.embedder, &*self.index),
         };
         let vector = embedder
             .embed(vec![query.to_owned()])
