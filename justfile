@@ -31,10 +31,16 @@ fmt:
 openapi:
     cargo run --locked -q -p docent-api -- openapi > openapi/openapi.json
 
-# Generate clients from the committed spec with openapi-python-client and @hey-api/openapi-ts
-# (TypeScript 5, compiled): fails on any warning or missing operation (tools from PyPI and npm).
-clients:
-    scripts/check-clients
+# Generate clients from the committed spec with openapi-python-client (PyPI), @hey-api/openapi-ts
+# (npm, TypeScript 5) and progenitor (crates.io): fails on any warning or missing operation, then
+# runs each client's smoke flow against a live docent (docs/clients.md).
+clients: models
+    scripts/with-docent scripts/check-clients
+
+# schemathesis (PyPI) against a live docent on the committed spec: all checks, authenticated,
+# the stateful phase included, CONTRACT_EXAMPLES (default 25) examples per operation; 0 failures.
+contract: models
+    scripts/with-docent scripts/check-contract
 
 # Apply pending migrations to the configured database (`just migrate status`, `just migrate down`).
 migrate ACTION="up":

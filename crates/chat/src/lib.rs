@@ -22,4 +22,7 @@ pub use model::{
 };
 pub use ports::{ChatbotRepo, ConversationRepo, UsageGate, UsageHold};
 pub use prompt::{TONES, ToneTemplate};
-pub use service::{ChatPorts, ChatService, ChatbotInput};
+pub use service::{
+    ChatPorts, ChatService, ChatbotInput, MAX_MESSAGE_TEXT, MAX_MODEL, MAX_NAME, MAX_SCOPE_IDS,
+    MAX_SYSTEM_PROMPT, MAX_TITLE, MAX_TONE, MAX_TOP_K,
+};

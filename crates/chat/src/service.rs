@@ -26,13 +26,20 @@ pub const DEFAULT_SYSTEM_PROMPT: &str =
 pub const DEFAULT_FALLBACK: &str = "I could not find anything about that in the documents I can \
      use. Please rephrase the question or ask about another topic.";
 
-const MAX_NAME: usize = 100;
-const MAX_MODEL: usize = 200;
-const MAX_SYSTEM_PROMPT: usize = 8_000;
-const MAX_TONE: usize = 2_000;
-const MAX_MESSAGE_TEXT: usize = 4_000;
-const MAX_SCOPE_IDS: usize = 100;
-const MAX_TITLE: usize = 200;
+/// The longest chatbot name, in characters.
+pub const MAX_NAME: usize = 100;
+/// The longest model name.
+pub const MAX_MODEL: usize = 200;
+/// The longest system prompt.
+pub const MAX_SYSTEM_PROMPT: usize = 8_000;
+/// The longest custom tone.
+pub const MAX_TONE: usize = 2_000;
+/// The longest welcome message or fallback answer.
+pub const MAX_MESSAGE_TEXT: usize = 4_000;
+/// The most documents a knowledge scope names.
+pub const MAX_SCOPE_IDS: usize = 100;
+/// The longest conversation title.
+pub const MAX_TITLE: usize = 200;
 /// The most retrieved passages an answer may use.
 pub const MAX_TOP_K: u32 = 20;
 
@@ -109,19 +116,20 @@ pub struct ChatPorts {
     pub clock: Arc<dyn Clock>,
 }
 
-/// A trimmed text of 1 to `max` characters without control characters (line breaks and tabs
-/// allowed with `allow_newlines`).
+/// A text of at most `max` characters without control characters (line breaks and tabs allowed
+/// with `allow_newlines`) as given, not blank; trimmed.
 pub(crate) fn text_field(
     field: &'static str,
     value: String,
     max: usize,
     allow_newlines: bool,
 ) -> Result<String, ChatError> {
-    let value = value.trim().to_owned();
     let bad_control = value
         .chars()
         .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\t' | '\r')));
-    if value.is_empty() || value.chars().count() > max || bad_control {
+    let too_long = value.chars().count() > max;
+    let value = value.trim().to_owned();
+    if value.is_empty() || too_long || bad_control {
         return Err(invalid(
             field,
             format!(

@@ -28,6 +28,7 @@ pub use model::{
 };
 pub use ports::SearchMode;
 pub use service::{
-    Content, DocumentPorts, DocumentService, SearchHit, SearchRequest, Staged, Upload,
-    UploadDetails, UploadLimits,
+    Content, DocumentPorts, DocumentService, MAX_QUERY_CHARS, MAX_TAG_CHARS, MAX_TAGS,
+    MAX_TITLE_CHARS, MAX_TOP_K, SearchHit, SearchRequest, Staged, Upload, UploadDetails,
+    UploadLimits,
 };

@@ -412,6 +412,11 @@ impl DocumentService {
         filter: &DocumentFilter,
         page: &PageRequest,
     ) -> Result<Page<Document>, DocumentError> {
+        // A tag filter follows the rule tags are stored by: one that no document can carry is a
+        // mistake to point out, not a search that finds nothing.
+        if let Some(tag) = &filter.tag {
+            validate_tags(vec![tag.clone()])?;
+        }
         let rows = self.repo.list(tenant.org_id(), filter, page).await?;
         Ok(Page::from_rows(rows, page, |d| d.id.as_uuid()))
     }
@@ -521,7 +526,7 @@ impl DocumentService {
         request: SearchRequest,
     ) -> Result<Vec<SearchHit>, DocumentError> {
         let query = request.query.trim();
-        if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
+        if query.is_empty() || request.query.chars().count() > MAX_QUERY_CHARS {
             return Err(invalid(
                 "query",
                 format!("must be 1 to {MAX_QUERY_CHARS} characters"),
@@ -626,7 +631,7 @@ pub fn sanitize_file_name(raw: &str) -> Option<String> {
 fn validate_title(raw: &str) -> Result<String, DocumentError> {
     let title: String = raw.chars().filter(|c| !c.is_control()).collect();
     let title = title.trim();
-    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+    if title.is_empty() || raw.chars().count() > MAX_TITLE_CHARS {
         return Err(invalid(
             "title",
             format!("must be 1 to {MAX_TITLE_CHARS} characters"),
@@ -639,10 +644,10 @@ fn validate_title(raw: &str) -> Result<String, DocumentError> {
 /// `:` or `/`.
 pub fn validate_tags(raw: Vec<String>) -> Result<Vec<String>, DocumentError> {
     let mut tags: Vec<String> = Vec::with_capacity(raw.len());
-    for tag in raw {
-        let tag = tag.trim();
+    for raw_tag in raw {
+        let tag = raw_tag.trim();
         let valid = !tag.is_empty()
-            && tag.chars().count() <= MAX_TAG_CHARS
+            && raw_tag.chars().count() <= MAX_TAG_CHARS
             && tag
                 .chars()
                 .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'));

@@ -21,6 +21,7 @@ use poem_openapi::{ApiResponse, Object};
 
 /// The body of every error response.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ErrorBody {
     /// A stable, machine-readable code such as `org_not_found` or `weak_password`.
     pub code: String,

@@ -168,6 +168,41 @@ fn limit_body(req: &mut Request, max: usize) -> Result<(), ApiError> {
     }
 }
 
+/// Refuses a JSON body whose values do not have the types the operation's schema declares
+/// ([`crate::contract::Methods::check_body`]) with 400 `invalid_request`, naming the field.
+async fn check_json_body(
+    req: &mut Request,
+    methods: &crate::contract::Methods,
+) -> Result<(), ApiError> {
+    let is_json = req
+        .headers()
+        .get(poem::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        });
+    if !is_json {
+        return Ok(());
+    }
+    let body = req.take_body().into_bytes().await.map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("the body could not be read: {error}"),
+        )
+    })?;
+    let checked = methods.check_body(req.method().as_str(), req.uri().path(), &body);
+    req.set_body(body);
+    checked.map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", reason))
+}
+
 /// Room for a multipart form's boundaries, headers and small fields around the file.
 const UPLOAD_FRAMING: usize = 64 * 1024;
 
@@ -204,7 +239,10 @@ pub(crate) fn wrap(
             } else {
                 max_body
             };
-            let checked = refuse_key_in_query(&req).and_then(|()| limit_body(&mut req, max));
+            let mut checked = refuse_key_in_query(&req).and_then(|()| limit_body(&mut req, max));
+            if checked.is_ok() {
+                checked = check_json_body(&mut req, &methods).await;
+            }
             let meta = RequestMeta {
                 request_id: Some(id.clone()),
                 client_addr: client.ip.map(|ip| ip.to_string()),

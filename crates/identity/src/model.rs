@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use docent_kernel::{Email, PasswordResetId, SecretString, SessionId, UserId};
 
-/// A user's display name: trimmed, 1 to 100 characters, no control characters.
+/// A user's display name: at most 100 characters and no control characters as given, not blank;
+/// stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -17,10 +18,10 @@ impl DisplayName {
         if trimmed.is_empty() {
             return Err("the name is empty");
         }
-        if trimmed.chars().count() > Self::MAX_CHARS {
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err("the name is longer than 100 characters");
         }
-        if trimmed.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err("the name contains control characters");
         }
         Ok(Self(trimmed.to_owned()))

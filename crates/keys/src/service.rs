@@ -104,8 +104,9 @@ impl KeyService {
     }
 
     fn validate(&self, request: KeyRequest) -> Result<KeySettings, KeyError> {
-        let name = request.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        let raw = &request.name;
+        let name = raw.trim().to_owned();
+        if name.is_empty() || raw.chars().count() > 100 || raw.chars().any(char::is_control) {
             return Err(invalid(
                 "name",
                 "a name has 1 to 100 characters and no control characters",

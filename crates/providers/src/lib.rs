@@ -16,4 +16,7 @@ pub use chat::{ChatError, ChatModel, ChatModels};
 pub use error::ProviderError;
 pub use model::{Provider, ProviderKind, SealedKey, key_binding};
 pub use ports::{BaseUrlGuard, ProviderRepo, SealError, SecretBox};
-pub use service::{NewProvider, ProviderPatch, ProviderPorts, ProviderService, TestReport};
+pub use service::{
+    MAX_KEY_CHARS, MAX_MODEL_CHARS, MAX_NAME_CHARS, MAX_TIMEOUT_SECS, NewProvider, ProviderPatch,
+    ProviderPorts, ProviderService, TestReport,
+};

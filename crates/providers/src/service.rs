@@ -113,9 +113,7 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ProviderError {
 
 fn validate_name(raw: &str) -> Result<String, ProviderError> {
     let name = raw.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
+    if name.is_empty() || raw.chars().count() > MAX_NAME_CHARS || raw.chars().any(char::is_control)
     {
         return Err(invalid(
             "name",
@@ -129,8 +127,7 @@ fn validate_short(
     field: &'static str,
     raw: Option<String>,
 ) -> Result<Option<String>, ProviderError> {
-    let Some(raw) = raw else { return Ok(None) };
-    let value = raw.trim();
+    let Some(value) = raw else { return Ok(None) };
     if value.is_empty()
         || value.chars().count() > MAX_MODEL_CHARS
         || value.chars().any(|c| c.is_control() || c.is_whitespace())

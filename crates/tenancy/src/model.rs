@@ -69,7 +69,8 @@ impl FromStr for Role {
     }
 }
 
-/// An organization's name: trimmed, 1 to 100 characters, no control characters.
+/// An organization's name: at most 100 characters and no control characters as given, not blank;
+/// stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgName(String);
 
@@ -80,10 +81,10 @@ impl OrgName {
         if trimmed.is_empty() {
             return Err("the name is empty");
         }
-        if trimmed.chars().count() > 100 {
+        if raw.chars().count() > 100 {
             return Err("the name is longer than 100 characters");
         }
-        if trimmed.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err("the name contains control characters");
         }
         Ok(Self(trimmed.to_owned()))

@@ -27,6 +27,7 @@ impl AuditApi {
 
 /// Who or what an event is about.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct AuditRef {
     /// `user`, `api_key`, `org` or `invitation`.
     pub kind: String,
@@ -36,6 +37,7 @@ pub(crate) struct AuditRef {
 
 /// One audited change.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct AuditEventDto {
     /// The event's id.
     pub id: Uuid,
@@ -87,6 +89,7 @@ impl From<&StoredAuditEvent> for AuditEventDto {
 
 /// A page of audit events, newest first.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct AuditEventList {
     /// The events on this page.
     pub items: Vec<AuditEventDto>,

@@ -29,6 +29,7 @@ impl AuthApi {
 
 /// A user as others may see it.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct UserDto {
     /// The user's id.
     pub id: Uuid,
@@ -53,6 +54,7 @@ impl From<&User> for UserDto {
 
 /// A new session's bearer token.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SessionTokenDto {
     /// Send as `Authorization: Bearer <token>`. Shown only here.
     pub token: String,
@@ -62,6 +64,7 @@ pub(crate) struct SessionTokenDto {
 
 /// The answer to sign-up and login.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct AuthResponse {
     /// The signed-in user.
     pub user: UserDto,
@@ -81,6 +84,7 @@ fn auth_response(user: &User, issued: &IssuedSession) -> AuthResponse {
 
 /// Sign-up details.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SignupRequest {
     /// The e-mail address; compared case-insensitively.
     #[oai(validator(max_length = 254))]
@@ -96,6 +100,7 @@ pub(crate) struct SignupRequest {
 
 /// Login details.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct LoginRequest {
     /// The e-mail address.
     #[oai(validator(max_length = 1024))]
@@ -107,6 +112,7 @@ pub(crate) struct LoginRequest {
 
 /// Where to send a reset link.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct PasswordResetRequest {
     /// The account's e-mail address.
     #[oai(validator(max_length = 1024))]
@@ -115,6 +121,7 @@ pub(crate) struct PasswordResetRequest {
 
 /// A reset token and the new password.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct PasswordResetConfirm {
     /// The token from the reset e-mail.
     #[oai(validator(max_length = 1024))]
@@ -126,6 +133,7 @@ pub(crate) struct PasswordResetConfirm {
 
 /// A password change.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ChangePasswordRequest {
     /// The current password.
     #[oai(validator(max_length = 1024))]
@@ -137,6 +145,7 @@ pub(crate) struct ChangePasswordRequest {
 
 /// The acknowledgement of a reset request; the same whether or not the account exists.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct Accepted {
     /// Always `accepted`.
     pub status: String,
@@ -144,6 +153,7 @@ pub(crate) struct Accepted {
 
 /// A session of the signed-in user.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SessionDto {
     /// The session's id (not a credential).
     pub id: Uuid,
@@ -177,6 +187,7 @@ impl SessionDto {
 
 /// The signed-in user's active sessions.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SessionList {
     /// Oldest first.
     pub items: Vec<SessionDto>,

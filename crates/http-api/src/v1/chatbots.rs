@@ -63,6 +63,7 @@ impl From<CitationStyleDto> for CitationStyle {
 
 /// Retrieval settings.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct RetrievalDto {
     /// Passages given to the model, at most (1–20).
     pub top_k: u32,
@@ -73,6 +74,7 @@ pub(crate) struct RetrievalDto {
 
 /// Retrieval settings to change; absent fields stay.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct RetrievalInput {
     /// Passages given to the model, at most (1–20, default 5).
     pub top_k: Option<u32>,
@@ -94,6 +96,7 @@ pub(crate) enum KnowledgeKind {
 
 /// A chatbot's knowledge scope.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct KnowledgeDto {
     /// Which documents.
     pub kind: KnowledgeKind,
@@ -106,6 +109,7 @@ pub(crate) struct KnowledgeDto {
 /// A knowledge scope: give `tags` or `document_ids` (ids are checked against the organization),
 /// or neither for all documents.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct KnowledgeInput {
     /// Only documents with any of these tags.
     #[oai(validator(max_items = 32))]
@@ -117,6 +121,7 @@ pub(crate) struct KnowledgeInput {
 
 /// A chatbot.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ChatbotDto {
     /// The id.
     pub id: Uuid,
@@ -208,6 +213,7 @@ impl From<Chatbot> for ChatbotDto {
 
 /// A new chatbot. Absent settings take their defaults.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CreateChatbotRequest {
     /// A label (1–100 characters).
     #[oai(validator(max_length = 400))]
@@ -253,6 +259,7 @@ pub(crate) struct CreateChatbotRequest {
 
 /// Changes to a chatbot: absent fields stay; `null` clears `model` and `welcome_message`.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct UpdateChatbotRequest {
     /// A new label.
     #[oai(validator(max_length = 400))]
@@ -263,7 +270,7 @@ pub(crate) struct UpdateChatbotRequest {
     /// Another provider connection.
     pub provider_id: Option<Uuid>,
     /// A new model, or `null` for the connection's default.
-    #[oai(validator(max_length = 800))]
+    #[oai(nullable, validator(max_length = 800))]
     pub model: MaybeUndefined<String>,
     /// New instructions.
     #[oai(validator(max_length = 32000))]
@@ -285,7 +292,7 @@ pub(crate) struct UpdateChatbotRequest {
     /// A new knowledge scope.
     pub knowledge: Option<KnowledgeInput>,
     /// A new welcome message, or `null` for none.
-    #[oai(validator(max_length = 16000))]
+    #[oai(nullable, validator(max_length = 16000))]
     pub welcome_message: MaybeUndefined<String>,
     /// A new fallback answer.
     #[oai(validator(max_length = 16000))]
@@ -296,6 +303,7 @@ pub(crate) struct UpdateChatbotRequest {
 
 /// A page of chatbots.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ChatbotList {
     /// The chatbots on this page.
     pub items: Vec<ChatbotDto>,
@@ -305,6 +313,7 @@ pub(crate) struct ChatbotList {
 
 /// A built-in tone template.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct PromptTemplateDto {
     /// Its name, as a chatbot's `tone`.
     pub name: String,
@@ -316,6 +325,7 @@ pub(crate) struct PromptTemplateDto {
 
 /// The built-in tone templates.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct PromptTemplateList {
     /// The templates.
     pub items: Vec<PromptTemplateDto>,

@@ -37,6 +37,7 @@ impl CompletionsApi {
 
 /// One message of the exchange.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CompletionMessage {
     /// `system`, `developer`, `user`, `assistant` (others, such as `tool`, are ignored).
     #[oai(validator(max_length = 32))]
@@ -47,6 +48,7 @@ pub(crate) struct CompletionMessage {
 
 /// Streaming options.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct StreamOptions {
     /// Send a last chunk with the usage.
     pub include_usage: Option<bool>,
@@ -55,6 +57,7 @@ pub(crate) struct StreamOptions {
 /// A chat-completions request. Sampling parameters are the chatbot's; `temperature` and
 /// `max_tokens` are accepted and ignored.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CompletionRequest {
     /// The chatbot's slug or id.
     #[oai(validator(max_length = 200))]
@@ -74,6 +77,7 @@ pub(crate) struct CompletionRequest {
 
 /// The answer message.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CompletionAnswer {
     /// Always `assistant`.
     pub role: String,
@@ -83,6 +87,7 @@ pub(crate) struct CompletionAnswer {
 
 /// One choice (docent gives one).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CompletionChoice {
     /// Always 0.
     pub index: u32,
@@ -94,6 +99,7 @@ pub(crate) struct CompletionChoice {
 
 /// Tokens used.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CompletionUsage {
     /// Prompt tokens.
     pub prompt_tokens: u64,
@@ -105,6 +111,7 @@ pub(crate) struct CompletionUsage {
 
 /// A `chat.completion`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ChatCompletion {
     /// `chatcmpl-…`.
     pub id: String,
@@ -124,16 +131,17 @@ pub(crate) struct ChatCompletion {
 
 /// The change a chunk carries.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ChunkDelta {
     /// `assistant` in the first chunk.
-    #[oai(skip_serializing_if_is_none)]
     pub role: Option<String>,
     /// More text.
-    #[oai(skip_serializing_if_is_none)]
     pub content: Option<String>,
 }
 
 /// One choice of a chunk.
+// OpenAI's chunks carry `"finish_reason": null` until the last one, and SDKs expect the key:
+// the one field of the API sent as `null`, declared nullable.
 #[derive(Debug, Clone, Object)]
 pub(crate) struct ChunkChoice {
     /// Always 0.
@@ -141,12 +149,14 @@ pub(crate) struct ChunkChoice {
     /// The change.
     pub delta: ChunkDelta,
     /// `stop` (or `length`) in the last chunk of the answer, else `null`.
+    #[oai(nullable)]
     pub finish_reason: Option<String>,
 }
 
 /// A `chat.completion.chunk` Server-Sent Event (`data:` only; the stream ends with
 /// `data: [DONE]`).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ChatCompletionChunk {
     /// The same for every chunk of an answer.
     pub id: String,
@@ -159,10 +169,8 @@ pub(crate) struct ChatCompletionChunk {
     /// The change (empty in the usage chunk).
     pub choices: Vec<ChunkChoice>,
     /// Tokens used (the last chunk, with `stream_options.include_usage`).
-    #[oai(skip_serializing_if_is_none)]
     pub usage: Option<CompletionUsage>,
     /// docent's extra, in the chunk with `finish_reason`: the passages the answer refers to.
-    #[oai(skip_serializing_if_is_none)]
     pub citations: Option<Vec<CitationDto>>,
 }
 

@@ -36,6 +36,7 @@ impl ConversationsApi {
 
 /// A passage an answer refers to.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CitationDto {
     /// The number the answer's markers use (`[n]`).
     pub n: u32,
@@ -79,6 +80,7 @@ impl From<Citation> for CitationDto {
 
 /// Tokens an answer cost, as the provider reported them (estimated when it reported none).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct UsageDto {
     /// Prompt tokens.
     pub prompt_tokens: u64,
@@ -107,6 +109,7 @@ pub(crate) enum MessageRoleDto {
 
 /// A message of a conversation.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct MessageDto {
     /// The id.
     pub id: Uuid,
@@ -148,6 +151,7 @@ impl From<Message> for MessageDto {
 
 /// A conversation.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ConversationDto {
     /// The id.
     pub id: Uuid,
@@ -175,6 +179,7 @@ impl From<Conversation> for ConversationDto {
 
 /// A new conversation.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CreateConversationRequest {
     /// A label (up to 200 characters); the first question when absent.
     #[oai(validator(max_length = 800))]
@@ -183,6 +188,7 @@ pub(crate) struct CreateConversationRequest {
 
 /// A started conversation.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct StartedConversation {
     /// The conversation.
     pub conversation: ConversationDto,
@@ -192,6 +198,7 @@ pub(crate) struct StartedConversation {
 
 /// A page of conversations.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ConversationList {
     /// The conversations on this page.
     pub items: Vec<ConversationDto>,
@@ -201,6 +208,7 @@ pub(crate) struct ConversationList {
 
 /// A page of messages, oldest first.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct MessageList {
     /// The messages on this page.
     pub items: Vec<MessageDto>,
@@ -210,6 +218,7 @@ pub(crate) struct MessageList {
 
 /// A question.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct AskRequest {
     /// The question (1–4000 characters).
     #[oai(validator(max_length = 16000))]
@@ -220,6 +229,7 @@ pub(crate) struct AskRequest {
 
 /// The answer.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct AnswerEnvelope {
     /// The stored answer.
     pub message: MessageDto,
@@ -227,6 +237,7 @@ pub(crate) struct AnswerEnvelope {
 
 /// `event: delta`: more text of the answer.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct DeltaEvent {
     /// The text.
     pub text: String,
@@ -234,6 +245,7 @@ pub(crate) struct DeltaEvent {
 
 /// `event: citations`: the passages the answer refers to.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CitationsEvent {
     /// The citations.
     pub citations: Vec<CitationDto>,
@@ -241,6 +253,7 @@ pub(crate) struct CitationsEvent {
 
 /// `event: done`: the answer is complete and stored.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct DoneEvent {
     /// The stored answer's id.
     pub message_id: Uuid,
@@ -250,6 +263,7 @@ pub(crate) struct DoneEvent {
 
 /// `event: error`: the answer failed (what came before is stored, marked incomplete).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ErrorEvent {
     /// A stable code, as in error responses.
     pub code: String,

@@ -75,6 +75,7 @@ impl From<DocumentStatusDto> for DocumentStatus {
 
 /// How far processing got.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ProgressDto {
     /// Chunks embedded and indexed so far.
     pub chunks_done: u32,
@@ -84,6 +85,7 @@ pub(crate) struct ProgressDto {
 
 /// Why a document failed.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct DocumentErrorDto {
     /// A stable code: `unsupported_format`, `encrypted_pdf`, `too_many_pages`, `too_large`,
     /// `empty_text`, `extract_error`, `extract_timeout`, `blob_missing`, `embed_error`,
@@ -95,6 +97,7 @@ pub(crate) struct DocumentErrorDto {
 
 /// A document.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct DocumentDto {
     /// The id.
     pub id: Uuid,
@@ -155,6 +158,7 @@ impl From<Document> for DocumentDto {
 
 /// A page of documents.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct DocumentList {
     /// The documents on this page.
     pub items: Vec<DocumentDto>,
@@ -164,6 +168,7 @@ pub(crate) struct DocumentList {
 
 /// A passage of a document.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ChunkDto {
     /// Its position in the document, from 0.
     pub ordinal: u32,
@@ -199,6 +204,7 @@ impl From<StoredChunk> for ChunkDto {
 
 /// A page of chunks.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ChunkList {
     /// The chunks on this page, in order.
     pub items: Vec<ChunkDto>,
@@ -216,6 +222,7 @@ pub(crate) struct UploadForm {
     /// A title (1–300 characters); the file name when absent.
     pub title: Option<String>,
     /// Labels: repeat the field, or separate them with commas.
+    #[oai(default)]
     pub tags: Vec<String>,
 }
 
@@ -296,6 +303,7 @@ fn unreadable_form(error: &multer::Error) -> ApiError {
 
 /// A text upload.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct TextUpload {
     /// The title (1–300 characters).
     #[oai(validator(max_length = 1200))]
@@ -309,6 +317,7 @@ pub(crate) struct TextUpload {
 
 /// A search.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SearchBody {
     /// What to look for (1–4000 characters).
     pub query: String,
@@ -372,6 +381,7 @@ fn search_mode(body: &SearchBody) -> Result<SearchMode, DocumentError> {
 
 /// A passage found by search.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SearchResultDto {
     /// The document.
     pub document_id: Uuid,
@@ -392,6 +402,7 @@ pub(crate) struct SearchResultDto {
 
 /// Search results, best first.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct SearchResults {
     /// The passages.
     pub results: Vec<SearchResultDto>,

@@ -31,6 +31,7 @@ impl InvitationsApi {
 
 /// A pending invitation. The token is never shown: it goes to the invitee by e-mail.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct InvitationDto {
     /// The id.
     pub id: Uuid,
@@ -61,6 +62,7 @@ impl From<&Invitation> for InvitationDto {
 
 /// A page of pending invitations.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct InvitationList {
     /// The invitations on this page.
     pub items: Vec<InvitationDto>,
@@ -70,6 +72,7 @@ pub(crate) struct InvitationList {
 
 /// A new invitation.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CreateInvitationRequest {
     /// The address to invite. A pending invitation to the same address is replaced.
     #[oai(validator(max_length = 1024))]
@@ -80,6 +83,7 @@ pub(crate) struct CreateInvitationRequest {
 
 /// An invitation token to accept.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct AcceptInvitationRequest {
     /// The token from the invitation e-mail.
     #[oai(validator(max_length = 1024))]

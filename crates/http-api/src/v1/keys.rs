@@ -28,6 +28,7 @@ impl KeysApi {
 
 /// An API key as listed: never the secret.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ApiKeyDto {
     /// The id.
     pub id: Uuid,
@@ -90,6 +91,7 @@ impl From<&ApiKey> for ApiKeyDto {
 
 /// A key just created: the only time its secret is shown.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CreatedApiKeyDto {
     /// The secret (`dk_live_…`). Store it now: it is never shown again.
     pub key: String,
@@ -100,6 +102,7 @@ pub(crate) struct CreatedApiKeyDto {
 
 /// A new key.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CreateApiKeyRequest {
     /// A label (1–100 characters).
     #[oai(validator(max_length = 400))]
@@ -123,6 +126,7 @@ pub(crate) struct CreateApiKeyRequest {
 
 /// A page of keys.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ApiKeyList {
     /// The keys on this page.
     pub items: Vec<ApiKeyDto>,

@@ -28,6 +28,7 @@ impl MembersApi {
 
 /// A member of an organization.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct MemberDto {
     /// The user's id.
     pub user_id: Uuid,
@@ -55,6 +56,7 @@ impl From<&Member> for MemberDto {
 
 /// A page of members.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct MemberList {
     /// The members on this page.
     pub items: Vec<MemberDto>,
@@ -64,6 +66,7 @@ pub(crate) struct MemberList {
 
 /// A role change.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct UpdateMemberRequest {
     /// The new role.
     pub role: RoleDto,

@@ -22,6 +22,7 @@ impl OpsApi {
 
 /// Liveness or readiness.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct HealthDto {
     /// `ok`, `ready` or `unavailable`.
     pub status: String,

@@ -28,6 +28,7 @@ impl OrgsApi {
 
 /// An organization and the caller's role in it.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct OrgDto {
     /// The id.
     pub id: Uuid,
@@ -61,6 +62,7 @@ impl From<&OrgWithRole> for OrgDto {
 
 /// A page of organizations.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct OrgList {
     /// The organizations on this page.
     pub items: Vec<OrgDto>,
@@ -70,6 +72,7 @@ pub(crate) struct OrgList {
 
 /// A new organization.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CreateOrgRequest {
     /// The display name (1–100 characters); the slug is derived from it.
     #[oai(validator(max_length = 400))]
@@ -78,6 +81,7 @@ pub(crate) struct CreateOrgRequest {
 
 /// Changes to an organization; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct UpdateOrgRequest {
     /// A new display name.
     #[oai(validator(max_length = 400))]

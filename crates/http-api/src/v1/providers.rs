@@ -76,6 +76,7 @@ impl From<ProviderKindDto> for ProviderKind {
 
 /// A provider connection (never its API key).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ProviderDto {
     /// The id.
     pub id: Uuid,
@@ -119,6 +120,7 @@ impl From<Provider> for ProviderDto {
 // No `Debug`: it carries an API key.
 /// A new provider connection.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct CreateProviderRequest {
     /// A label (1–100 characters).
     #[oai(validator(max_length = 400))]
@@ -145,21 +147,22 @@ pub(crate) struct CreateProviderRequest {
 // No `Debug`: it may carry an API key.
 /// Changes to a provider connection: absent fields stay, `null` clears an optional one.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct UpdateProviderRequest {
     /// A new label.
     #[oai(validator(max_length = 400))]
     pub name: Option<String>,
     /// A new base URL, or `null` for the kind's default.
-    #[oai(validator(max_length = 2048))]
+    #[oai(nullable, validator(max_length = 2048))]
     pub base_url: MaybeUndefined<String>,
     /// A new API key, or `null` to remove it.
-    #[oai(validator(max_length = 4000))]
+    #[oai(nullable, validator(max_length = 4000))]
     pub api_key: MaybeUndefined<String>,
     /// A new default model, or `null`.
-    #[oai(validator(max_length = 800))]
+    #[oai(nullable, validator(max_length = 800))]
     pub default_model: MaybeUndefined<String>,
     /// A new API version, or `null`.
-    #[oai(validator(max_length = 800))]
+    #[oai(nullable, validator(max_length = 800))]
     pub api_version: MaybeUndefined<String>,
     /// A new timeout in seconds (1–600).
     pub timeout_secs: Option<u32>,
@@ -167,6 +170,7 @@ pub(crate) struct UpdateProviderRequest {
 
 /// A page of provider connections.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ProviderList {
     /// The connections on this page.
     pub items: Vec<ProviderDto>,
@@ -183,6 +187,7 @@ pub(crate) enum CreatedProvider {
 
 /// What to test.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct TestProviderRequest {
     /// The model to call; the connection's `default_model` when absent.
     #[oai(validator(max_length = 800))]
@@ -191,6 +196,7 @@ pub(crate) struct TestProviderRequest {
 
 /// The provider's error in a connectivity test.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ProviderTestError {
     /// `unavailable` (rate limit, server error, timeout, unreachable: retrying later may help),
     /// `refused` (bad key, unknown model, refused request) or `context_too_long`.
@@ -201,6 +207,7 @@ pub(crate) struct ProviderTestError {
 
 /// The outcome of a connectivity test.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct ProviderTestResult {
     /// Whether the provider answered.
     pub ok: bool,

@@ -50,6 +50,7 @@ impl From<GroupBy> for UsageGroup {
 
 /// One row of a usage report.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct UsageRowDto {
     /// The day (`YYYY-MM-DD`), chatbot id or key id; `null` for "no chatbot" or "no key".
     pub group: Option<String>,
@@ -77,6 +78,7 @@ impl From<&UsageRow> for UsageRowDto {
 
 /// A usage report.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct UsageReport {
     /// The first day covered (UTC).
     pub from: NaiveDate,

@@ -23,6 +23,7 @@ impl UsersApi {
 
 /// Changes to the signed-in user's profile; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub(crate) struct UpdateMeRequest {
     /// A new display name (1–100 characters).
     #[oai(validator(max_length = 400))]

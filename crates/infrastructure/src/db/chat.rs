@@ -15,13 +15,13 @@ use docent_kernel::{
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait as _, Condition, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, Select, Set, TransactionTrait as _,
+    QuerySelect as _, Select, Set,
 };
 use serde::{Deserialize, Serialize};
 
 use super::entity::{chat_messages, chatbots, conversations};
 use super::scope::OrgScoped as _;
-use super::{SqlStore, corrupt, store_error};
+use super::{SqlStore, corrupt, store_error, write_transaction};
 
 /// "Owned by `owner`": conversations are their creator's alone.
 fn owned_by(owner: Actor) -> Condition {
@@ -455,7 +455,7 @@ impl ConversationRepo for SqlStore {
         title: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         let mut touch = conversations::Entity::update_of(org)
             .col_expr(conversations::Column::UpdatedAt, Expr::value(at))
             .filter(conversations::Column::Id.eq(question.conversation_id.as_uuid()));

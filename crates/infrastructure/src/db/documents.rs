@@ -19,13 +19,13 @@ use sea_orm::sea_query::{
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DbBackend, EntityTrait as _, Order,
     PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, QueryTrait as _, Set,
-    TransactionTrait as _, UpdateMany,
+    UpdateMany,
 };
 use uuid::Uuid;
 
 use super::entity::{document_chunks, documents, jobs};
 use super::scope::OrgScoped as _;
-use super::{SqlStore, corrupt, store_error};
+use super::{SqlStore, corrupt, store_error, write_transaction};
 
 /// Chunk rows per INSERT (9 columns each; SQLite allows 32 766 bound values).
 const CHUNK_INSERT_BATCH: usize = 1_000;
@@ -202,7 +202,7 @@ impl DocumentRepo for SqlStore {
             created_at: Set(document.created_at),
             updated_at: Set(document.updated_at),
         };
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         documents::Entity::insert(row)
             .exec_without_returning(&txn)
             .await
@@ -333,7 +333,7 @@ impl DocumentRepo for SqlStore {
     }
 
     async fn requeue(&self, org: OrgId, id: DocumentId, job: &NewJob) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         let updated = fresh_run(org, id, DocumentStatus::Queued, job.at)
             .filter(documents::Column::Status.is_in([
                 DocumentStatus::Ready.as_str(),
@@ -351,7 +351,7 @@ impl DocumentRepo for SqlStore {
     }
 
     async fn delete(&self, org: OrgId, id: DocumentId, purge: &NewJob) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         document_chunks::Entity::delete_of(org)
             .filter(document_chunks::Column::DocumentId.eq(id.as_uuid()))
             .exec(&txn)
@@ -489,7 +489,7 @@ impl DocumentRepo for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let total = stored_count(total);
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         let updated = status_update(org, id, DocumentStatus::Ready, now)
             .col_expr(documents::Column::ChunksDone, Expr::value(total))
             .col_expr(documents::Column::ChunksTotal, Expr::value(total))
@@ -684,7 +684,7 @@ impl SqlStore {
             };
             return self.take(&self.db, candidate, worker, lease, now).await;
         }
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         let Some(candidate) = self.next_runnable(&txn, now).await? else {
             return Ok(Some(None));
         };

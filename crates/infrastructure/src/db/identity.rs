@@ -9,11 +9,11 @@ use docent_kernel::{Email, PasswordResetId, SessionId, StoreError, TokenHash, Us
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    Set, TransactionTrait as _,
+    Set,
 };
 
 use super::entity::{password_resets, sessions, users};
-use super::{SqlStore, corrupt, store_error, stored_hash};
+use super::{SqlStore, corrupt, store_error, stored_hash, write_transaction};
 
 pub(crate) fn user_from_model(model: users::Model) -> Result<User, StoreError> {
     Ok(User {
@@ -143,7 +143,7 @@ impl UserRepo for SqlStore {
     }
 
     async fn set_disabled(&self, id: UserId, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         let updated = users::Entity::update_many()
             .col_expr(users::Column::DisabledAt, Expr::value(at))
             .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -169,7 +169,7 @@ impl UserRepo for SqlStore {
         keep: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         let updated = users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
             .col_expr(users::Column::UpdatedAt, Expr::value(now))
@@ -286,7 +286,7 @@ impl SessionRepo for SqlStore {
 #[async_trait]
 impl PasswordResetRepo for SqlStore {
     async fn replace(&self, reset: &PasswordReset, token: &TokenHash) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         invalidate_resets(&txn, reset.user_id, reset.created_at)
             .await
             .map_err(store_error)?;
@@ -342,7 +342,7 @@ impl PasswordResetRepo for SqlStore {
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         // Claiming the reset first, conditionally, makes a concurrent second use see zero rows.
         let claimed = password_resets::Entity::update_many()
             .col_expr(password_resets::Column::UsedAt, Expr::value(now))

@@ -101,6 +101,22 @@ pub async fn migration_status(
     Ok((applied, pending))
 }
 
+/// Begins a transaction that writes. On SQLite it takes the write lock at `BEGIN` (`IMMEDIATE`):
+/// two transactions that read and then write then queue on the busy timeout instead of one
+/// failing at once with `SQLITE_BUSY` when it upgrades its read lock (a 503 under concurrent
+/// writes, found by schemathesis with two workers). PostgreSQL ignores the mode.
+pub(crate) async fn write_transaction(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, StoreError> {
+    use sea_orm::TransactionTrait as _;
+    db.begin_with_options(sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+    .map_err(store_error)
+}
+
 /// Maps a driver error into the ports' error. Unique violations become `Conflict("unique")`,
 /// foreign-key violations `Conflict("foreign_key")`.
 pub(crate) fn store_error(error: DbErr) -> StoreError {

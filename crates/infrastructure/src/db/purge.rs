@@ -9,7 +9,6 @@ use docent_kernel::{OrgId, StoreError};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, EntityTrait as _, PaginatorTrait as _, QueryFilter as _,
-    TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -19,7 +18,7 @@ use super::entity::{
     invitations, jobs, memberships, organizations, providers, usage_daily,
 };
 use super::scope::OrgScoped;
-use super::{SqlStore, store_error};
+use super::{SqlStore, store_error, write_transaction};
 
 /// In the deletion's transaction: cancels the organization's pending jobs and enqueues its
 /// purge.
@@ -63,7 +62,7 @@ impl SqlStore {
         org: OrgId,
         forget_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         let deleted = organizations::Entity::find_by_id(org.as_uuid())
             .filter(organizations::Column::DeletedAt.is_not_null())
             .one(&txn)
@@ -113,7 +112,7 @@ impl SqlStore {
     /// Forgets a deleted organization: its row, and with it its audit log and usage ledger, and
     /// every job of it but the running `ForgetOrg` one (which goes when it completes).
     pub async fn forget_org(&self, org: OrgId) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         organizations::Entity::delete_many()
             .filter(organizations::Column::Id.eq(org.as_uuid()))
             .filter(organizations::Column::DeletedAt.is_not_null())

@@ -15,12 +15,12 @@ use sea_orm::sea_query::{Expr, ExprTrait as _, IntoCondition};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseTransaction,
     EntityTrait as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
-    Set, TransactionTrait as _,
+    Set,
 };
 
 use super::entity::{invitations, memberships, organizations, users};
 use super::scope::OrgScoped as _;
-use super::{SqlStore, corrupt, store_error};
+use super::{SqlStore, corrupt, store_error, write_transaction};
 
 /// Memberships of `user` in organizations that are not deleted, with the organization.
 fn member_orgs(user: UserId) -> sea_orm::SelectTwo<memberships::Entity, organizations::Entity> {
@@ -130,7 +130,7 @@ impl OrgRepo for SqlStore {
         owner: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         organizations::ActiveModel {
             id: Set(org.id.as_uuid()),
             name: Set(org.name.as_str().to_owned()),
@@ -208,7 +208,7 @@ impl OrgRepo for SqlStore {
     }
 
     async fn delete(&self, org: OrgId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         let result = organizations::Entity::update_many()
             .col_expr(organizations::Column::DeletedAt, Expr::value(now))
             .filter(organizations::Column::Id.eq(org.as_uuid()))
@@ -271,7 +271,7 @@ impl MemberRepo for SqlStore {
     }
 
     async fn set_role(&self, org: OrgId, user: UserId, role: Role) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         if !lock_org(&txn, org).await? {
             return Err(StoreError::NotFound);
         }
@@ -291,7 +291,7 @@ impl MemberRepo for SqlStore {
     }
 
     async fn remove(&self, org: OrgId, user: UserId) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         if !lock_org(&txn, org).await? {
             return Err(StoreError::NotFound);
         }
@@ -318,7 +318,7 @@ impl InvitationRepo for SqlStore {
         token: &TokenHash,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         invitations::Entity::update_of(invitation.org_id)
             .col_expr(invitations::Column::RevokedAt, Expr::value(now))
             .filter(invitations::Column::Email.eq(invitation.email.as_str()))
@@ -404,7 +404,7 @@ impl InvitationRepo for SqlStore {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(store_error)?;
+        let txn = write_transaction(&self.db).await?;
         let claimed = invitations::Entity::update_many()
             .col_expr(invitations::Column::AcceptedAt, Expr::value(now))
             .col_expr(invitations::Column::AcceptedBy, Expr::value(user.as_uuid()))

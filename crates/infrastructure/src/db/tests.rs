@@ -44,6 +44,7 @@ on_both_backends!(
     orgs_are_visible_to_members_only,
     org_pages_follow_cursors,
     the_last_owner_stays,
+    concurrent_role_changes_wait_for_each_other,
     invitations_replace_accept_and_revoke,
     deleted_orgs_disappear_with_their_invitations,
     api_keys_are_found_by_hash_while_usable,
@@ -384,6 +385,34 @@ async fn org_pages_follow_cursors(store: SqlStore) {
         }
     }
     assert_eq!(seen, ids);
+}
+
+async fn concurrent_role_changes_wait_for_each_other(store: SqlStore) {
+    // Each change reads the roles and then writes one: on SQLite, transactions that started as
+    // readers failed at once with SQLITE_BUSY when several upgraded together (a 503).
+    let owner = insert_user(&store, "olga@example.com").await;
+    let org = new_org(&store, owner.id, "Concurrent").await;
+    let mut members = Vec::new();
+    for i in 0..8 {
+        let email = format!("member{i}@example.com");
+        let member = insert_user(&store, &email).await;
+        let invitation = invite(&store, org.id, owner.id, &email, Role::Viewer).await;
+        assert!(
+            store
+                .accept(&invitation.0, member.id, Utc::now())
+                .await
+                .unwrap()
+        );
+        members.push(member.id);
+    }
+    for round in [Role::Admin, Role::Member, Role::Owner] {
+        let changes = members.iter().map(|&m| store.set_role(org.id, m, round));
+        for result in futures_util::future::join_all(changes).await {
+            result.unwrap();
+        }
+    }
+    let listed = store.list(org.id, &PageRequest::first()).await.unwrap();
+    assert_eq!(listed.iter().filter(|m| m.role == Role::Owner).count(), 9);
 }
 
 async fn the_last_owner_stays(store: SqlStore) {
