@@ -42,9 +42,9 @@ async fn ingestion() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
-        models_dir: Some(models_dir()),
         ..Config::default()
     };
+    config.models.dir = Some(models_dir());
     config.log.filter = "warn".to_owned();
     config.documents.extractor_program = Some(env!("CARGO_BIN_EXE_docent-extract").into());
     config.worker.poll_interval_ms = 10;

@@ -152,6 +152,27 @@ fn domain_crates_never_reach_infrastructure() {
 }
 
 #[test]
+fn the_embedding_example_links_only_domain_crates() {
+    // `examples/embedded-faq` is another service using docent-documents and docent-chat with its
+    // own adapters: it reaches no adapter crate and nothing they are built on.
+    let graph = graph();
+    let reachable = graph.reachable("docent-example-embedded-faq");
+    assert!(reachable.contains_key("docent-chat") && reachable.contains_key("docent-documents"));
+    let outer = [
+        "docent-infrastructure",
+        "docent-app",
+        "docent-http-api",
+        "docent-worker",
+    ];
+    let violations: Vec<String> = reachable
+        .iter()
+        .filter(|(name, _)| FORBIDDEN.contains(&name.as_str()) || outer.contains(&name.as_str()))
+        .map(|(_, path)| path.join(" -> "))
+        .collect();
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+#[test]
 fn domain_crates_depend_on_each_other_only_through_declared_edges() {
     let graph = graph();
     let mut violations = Vec::new();

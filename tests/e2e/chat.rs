@@ -732,6 +732,12 @@ async fn keys_use_chatbots_within_allow_lists_and_quotas(backend: Backend) {
         .unwrap();
     assert!(retry_after > 0 && retry_after <= 31 * 86_400);
     refused.expect_error(429, "quota_exceeded");
+    // The operator sees the rejection in the metrics.
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"docent_quota_rejections_total{holder="API key",quota="message"} 1"#),
+        "{metrics}"
+    );
     let stored = app.get(&messages, Some(&key)).await.expect(200);
     assert_eq!(
         stored["items"].as_array().unwrap().len(),
@@ -943,6 +949,23 @@ async fn a_real_model_answers_streams_and_is_cancelled(backend: Backend) {
     let (usage, row) = chatbot_usage(&app, &owner, &org, &bot).await;
     assert_eq!(row["requests"], 2, "{usage}");
     assert!(row["prompt_tokens"].as_u64().unwrap() > 100, "{usage}");
+    // So do the metrics, with the provider's latency by call and the ingestion's work.
+    let metrics = app.metrics().await;
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+    };
+    let streams =
+        r#"docent_provider_request_duration_seconds_count{kind="openai_compatible",call="stream"}"#;
+    assert!(value(streams) >= 2.0);
+    assert!(value(r#"docent_tokens_total{kind="prompt"}"#) > 100.0);
+    assert!(value(r#"docent_tokens_total{kind="completion"}"#) > 0.0);
+    assert!(value(r#"docent_tokens_total{kind="embedded"}"#) > 0.0);
+    assert!(value(r#"docent_embedding_duration_seconds_count{purpose="query"}"#) >= 2.0);
+    assert!(value("docent_ingested_chunks_total") >= 1.0);
+    assert_eq!(value(r#"docent_jobs{kind="ingest",state="queued"}"#), 0.0);
 
     // A prompt the model's context cannot hold is retried once without history: a chatbot that
     // believes in 8192 tokens talks to a server with far fewer. Each question is ~600 tokens, so

@@ -423,7 +423,7 @@ async fn replicas_share_key_limits_through_redis(backend: Backend) {
     let redis = std::env::var("DOCENT_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let app = TestApp::start_with(backend, |config| {
-        config.redis_url = Some(docent_kernel::SecretString::from(redis));
+        config.redis.url = Some(docent_kernel::SecretString::from(redis));
     })
     .await;
     let replica = app.replica().await;

@@ -285,7 +285,7 @@ async fn a_new_master_key_re_seals_every_provider_key() {
     assert!(key_file.is_file());
     let new_key = SecretString::from(base64::engine::general_purpose::STANDARD.encode([7_u8; 32]));
     let mut rotated = app.config().clone();
-    rotated.master_key = Some(new_key.clone());
+    rotated.secrets.master_key = Some(new_key.clone());
     assert_eq!(bootstrap::rotate_master_key(&rotated).await.unwrap(), 1);
     assert_eq!(
         bootstrap::rotate_master_key(&rotated).await.unwrap(),

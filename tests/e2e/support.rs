@@ -152,6 +152,18 @@ impl TestApp {
         }
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.text().await.unwrap()
+    }
+
     /// The configuration the app runs with.
     pub fn config(&self) -> &Config {
         &self.config

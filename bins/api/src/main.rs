@@ -1,91 +1,80 @@
 //! `docent-api`: serves the HTTP API (with the worker in-process on the embedded default), runs
-//! migrations, prints the OpenAPI spec, and re-seals provider API keys under a new master key. It
-//! is also the extraction sandbox's child, started by its own worker.
+//! migrations, prints the OpenAPI spec and the configuration, re-seals provider API keys, and
+//! carries the operator's tools (backup, restore, admin). It is also the extraction sandbox's
+//! child, started by its own worker.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+mod admin;
+mod cli;
+mod remote;
+mod transfer;
 
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
 use docent_app::config::Overrides;
-use docent_app::{Config, MigrateAction, bootstrap, telemetry};
+use docent_app::{Config, MigrateAction, bootstrap, operator, telemetry};
 
-#[derive(Debug, Parser)]
-#[command(name = "docent-api", version, about = "docent's HTTP API")]
-struct Cli {
-    /// A configuration file (default: ./docent.toml when it exists).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Serve the API (the default).
-    Serve {
-        /// The listen address (overrides DOCENT_ADDR).
-        #[arg(long)]
-        addr: Option<SocketAddr>,
-        /// The data directory (overrides DOCENT_DATA_DIR).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
-    /// Apply pending migrations (`up`, the default), roll back (`down`), or list them (`status`).
-    Migrate {
-        #[arg(value_enum, default_value_t = Action::Up)]
-        action: Action,
-    },
-    /// Print the OpenAPI document.
-    Openapi,
-    /// Re-seal every provider API key under the current master key (`DOCENT_MASTER_KEY`), reading
-    /// old ones with `previous_master_keys` (and the generated key file). Run it after setting a
-    /// new master key, then drop the old one from the configuration.
-    RotateMasterKey,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Action {
-    Up,
-    Down,
-    Status,
-}
+use crate::cli::{Action, Cli, Command, ConfigCommand};
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
     // The extraction sandbox is this binary with a hidden first argument; it needs no runtime.
     if let Some(code) = docent_app::sandbox::child_if_requested() {
         return Ok(code);
     }
-    run().map(|()| std::process::ExitCode::SUCCESS)
+    run()
 }
 
 #[tokio::main]
-async fn run() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve {
         addr: None,
         data_dir: None,
     });
+    let mut out = std::io::stdout().lock();
     let overrides = match &command {
+        Command::Openapi => {
+            out.write_all(docent_http_api::openapi_json().as_bytes())?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Command::Config(ConfigCommand::Defaults) => {
+            out.write_all(docent_app::config::DEFAULTS.as_bytes())?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
         Command::Serve { addr, data_dir } => Overrides {
             addr: *addr,
             data_dir: data_dir.clone(),
         },
-        Command::Migrate { .. } | Command::Openapi | Command::RotateMasterKey => {
-            Overrides::default()
-        }
+        Command::Restore { data_dir, .. } => Overrides {
+            addr: None,
+            data_dir: data_dir.clone(),
+        },
+        Command::Migrate { .. }
+        | Command::RotateMasterKey
+        | Command::Config(ConfigCommand::Check)
+        | Command::Backup { .. }
+        | Command::Import { .. }
+        | Command::Export { .. }
+        | Command::Admin(_) => Overrides::default(),
     };
-    if matches!(command, Command::Openapi) {
-        std::io::stdout().write_all(docent_http_api::openapi_json().as_bytes())?;
-        return Ok(());
-    }
     let config = Config::load(cli.config.as_deref(), &overrides)?;
+    if let Command::Config(ConfigCommand::Check) = command {
+        for warning in &config.warnings {
+            writeln!(std::io::stderr(), "warning: {warning}")?;
+        }
+        out.write_all(config.redacted_toml()?.as_bytes())?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     telemetry::init(&config.log);
-    tracing::info!(config = %config.redacted_summary(), "configuration loaded");
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    if matches!(command, Command::Serve { .. } | Command::Migrate { .. }) {
+        tracing::info!(config = %config.redacted_summary(), "configuration loaded");
+    }
     match command {
-        Command::Serve { .. } => serve(config).await,
+        Command::Serve { .. } => serve(config).await?,
         Command::Migrate { action } => {
             let action = match action {
                 Action::Up => MigrateAction::Up,
@@ -93,21 +82,109 @@ async fn run() -> anyhow::Result<()> {
                 Action::Status => MigrateAction::Status,
             };
             let listing = docent_app::migrate(&config, action).await?;
-            Ok(std::io::stdout().write_all(listing.as_bytes())?)
+            out.write_all(listing.as_bytes())?;
         }
         Command::RotateMasterKey => {
             let resealed = docent_app::rotate_master_key(&config).await?;
-            tracing::info!(
-                resealed,
-                "provider API keys re-sealed under the current master key"
-            );
-            Ok(writeln!(
-                std::io::stdout(),
-                "re-sealed {resealed} provider API keys"
-            )?)
+            writeln!(out, "re-sealed {resealed} provider API keys")?;
         }
-        Command::Openapi => Ok(()),
+        Command::Backup { dir } => {
+            let copied = operator::backup(&config, &dir).await?;
+            writeln!(
+                out,
+                "backed up {} files ({} bytes) into {}",
+                copied.files,
+                copied.bytes,
+                dir.display()
+            )?;
+        }
+        Command::Restore { dir, .. } => {
+            let copied = operator::restore(&config, &dir).await?;
+            writeln!(
+                out,
+                "restored {} files ({} bytes) into {}",
+                copied.files,
+                copied.bytes,
+                config.data_dir.display()
+            )?;
+        }
+        Command::Admin(command) => return admin::run(&config, command, &mut out).await,
+        Command::Import {
+            dir,
+            target,
+            types,
+            tags,
+            no_wait,
+        } => {
+            let (remote, temporary) = remote(&config, target, "import").await?;
+            let done = transfer::import(&remote, &dir, &types, &tags, !no_wait, &mut out).await;
+            return finish(done, temporary).await;
+        }
+        Command::Export { dir, target } => {
+            let (remote, temporary) = remote(&config, target, "export").await?;
+            let done = transfer::export(&remote, &dir, &mut out).await;
+            return finish(done, temporary).await;
+        }
+        Command::Openapi | Command::Config(_) => {}
     }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The scopes a temporary key of `import` and `export` has.
+const TRANSFER_SCOPES: [&str; 6] = [
+    "documents:read",
+    "documents:write",
+    "chatbots:read",
+    "chatbots:write",
+    "providers:read",
+    "providers:write",
+];
+
+/// The client `import` and `export` use: with the given API key, or, against the local instance,
+/// with a temporary key (returned, to revoke when the command ends).
+async fn remote(
+    config: &Config,
+    target: cli::Target,
+    command: &str,
+) -> anyhow::Result<(
+    remote::Remote,
+    Option<(operator::Operator, operator::TemporaryKey)>,
+)> {
+    if let Some(key) = target.api_key {
+        let url = target.url.unwrap_or_else(|| config.public_url());
+        return Ok((remote::Remote::new(&url, &target.org, key)?, None));
+    }
+    if target.url.is_some() {
+        anyhow::bail!("a server given by --url needs an API key (--api-key or DOCENT_API_KEY)");
+    }
+    let org = target
+        .org
+        .parse()
+        .map_err(|_| anyhow::anyhow!("`{}` is not an organization id", target.org))?;
+    let operator = operator::Operator::open(config).await?;
+    let temporary = operator
+        .temporary_key(
+            org,
+            &format!("docent-api {command} (temporary)"),
+            &TRANSFER_SCOPES,
+        )
+        .await?;
+    let secret = docent_kernel::ExposeSecret::expose_secret(&temporary.secret).to_owned();
+    let remote = remote::Remote::new(&config.public_url(), &target.org, secret)?;
+    Ok((remote, Some((operator, temporary))))
+}
+
+/// Revokes the temporary key of a command, whatever its outcome.
+async fn finish(
+    outcome: anyhow::Result<std::process::ExitCode>,
+    temporary: Option<(operator::Operator, operator::TemporaryKey)>,
+) -> anyhow::Result<std::process::ExitCode> {
+    if let Some((operator, key)) = temporary
+        && let Err(error) = operator.revoke(key).await
+    {
+        tracing::warn!(%error, "could not revoke the temporary API key (it expires within a day)");
+    }
+    outcome
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -21,7 +21,7 @@ fn command(data_dir: &Path) -> Command {
         .env("DOCENT_LOG__FORMAT", "json")
         .env("DOCENT_DATA_DIR", data_dir)
         .env(
-            "DOCENT_MODELS_DIR",
+            "DOCENT_MODELS__DIR",
             docent_infrastructure::testing::models_dir(),
         )
         .current_dir(data_dir.parent().unwrap());
@@ -190,7 +190,7 @@ fn rotate_master_key_re_seals_under_the_configured_key() {
     }
     // A malformed key stops it with a message naming the setting, and never echoes the key.
     let output = command(&data)
-        .env("DOCENT_MASTER_KEY", "not-a-real-key-material")
+        .env("DOCENT_SECRETS__MASTER_KEY", "not-a-real-key-material")
         .arg("rotate-master-key")
         .output()
         .unwrap();
@@ -273,21 +273,7 @@ fn the_real_binary_sandboxes_itself_and_ignores_proxy_variables() {
     );
     assert_eq!(status, 202, "{document}");
     let id = document["id"].as_str().unwrap();
-    let mut ready = serde_json::Value::Null;
-    for _ in 0..300 {
-        let (_, current) = call(
-            &addr,
-            "GET",
-            &format!("/v1/orgs/{org}/documents/{id}"),
-            Some(&token),
-            &serde_json::Value::Null,
-        );
-        if matches!(current["status"].as_str(), Some("ready" | "failed")) {
-            ready = current;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let ready = settled(&addr, &token, &org, id);
     assert_eq!(ready["status"], "ready", "{ready}");
 
     // A provider call goes straight to the model server, whatever the proxy variables say.
@@ -317,5 +303,478 @@ fn the_real_binary_sandboxes_itself_and_ignores_proxy_variables() {
             "skipped the provider half: set DOCENT_TEST_LLM_URL (`./dev test` starts llama.cpp's server with scripts/with-llm)"
         );
     }
+    assert!(terminate(child).success());
+}
+
+/// Runs the binary with `args` on `data_dir`; returns whether it succeeded, stdout and stderr.
+fn run(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    let output = command(data_dir)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_prints_its_defaults_and_checks_a_file() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let (ok, defaults, _) = run(&data, &[], &["config", "defaults"]);
+    assert!(ok);
+    assert!(defaults.contains("[qdrant]") && defaults.contains("chunk_tokens = 250"));
+    let file = root.path().join("docent.toml");
+    std::fs::write(
+        &file,
+        "qdrant_url = \"http://qdrant:6334\"\n[database]\nurl = \"postgres://docent:hunter2@db/docent\"\nmax_conections = 4\n",
+    )
+    .unwrap();
+    let (ok, effective, warnings) = run(
+        &data,
+        &[("DOCENT_SECRETS__MASTER_KEY", "a-secret-master-key")],
+        &["--config", file.to_str().unwrap(), "config", "check"],
+    );
+    assert!(ok, "{warnings}");
+    assert!(
+        warnings.contains("`qdrant_url`") && warnings.contains("use `qdrant.url`"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("`database.max_conections`"), "{warnings}");
+    // The effective configuration, as TOML, with secrets redacted and derived defaults filled.
+    let parsed: toml::Table = effective.parse().unwrap();
+    assert_eq!(
+        parsed["qdrant"]["url"].as_str(),
+        Some("http://qdrant:6334/")
+    );
+    assert_eq!(parsed["secrets"]["master_key"].as_str(), Some("<redacted>"));
+    assert!(!effective.contains("hunter2") && !effective.contains("a-secret-master-key"));
+    assert!(parsed["models"]["dir"].as_str().is_some());
+    // An invalid file fails, naming the key.
+    std::fs::write(&file, "[worker]\nlease_secs = 1\n").unwrap();
+    let (ok, _, error) = run(
+        &data,
+        &[],
+        &["--config", file.to_str().unwrap(), "config", "check"],
+    );
+    assert!(!ok);
+    assert!(error.contains("worker.lease_secs"), "{error}");
+}
+
+/// Waits until the document is ready or failed; returns it.
+fn settled(addr: &str, token: &str, org: &str, id: &str) -> serde_json::Value {
+    for _ in 0..600 {
+        let (_, current) = call(
+            addr,
+            "GET",
+            &format!("/v1/orgs/{org}/documents/{id}"),
+            Some(token),
+            &serde_json::Value::Null,
+        );
+        if matches!(current["status"].as_str(), Some("ready" | "failed")) {
+            return current;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("document {id} never settled");
+}
+
+/// Signs in (or up) and returns a session token.
+fn login(addr: &str, email: &str) -> (u16, String) {
+    let (status, body) = call(
+        addr,
+        "POST",
+        "/v1/auth/login",
+        None,
+        &serde_json::json!({"email": email, "password": "correct horse battery"}),
+    );
+    (
+        status,
+        body["session"]["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// An organization with an API key for import and export.
+fn org_with_key(addr: &str, token: &str, name: &str) -> (String, String) {
+    let (_, org) = call(
+        addr,
+        "POST",
+        "/v1/orgs",
+        Some(token),
+        &serde_json::json!({"name": name}),
+    );
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (status, key) = call(
+        addr,
+        "POST",
+        &format!("/v1/orgs/{org}/api-keys"),
+        Some(token),
+        &serde_json::json!({"name": "operator", "scopes": [
+            "documents:read", "documents:write", "chatbots:read", "chatbots:write",
+            "providers:read", "providers:write"]}),
+    );
+    assert_eq!(status, 201, "{key}");
+    (org, key["key"].as_str().unwrap().to_owned())
+}
+
+/// Asks the chatbot one question; returns the answer's text and its cited documents.
+fn ask(addr: &str, token: &str, org: &str, chatbot: &str, question: &str) -> (String, Vec<String>) {
+    let base = format!("/v1/orgs/{org}/chatbots/{chatbot}/conversations");
+    let (status, started) = call(addr, "POST", &base, Some(token), &serde_json::json!({}));
+    assert_eq!(status, 201, "{started}");
+    let conversation = started["conversation"]["id"].as_str().unwrap();
+    let (status, answer) = call(
+        addr,
+        "POST",
+        &format!("{base}/{conversation}/messages"),
+        Some(token),
+        &serde_json::json!({"content": question, "stream": false}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let message = &answer["message"];
+    let cited = message["citations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {}", c["title"], c["snippet"]))
+        .collect();
+    (message["content"].as_str().unwrap().to_owned(), cited)
+}
+
+/// Every chunk of the organization's documents as `(title, ordinal, text)`, sorted.
+fn chunks(addr: &str, token: &str, org: &str) -> Vec<(String, u64, String)> {
+    let (_, list) = call(
+        addr,
+        "GET",
+        &format!("/v1/orgs/{org}/documents?limit=200"),
+        Some(token),
+        &serde_json::Value::Null,
+    );
+    let mut rows = Vec::new();
+    for document in list["items"].as_array().unwrap() {
+        let id = document["id"].as_str().unwrap();
+        let (_, chunks) = call(
+            addr,
+            "GET",
+            &format!("/v1/orgs/{org}/documents/{id}/chunks?limit=200"),
+            Some(token),
+            &serde_json::Value::Null,
+        );
+        for chunk in chunks["items"].as_array().unwrap() {
+            rows.push((
+                document["title"].as_str().unwrap().to_owned(),
+                chunk["ordinal"].as_u64().unwrap(),
+                chunk["text"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The organization's documents as `(title, status, chunk_count)`, sorted.
+fn documents(addr: &str, token: &str, org: &str) -> Vec<(String, String, u64)> {
+    let (_, list) = call(
+        addr,
+        "GET",
+        &format!("/v1/orgs/{org}/documents?limit=200"),
+        Some(token),
+        &serde_json::Value::Null,
+    );
+    let mut rows: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["title"].as_str().unwrap().to_owned(),
+                d["status"].as_str().unwrap().to_owned(),
+                d["chunk_count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn the_operators_tools_import_administer_back_up_restore_and_export() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let (child, addr) = start(&data);
+    let url = format!("http://{addr}");
+    let email = "operator@example.com";
+    let (status, signed_up) = call(
+        &addr,
+        "POST",
+        "/v1/auth/signup",
+        None,
+        &serde_json::json!({"email": email, "password": "correct horse battery", "name": "Op"}),
+    );
+    assert_eq!(status, 201, "{signed_up}");
+    let token = signed_up["session"]["token"].as_str().unwrap().to_owned();
+    let (org, key) = org_with_key(&addr, &token, "Depot");
+
+    // A directory to import: two documents in nested folders, a file of a type left out, a
+    // hidden file, and a PDF that is not one (it fails in processing).
+    let docs = root.path().join("docs");
+    std::fs::create_dir_all(docs.join("sub/.hidden")).unwrap();
+    std::fs::write(
+        docs.join("hours.md"),
+        "# Opening hours\n\nThe depot opens at seven in the morning and closes at six.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("sub/returns.txt"),
+        "Returns are accepted within thirty days with a receipt.\n",
+    )
+    .unwrap();
+    std::fs::write(docs.join("sub/image.bin"), [0_u8, 1, 2, 3]).unwrap();
+    std::fs::write(docs.join("sub/.hidden/secret.txt"), "not for import").unwrap();
+    let import = |dir: &Path, org: &str, key: &str| {
+        run(
+            &data,
+            &[("DOCENT_API_KEY", key)],
+            &[
+                "import",
+                dir.to_str().unwrap(),
+                "--org",
+                org,
+                "--url",
+                &url,
+                "--tag",
+                "imported",
+            ],
+        )
+    };
+    let (ok, summary, stderr) = import(&docs, &org, &key);
+    assert!(ok, "{summary}{stderr}");
+    assert!(
+        summary.contains("2 files: 2 uploaded, 0 already in the organization, 2 ready, 0 failed"),
+        "{summary}"
+    );
+    // Resumable: a second run finds both by checksum.
+    let (ok, summary, _) = import(&docs, &org, &key);
+    assert!(ok);
+    assert!(
+        summary.contains("2 files: 0 uploaded, 2 already in the organization"),
+        "{summary}"
+    );
+    // A file that fails makes the run fail, and says why.
+    std::fs::write(
+        docs.join("broken.pdf"),
+        b"%PDF-1.7\nthis is not really a pdf",
+    )
+    .unwrap();
+    let (ok, summary, _) = import(&docs, &org, &key);
+    assert!(!ok, "{summary}");
+    assert!(
+        summary.contains("1 failed")
+            && summary.contains("failed: ")
+            && summary.contains("broken.pdf"),
+        "{summary}"
+    );
+
+    // admin: accounts, organizations, the queue, failed documents and their retry.
+    let (ok, users, _) = run(&data, &[], &["admin", "users"]);
+    assert!(
+        ok && users.contains(email) && users.contains("active"),
+        "{users}"
+    );
+    let (ok, orgs, _) = run(&data, &[], &["admin", "orgs"]);
+    assert!(ok && orgs.contains("Depot"), "{orgs}");
+    let (ok, queue, _) = run(&data, &[], &["admin", "queue"]);
+    assert!(ok && queue.contains("KIND"), "{queue}");
+    let (ok, failed, _) = run(&data, &[], &["admin", "failed"]);
+    assert!(ok && failed.contains("broken.pdf"), "{failed}");
+    let (ok, retried, _) = run(&data, &[], &["admin", "retry-failed", "--org", &org]);
+    assert!(
+        ok && retried.contains("queued 1 failed documents"),
+        "{retried}"
+    );
+    let (_, list) = call(
+        &addr,
+        "GET",
+        &format!("/v1/orgs/{org}/documents?status=failed"),
+        Some(&token),
+        &serde_json::Value::Null,
+    );
+    let mut broken = list["items"][0]["id"].as_str().map(str::to_owned);
+    if broken.is_none() {
+        // Still queued or processing again: it fails again in a moment.
+        let (_, all) = call(
+            &addr,
+            "GET",
+            &format!("/v1/orgs/{org}/documents"),
+            Some(&token),
+            &serde_json::Value::Null,
+        );
+        broken = all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["title"] == "broken.pdf")
+            .and_then(|d| d["id"].as_str())
+            .map(str::to_owned);
+    }
+    let broken = broken.unwrap();
+    assert_eq!(settled(&addr, &token, &org, &broken)["status"], "failed");
+    let (status, _) = call(
+        &addr,
+        "DELETE",
+        &format!("/v1/orgs/{org}/documents/{broken}"),
+        Some(&token),
+        &serde_json::Value::Null,
+    );
+    assert_eq!(status, 204);
+    // Sessions end at once; a disabled account cannot sign in until enabled again.
+    let (ok, ended, _) = run(&data, &[], &["admin", "reset-sessions", email]);
+    assert!(ok && ended.contains("ended 1 sessions"), "{ended}");
+    let (status, _) = call(
+        &addr,
+        "GET",
+        "/v1/users/me",
+        Some(&token),
+        &serde_json::Value::Null,
+    );
+    assert_eq!(status, 401);
+    let (ok, _, _) = run(&data, &[], &["admin", "disable-user", email]);
+    assert!(ok);
+    assert_eq!(login(&addr, email).0, 401);
+    let (ok, _, _) = run(&data, &[], &["admin", "enable-user", email]);
+    assert!(ok);
+    let (status, token) = login(&addr, email);
+    assert_eq!(status, 200);
+    let (ok, _, missing) = run(&data, &[], &["admin", "disable-user", "nobody@example.com"]);
+    assert!(
+        !ok && missing.contains("no account has the address nobody@example.com"),
+        "{missing}"
+    );
+
+    // A chatbot on the built-in extractive answerer, and its answer before the backup.
+    let (status, provider) = call(
+        &addr,
+        "POST",
+        &format!("/v1/orgs/{org}/providers"),
+        Some(&token),
+        &serde_json::json!({"name": "Built-in", "kind": "extractive"}),
+    );
+    assert_eq!(status, 201, "{provider}");
+    let (status, chatbot) = call(
+        &addr,
+        "POST",
+        &format!("/v1/orgs/{org}/chatbots"),
+        Some(&token),
+        &serde_json::json!({"name": "Depot help", "provider_id": provider["id"], "knowledge": {"tags": ["imported"]}}),
+    );
+    assert_eq!(status, 201, "{chatbot}");
+    let chatbot = chatbot["id"].as_str().unwrap().to_owned();
+    let question = "When does the depot open?";
+    let before = ask(&addr, &token, &org, &chatbot, question);
+    assert!(before.0.contains("seven"), "{before:?}");
+    assert!(!before.1.is_empty());
+    let listed = documents(&addr, &token, &org);
+    let chunked = chunks(&addr, &token, &org);
+    assert!(!chunked.is_empty());
+
+    // Backup while it runs; export over the API.
+    let backup = root.path().join("backup");
+    let (ok, said, stderr) = run(&data, &[], &["backup", backup.to_str().unwrap()]);
+    assert!(ok, "{said}{stderr}");
+    assert!(backup.join("backup.json").is_file() && backup.join("docent.db").is_file());
+    let (ok, _, refused) = run(&data, &[], &["backup", backup.to_str().unwrap()]);
+    assert!(!ok && refused.contains("not empty"), "{refused}");
+    let export = root.path().join("export");
+    let (ok, said, stderr) = run(
+        &data,
+        &[("DOCENT_API_KEY", &key)],
+        &[
+            "export",
+            export.to_str().unwrap(),
+            "--org",
+            &org,
+            "--url",
+            &url,
+        ],
+    );
+    assert!(ok, "{said}{stderr}");
+    assert!(
+        said.contains("exported 2 documents, 1 providers (without their API keys) and 1 chatbots"),
+        "{said}"
+    );
+    let manifest = std::fs::read_to_string(export.join("docent-export.json")).unwrap();
+    assert!(manifest.contains("Depot help") && !manifest.contains("api_key_last4"));
+    assert!(terminate(child).success());
+
+    // Restore into a new data directory and serve it: the same documents, chunks and answer.
+    let restored = root.path().join("restored");
+    let (ok, said, stderr) = run(&restored, &[], &["restore", backup.to_str().unwrap()]);
+    assert!(ok, "{said}{stderr}");
+    let (ok, _, refused) = run(&restored, &[], &["restore", backup.to_str().unwrap()]);
+    assert!(!ok && refused.contains("already holds data"), "{refused}");
+    let (child, addr) = start(&restored);
+    let url = format!("http://{addr}");
+    let (status, token) = login(&addr, email);
+    assert_eq!(status, 200);
+    assert_eq!(documents(&addr, &token, &org), listed);
+    assert_eq!(chunks(&addr, &token, &org), chunked);
+    assert_eq!(ask(&addr, &token, &org, &chatbot, question), before);
+
+    // The export reads back into another organization: documents, the provider and the chatbot.
+    // Against the local instance no API key is needed: a temporary one is made and revoked.
+    let (copy, _) = org_with_key(&addr, &token, "Depot copy");
+    let export_dir = export.to_str().unwrap();
+    let (ok, _, refused) = run(
+        &restored,
+        &[],
+        &["import", export_dir, "--org", &copy, "--url", &url],
+    );
+    assert!(!ok && refused.contains("needs an API key"), "{refused}");
+    let (ok, summary, stderr) = run(
+        &restored,
+        &[("DOCENT_ADDR", &addr)],
+        &["import", export_dir, "--org", &copy],
+    );
+    assert!(ok, "{summary}{stderr}");
+    assert!(
+        summary.contains("2 files: 2 uploaded, 0 already in the organization, 2 ready, 0 failed"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("created provider `Built-in`")
+            && summary.contains("created chatbot `Depot help`"),
+        "{summary}"
+    );
+    assert_eq!(documents(&addr, &token, &copy), listed);
+    let (_, chatbots) = call(
+        &addr,
+        "GET",
+        &format!("/v1/orgs/{copy}/chatbots"),
+        Some(&token),
+        &serde_json::Value::Null,
+    );
+    let copied = chatbots["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(ask(&addr, &token, &copy, &copied, question).0, before.0);
+    let (_, keys) = call(
+        &addr,
+        "GET",
+        &format!("/v1/orgs/{copy}/api-keys"),
+        Some(&token),
+        &serde_json::Value::Null,
+    );
+    let temporary: Vec<_> = keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["name"] == "docent-api import (temporary)")
+        .collect();
+    assert_eq!(temporary.len(), 1, "{keys}");
+    assert!(temporary[0]["revoked_at"].is_string(), "{keys}");
     assert!(terminate(child).success());
 }

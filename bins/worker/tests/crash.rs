@@ -40,7 +40,7 @@ fn spawn_worker(config: &Config, database_url: &str, log: &Path) -> Child {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DOCENT_DATA_DIR", &config.data_dir)
         .env("DOCENT_DATABASE__URL", database_url)
-        .env("DOCENT_MODELS_DIR", models_dir())
+        .env("DOCENT_MODELS__DIR", models_dir())
         .env("DOCENT_WORKER__LEASE_SECS", "3")
         .env("DOCENT_WORKER__HEARTBEAT_SECS", "1")
         .env("DOCENT_WORKER__POLL_INTERVAL_MS", "100")
@@ -101,9 +101,9 @@ async fn a_killed_worker_s_job_is_finished_by_another(backend: Backend) {
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data_dir: data_dir.path().to_path_buf(),
-        models_dir: Some(models_dir()),
         ..Config::default()
     };
+    config.models.dir = Some(models_dir());
     config.database.url = Some(SecretString::from(database.url.clone()));
     config.database.max_connections = 3;
 

@@ -38,6 +38,7 @@ use secrecy::ExposeSecret as _;
 
 use crate::access::Access;
 use crate::jobs::{JobRouter, OrgPurger};
+use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use crate::usage::{KeyUsageGate, LedgerUsage};
 
@@ -76,6 +77,8 @@ pub struct Services {
     readiness: Arc<Readiness>,
     /// The configuration the services were built from.
     pub config: Arc<Config>,
+    /// The domain metrics (the HTTP layer serves them at `/metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 /// Why start-up failed.
@@ -126,6 +129,11 @@ impl Services {
         ]
     }
 
+    /// Reads what the metrics take from the database (the job queue) just before a scrape.
+    pub async fn refresh_metrics(&self) {
+        self.metrics.refresh_jobs(&self.store).await;
+    }
+
     /// The background worker, named `name`, paced as configured.
     #[must_use]
     pub fn worker(&self, name: &str) -> Worker {
@@ -150,9 +158,9 @@ impl Services {
 /// The master key box: the configured key (the key file, if one exists, stays readable as a
 /// previous key), or the data directory's key file, generated on first start.
 fn secret_box(config: &Config) -> Result<AesGcmBox, BootstrapError> {
-    let mut previous = config.previous_master_keys.clone();
+    let mut previous = config.secrets.previous_master_keys.clone();
     let file = config.master_key_file();
-    let current = match &config.master_key {
+    let current = match &config.secrets.master_key {
         Some(key) => {
             if file.exists() {
                 previous.push(AesGcmBox::key_file(&file).map_err(BootstrapError::Service)?);
@@ -165,7 +173,7 @@ fn secret_box(config: &Config) -> Result<AesGcmBox, BootstrapError> {
         .map_err(|e| BootstrapError::Service(format!("master_key: {e}")))
 }
 
-/// The vector index: a Qdrant server when `qdrant_url` is set, else in-process in the data
+/// The vector index: a Qdrant server when `qdrant.url` is set, else in-process in the data
 /// directory.
 /// The embedder these settings name.
 fn embedder_for(
@@ -226,8 +234,8 @@ async fn open_index(
     model_id: &str,
     dimensions: usize,
 ) -> Result<Arc<dyn VectorIndex>, BootstrapError> {
-    if let Some(url) = &config.qdrant_url {
-        let index = QdrantIndex::connect(url, config.qdrant_api_key.as_ref(), model_id, dimensions)
+    if let Some(url) = &config.qdrant.url {
+        let index = QdrantIndex::connect(url, config.qdrant.api_key.as_ref(), model_id, dimensions)
             .await
             .map_err(BootstrapError::Service)?;
         return Ok(Arc::new(index));
@@ -260,13 +268,13 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         mail::from_config(&config.mail, config.mail_dir()).map_err(BootstrapError::Mail)?,
     );
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let metrics = Arc::new(Metrics::default());
     let sql = Arc::new(store.clone());
-    let limits = &config.limits;
     let (key_limiter, limiter): (Arc<dyn KeyRateLimiter>, Arc<dyn Limiter>) =
-        match &config.redis_url {
+        match &config.redis.url {
             Some(url) => {
                 let unreachable =
-                    |e: String| BootstrapError::Service(format!("cannot reach redis_url: {e}"));
+                    |e: String| BootstrapError::Service(format!("cannot reach redis.url: {e}"));
                 (
                     Arc::new(
                         RedisKeyRateLimiter::connect(url.expose_secret())
@@ -285,63 +293,15 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
                 Arc::new(InMemoryLimiter::default()),
             ),
         };
-    let identity = IdentityService::new(
-        IdentityPorts {
-            users: sql.clone(),
-            sessions: sql.clone(),
-            resets: sql.clone(),
-            throttle: Arc::new(InMemoryLoginThrottle::new(
-                config.auth.max_failures_per_email,
-                config.auth.max_failures_per_client,
-                Duration::from_secs(config.auth.failure_window_secs),
-            )),
-            limiter: limiter.clone(),
-            mailer: mailer.clone(),
-            clock: clock.clone(),
-        },
-        IdentityConfig {
-            session_ttl: chrono::Duration::hours(i64::from(config.session.lifetime_hours)),
-            reset_ttl: chrono::Duration::minutes(30),
-            reset_interval: chrono::Duration::seconds(
-                i64::try_from(config.auth.password_reset_interval_secs).unwrap_or(i64::MAX),
-            ),
-            public_url: config.public_url(),
-            signups_per_client: Allowance::per_hour(limits.signups_per_client_per_hour),
-            resets_per_client: Allowance::per_hour(limits.password_resets_per_client_per_hour),
-        },
-    )
-    .map_err(|e| BootstrapError::Service(e.to_string()))?;
-    let keys = Arc::new(KeyService::new(
-        KeyPorts {
-            repo: sql.clone(),
-            limiter: key_limiter,
-            usage: sql.clone(),
-            audit: sql.clone(),
-            clock: clock.clone(),
-            chatbots: sql.clone(),
-        },
-        MonthlyQuota {
-            messages: limits.org_monthly_message_quota,
-            tokens: limits.org_monthly_token_quota,
-        },
-    ));
-    let tenancy = TenancyService::new(
-        TenancyPorts {
-            orgs: sql.clone(),
-            members: sql.clone(),
-            invitations: sql.clone(),
-            audit: sql.clone(),
-            mailer,
-            limiter,
-            clock: clock.clone(),
-        },
-        TenancyConfig {
-            invitation_ttl: chrono::Duration::days(7),
-            public_url: config.public_url(),
-            invitations_per_org: Allowance::per_day(limits.invitations_per_org_per_day),
-            invitations_per_client: Allowance::per_hour(limits.invitations_per_client_per_hour),
-        },
-    );
+    let identity = identity_service(
+        config,
+        sql.clone(),
+        limiter.clone(),
+        mailer.clone(),
+        clock.clone(),
+    )?;
+    let keys = Arc::new(key_service(config, sql.clone(), key_limiter, clock.clone()));
+    let tenancy = tenancy_service(config, sql.clone(), limiter, mailer, clock.clone());
     let local_model = config.local_model();
     let embedder = embedder_for(&config.embedding, &config.models_dir())?;
     let index = open_index(config, embedder.model_id(), embedder.dimensions()).await?;
@@ -381,7 +341,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
             repo: sql.clone(),
             blobs: blobs.clone(),
             index: index.clone(),
-            embedder: embedder.clone(),
+            embedder: metrics.embedder(embedder.clone(), "query"),
             previous: previous.clone(),
             audit: sql.clone(),
             clock: clock.clone(),
@@ -396,10 +356,10 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
             repo: sql.clone(),
             blobs: blobs.clone(),
             index: index.clone(),
-            embedder: embedder.clone(),
+            embedder: metrics.embedder(embedder.clone(), "ingest"),
             previous: previous.clone(),
             extractor: Arc::new(extractor),
-            usage: Arc::new(LedgerUsage(sql.clone())),
+            usage: Arc::new(LedgerUsage::new(sql.clone(), metrics.clone())),
             clock: clock.clone(),
         },
         PipelineSettings {
@@ -412,14 +372,19 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
             embed_batch: documents_config.embed_batch,
         },
     );
-    let providers = Arc::new(provider_service(config, sql.clone(), clock.clone())?);
+    let providers = Arc::new(provider_service(
+        config,
+        sql.clone(),
+        clock.clone(),
+        &metrics,
+    )?);
     let chat = ChatService::new(ChatPorts {
         chatbots: sql.clone(),
         conversations: sql.clone(),
         documents: documents.clone(),
         providers: providers.clone(),
-        models: Arc::new(provider_clients(config)?),
-        gate: Arc::new(KeyUsageGate::new(keys.clone())),
+        models: metrics.chat_models(Arc::new(provider_clients(config)?)),
+        gate: Arc::new(KeyUsageGate::new(keys.clone(), metrics.clone())),
         audit: sql.clone(),
         clock,
     })
@@ -455,6 +420,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         embedder,
         store,
         config: Arc::new(config.clone()),
+        metrics,
     })
 }
 
@@ -536,16 +502,106 @@ fn provider_service(
     config: &Config,
     store: Arc<SqlStore>,
     clock: Arc<dyn Clock>,
+    metrics: &Arc<Metrics>,
 ) -> Result<ProviderService, BootstrapError> {
     let allow_private = config.providers.allow_private_base_urls;
     Ok(ProviderService::new(ProviderPorts {
         repo: store.clone(),
         secrets: Arc::new(secret_box(config)?),
         guard: Arc::new(NetworkGuard::new(allow_private)),
-        models: Arc::new(provider_clients(config)?),
+        models: metrics.chat_models(Arc::new(provider_clients(config)?)),
         audit: store,
         clock,
     }))
+}
+
+/// The key service over the relational store (also what `docent-api` uses for temporary keys).
+pub(crate) fn key_service(
+    config: &Config,
+    sql: Arc<SqlStore>,
+    limiter: Arc<dyn KeyRateLimiter>,
+    clock: Arc<dyn Clock>,
+) -> KeyService {
+    let limits = &config.limits;
+    KeyService::new(
+        KeyPorts {
+            repo: sql.clone(),
+            limiter,
+            usage: sql.clone(),
+            audit: sql.clone(),
+            clock,
+            chatbots: sql,
+        },
+        MonthlyQuota {
+            messages: limits.org_monthly_message_quota,
+            tokens: limits.org_monthly_token_quota,
+        },
+    )
+}
+
+/// The tenancy service over the relational store.
+pub(crate) fn tenancy_service(
+    config: &Config,
+    sql: Arc<SqlStore>,
+    limiter: Arc<dyn Limiter>,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn Clock>,
+) -> TenancyService {
+    let limits = &config.limits;
+    TenancyService::new(
+        TenancyPorts {
+            orgs: sql.clone(),
+            members: sql.clone(),
+            invitations: sql.clone(),
+            audit: sql,
+            mailer,
+            limiter,
+            clock,
+        },
+        TenancyConfig {
+            invitation_ttl: chrono::Duration::days(7),
+            public_url: config.public_url(),
+            invitations_per_org: Allowance::per_day(limits.invitations_per_org_per_day),
+            invitations_per_client: Allowance::per_hour(limits.invitations_per_client_per_hour),
+        },
+    )
+}
+
+/// The identity service over the relational store (also what `docent-api admin` uses).
+pub(crate) fn identity_service(
+    config: &Config,
+    sql: Arc<SqlStore>,
+    limiter: Arc<dyn Limiter>,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn Clock>,
+) -> Result<IdentityService, BootstrapError> {
+    let limits = &config.limits;
+    IdentityService::new(
+        IdentityPorts {
+            users: sql.clone(),
+            sessions: sql.clone(),
+            resets: sql,
+            throttle: Arc::new(InMemoryLoginThrottle::new(
+                config.auth.max_failures_per_email,
+                config.auth.max_failures_per_client,
+                Duration::from_secs(config.auth.failure_window_secs),
+            )),
+            limiter,
+            mailer,
+            clock,
+        },
+        IdentityConfig {
+            session_ttl: chrono::Duration::hours(i64::from(config.session.lifetime_hours)),
+            reset_ttl: chrono::Duration::minutes(30),
+            reset_interval: chrono::Duration::seconds(
+                i64::try_from(config.auth.password_reset_interval_secs).unwrap_or(i64::MAX),
+            ),
+            public_url: config.public_url(),
+            signups_per_client: Allowance::per_hour(limits.signups_per_client_per_hour),
+            resets_per_client: Allowance::per_hour(limits.password_resets_per_client_per_hour),
+        },
+    )
+    .map_err(|e| BootstrapError::Service(e.to_string()))
 }
 
 /// What `docent-api migrate` does.
@@ -583,7 +639,7 @@ pub async fn migrate(config: &Config, action: MigrateAction) -> Result<String, B
 /// serving instance. Returns how many keys were re-sealed.
 pub async fn rotate_master_key(config: &Config) -> Result<u64, BootstrapError> {
     let store = Arc::new(SqlStore::new(open_database(config).await?));
-    provider_service(config, store, Arc::new(SystemClock))?
+    provider_service(config, store, Arc::new(SystemClock), &Arc::default())?
         .reseal_all()
         .await
         .map_err(|e| BootstrapError::Service(format!("re-sealing provider API keys: {e}")))

@@ -7,6 +7,8 @@
 pub mod access;
 pub mod bootstrap;
 mod jobs;
+pub mod metrics;
+pub mod operator;
 #[cfg(test)]
 mod pipeline_tests;
 mod readiness;

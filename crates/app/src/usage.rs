@@ -11,17 +11,20 @@ use docent_documents::pipeline::EmbeddingUsage;
 use docent_kernel::{Actor, ChatbotId, OrgId, StoreError, TenantCtx};
 use docent_keys::{KeyError, KeyService, ReportedUsage, Reservation, UsageDelta, UsageLedger};
 
+use crate::metrics::Metrics;
+
 /// Quotas kept by the key service.
 #[derive(Debug, Clone)]
 pub struct KeyUsageGate {
     keys: Arc<KeyService>,
+    metrics: Arc<Metrics>,
 }
 
 impl KeyUsageGate {
-    /// A gate over `keys`.
+    /// A gate over `keys`, counting rejections and tokens in `metrics`.
     #[must_use]
-    pub fn new(keys: Arc<KeyService>) -> Self {
-        Self { keys }
+    pub fn new(keys: Arc<KeyService>, metrics: Arc<Metrics>) -> Self {
+        Self { keys, metrics }
     }
 }
 
@@ -57,13 +60,22 @@ impl UsageGate for KeyUsageGate {
             Actor::ApiKey(id) => Some(self.keys.get(tenant, id).await.map_err(chat_error)?),
             Actor::User(_) => None,
         };
-        let reservation = self
+        let reservation = match self
             .keys
             .reserve(tenant, key.as_ref(), Some(chatbot), estimated_tokens)
             .await
-            .map_err(chat_error)?;
+        {
+            Ok(reservation) => reservation,
+            Err(error) => {
+                if let KeyError::QuotaExceeded { holder, what, .. } = &error {
+                    self.metrics.quota_rejected(holder, what);
+                }
+                return Err(chat_error(error));
+            }
+        };
         Ok(Box::new(Held {
             keys: self.keys.clone(),
+            metrics: self.metrics.clone(),
             reservation,
         }))
     }
@@ -73,13 +85,20 @@ impl UsageGate for KeyUsageGate {
 #[derive(Debug)]
 struct Held {
     keys: Arc<KeyService>,
+    metrics: Arc<Metrics>,
     reservation: Reservation,
 }
 
 #[async_trait]
 impl UsageHold for Held {
     async fn settle(self: Box<Self>, used: TokenUsage) {
-        let Self { keys, reservation } = *self;
+        let Self {
+            keys,
+            metrics,
+            reservation,
+        } = *self;
+        metrics.tokens("prompt", used.prompt_tokens);
+        metrics.tokens("completion", used.completion_tokens);
         let reported = ReportedUsage {
             prompt_tokens: used.prompt_tokens,
             completion_tokens: used.completion_tokens,
@@ -90,13 +109,25 @@ impl UsageHold for Held {
     }
 }
 
-/// Records embedded tokens in the usage ledger.
+/// Records embedded tokens in the usage ledger (and the metrics).
 #[derive(Debug)]
-pub struct LedgerUsage(pub Arc<dyn UsageLedger>);
+pub struct LedgerUsage {
+    ledger: Arc<dyn UsageLedger>,
+    metrics: Arc<Metrics>,
+}
+
+impl LedgerUsage {
+    /// Records into `ledger` and `metrics`.
+    #[must_use]
+    pub fn new(ledger: Arc<dyn UsageLedger>, metrics: Arc<Metrics>) -> Self {
+        Self { ledger, metrics }
+    }
+}
 
 #[async_trait]
 impl EmbeddingUsage for LedgerUsage {
     async fn embedded(&self, org: OrgId, tokens: u64, at: chrono::DateTime<chrono::Utc>) {
+        self.metrics.tokens("embedded", tokens);
         let delta = UsageDelta {
             org_id: org,
             day: at.date_naive(),
@@ -107,7 +138,7 @@ impl EmbeddingUsage for LedgerUsage {
             completion_tokens: 0,
             embedded_tokens: tokens,
         };
-        if let Err(error) = self.0.add(&delta).await {
+        if let Err(error) = self.ledger.add(&delta).await {
             tracing::warn!(%error, "could not record embedding usage");
         }
     }

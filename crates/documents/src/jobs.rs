@@ -33,6 +33,15 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::Ingest,
+        Self::Purge,
+        Self::Reembed,
+        Self::PurgeOrg,
+        Self::ForgetOrg,
+    ];
+
     /// The storage name.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -48,15 +57,7 @@ impl JobKind {
     /// Parses a storage name.
     #[must_use]
     pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::Ingest,
-            Self::Purge,
-            Self::Reembed,
-            Self::PurgeOrg,
-            Self::ForgetOrg,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == name)
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
     /// Whether the job is about a whole organization (its document id is the nil id).

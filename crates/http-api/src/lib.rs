@@ -51,7 +51,8 @@ pub fn openapi_json() -> String {
 /// The whole application: API routes, spec, docs, health and metrics, behind the request
 /// middleware (request ids, error bodies, metrics, access log, body-size limit).
 pub fn app(services: Services) -> poem::endpoint::BoxEndpoint<'static> {
-    let metrics = Arc::new(metrics::Metrics::new());
+    let metrics = Arc::new(metrics::Metrics::new(&services.metrics));
+    let scraped = services.clone();
     let max_body = services.config.http.max_json_body_bytes;
     let max_upload =
         usize::try_from(services.config.documents.max_upload_bytes).unwrap_or(usize::MAX);
@@ -70,7 +71,7 @@ pub fn app(services: Services) -> poem::endpoint::BoxEndpoint<'static> {
             })),
         )
         .nest("/docs", service.swagger_ui())
-        .at("/metrics", metrics::endpoint(metrics.clone()))
+        .at("/metrics", metrics::endpoint(metrics.clone(), scraped))
         .nest("/", service.into_endpoint());
     middleware::wrap(
         route,

@@ -1,4 +1,6 @@
-//! Prometheus metrics: request counts and latencies per operation, served as text at `/metrics`.
+//! Prometheus metrics: request counts and latencies per operation, with the domain's metrics
+//! (`docent_app::metrics`: jobs, ingestion, embedding, providers, tokens, quotas), served as text at
+//! `/metrics`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,8 +64,9 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(domain: &docent_app::metrics::Metrics) -> Self {
         let mut registry = Registry::with_prefix("docent");
+        domain.register(&mut registry);
         let requests = Family::<RequestLabels, Counter>::default();
         let durations: HistogramFamily = Family::new_with_constructor(latency_histogram);
         registry.register(
@@ -110,10 +113,17 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics`.
-pub(crate) fn endpoint(metrics: Arc<Metrics>) -> impl Endpoint<Output = Response> {
+/// `GET /metrics`: reads the job queue first, then renders every metric.
+pub(crate) fn endpoint(
+    metrics: Arc<Metrics>,
+    services: docent_app::Services,
+) -> impl Endpoint<Output = Response> {
     #[handler]
-    fn render(metrics: poem::web::Data<&Arc<Metrics>>) -> Response {
+    async fn render(
+        metrics: poem::web::Data<&Arc<Metrics>>,
+        services: poem::web::Data<&docent_app::Services>,
+    ) -> Response {
+        services.refresh_metrics().await;
         match metrics.render() {
             Ok(text) => text
                 .with_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
@@ -121,5 +131,5 @@ pub(crate) fn endpoint(metrics: Arc<Metrics>) -> impl Endpoint<Output = Response
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         }
     }
-    poem::EndpointExt::data(render, metrics)
+    poem::EndpointExt::data(poem::EndpointExt::data(render, metrics), services)
 }

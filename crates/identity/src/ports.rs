@@ -74,6 +74,9 @@ pub trait SessionRepo: Send + Sync + std::fmt::Debug {
         id: SessionId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Revokes every session of `user` not yet revoked; returns how many were.
+    async fn revoke_all(&self, user: UserId, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Stores password-reset requests by the hash of their token.

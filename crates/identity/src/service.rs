@@ -344,6 +344,24 @@ impl IdentityService {
             .map_err(|e| e.or_on_not_found(IdentityError::UserNotFound))
     }
 
+    /// Signs an account out everywhere: revokes all its sessions (its API keys are the
+    /// organizations', and stay). For operators; returns how many sessions were revoked.
+    pub async fn revoke_all_sessions(&self, user: UserId) -> Result<u64, IdentityError> {
+        if self.users.get(user).await?.is_none() {
+            return Err(IdentityError::UserNotFound);
+        }
+        Ok(self.sessions.revoke_all(user, self.clock.now()).await?)
+    }
+
+    /// The account with this e-mail address, for operators.
+    pub async fn find_by_email(&self, email: &str) -> Result<User, IdentityError> {
+        let email = Email::parse(email).map_err(|_| IdentityError::UserNotFound)?;
+        match self.users.find_by_email(&email).await? {
+            Some((user, _)) => Ok(user),
+            None => Err(IdentityError::UserNotFound),
+        }
+    }
+
     /// Updates the principal's profile.
     pub async fn update_profile(
         &self,

@@ -175,6 +175,18 @@ impl SessionRepo for Memory {
             .find(|(s, _)| s.id == id && s.user_id == user && s.revoked_at.is_none());
         Ok(found.map(|(s, _)| s.revoked_at = Some(now)).is_some())
     }
+
+    async fn revoke_all(&self, user: UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let mut revoked = 0;
+        for (session, _) in &mut state.sessions {
+            if session.user_id == user && session.revoked_at.is_none() {
+                session.revoked_at = Some(now);
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
 }
 
 #[async_trait]

@@ -21,7 +21,7 @@ pub const MINILM_ID: &str = "all-MiniLM-L6-v2-int8";
 const MINILM_DIR: &str = "all-minilm-l6-v2";
 
 /// How a model's token vectors become one text vector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LocalPooling {
     /// The mean of the token vectors (sentence-transformers models such as MiniLM).

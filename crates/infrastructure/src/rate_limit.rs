@@ -140,7 +140,7 @@ local remaining = math.floor((now_ms - (new_tat - burst * interval)) / interval)
 return {1, 0, remaining, new_tat - now_ms}
 ";
 
-/// Per-key limits kept in Redis (`DOCENT_REDIS_URL`). When Redis cannot be reached a request is let
+/// Per-key limits kept in Redis (`DOCENT_REDIS__URL`). When Redis cannot be reached a request is let
 /// through and the failure logged: an outage of the limiter must not take the API down with it.
 #[derive(Clone)]
 pub struct RedisKeyRateLimiter {

@@ -2,9 +2,9 @@
 //! organization and provider ids bound as associated data, and the master key's id stored with each
 //! ciphertext so keys can be rotated.
 //!
-//! The master key comes from configuration (`DOCENT_MASTER_KEY`, 32 bytes in base64). Without one,
+//! The master key comes from configuration (`secrets.master_key`, 32 bytes in base64). Without one,
 //! docent generates a key file in the data directory (`master.key`, mode 0600) on first start; that
-//! suits the embedded default. Earlier keys stay readable through `previous_master_keys` (and the
+//! suits the embedded default. Earlier keys stay readable through `secrets.previous_master_keys` (and the
 //! key file, when a configured key has replaced it) until `docent-api rotate-master-key` has
 //! re-sealed everything under the current one.
 

@@ -133,10 +133,12 @@ impl Drop for TestDatabase {
 }
 
 /// Where `scripts/fetch-models` put the embedding model (`./dev test` runs it first), unless
-/// `DOCENT_MODELS_DIR` says otherwise.
+/// `DOCENT_MODELS__DIR` (or the older `DOCENT_MODELS_DIR`) says otherwise.
 #[must_use]
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("DOCENT_MODELS_DIR").map_or_else(
+    let dir =
+        std::env::var_os("DOCENT_MODELS__DIR").or_else(|| std::env::var_os("DOCENT_MODELS_DIR"));
+    dir.map_or_else(
         || {
             std::env::var_os("HOME")
                 .map_or_else(|| PathBuf::from("."), PathBuf::from)

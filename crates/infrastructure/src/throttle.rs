@@ -5,7 +5,7 @@
 //! with the first event, check and count in one step under one lock (so concurrent callers never
 //! get more than the limit between them), and can take an event back (a successful sign-in). State
 //! is per process: with several API replicas each keeps its own count (see the README), except for
-//! the action limiter, which uses Redis when `redis_url` is set ([`RedisLimiter`]).
+//! the action limiter, which uses Redis when `redis.url` is set ([`RedisLimiter`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;

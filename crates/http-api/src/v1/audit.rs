@@ -93,7 +93,7 @@ impl From<&StoredAuditEvent> for AuditEventDto {
 pub(crate) struct AuditEventList {
     /// The events on this page.
     pub items: Vec<AuditEventDto>,
-    /// Pass as `cursor` to get older events; `null` on the last page.
+    /// Pass as `cursor` to get older events; absent on the last page.
     pub next_cursor: Option<String>,
 }
 

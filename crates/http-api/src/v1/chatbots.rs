@@ -307,7 +307,7 @@ pub(crate) struct UpdateChatbotRequest {
 pub(crate) struct ChatbotList {
     /// The chatbots on this page.
     pub items: Vec<ChatbotDto>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -202,7 +202,7 @@ pub(crate) struct StartedConversation {
 pub(crate) struct ConversationList {
     /// The conversations on this page.
     pub items: Vec<ConversationDto>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -212,7 +212,7 @@ pub(crate) struct ConversationList {
 pub(crate) struct MessageList {
     /// The messages on this page.
     pub items: Vec<MessageDto>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -162,7 +162,7 @@ impl From<Document> for DocumentDto {
 pub(crate) struct DocumentList {
     /// The documents on this page.
     pub items: Vec<DocumentDto>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -208,7 +208,7 @@ impl From<StoredChunk> for ChunkDto {
 pub(crate) struct ChunkList {
     /// The chunks on this page, in order.
     pub items: Vec<ChunkDto>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 

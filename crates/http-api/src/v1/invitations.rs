@@ -66,7 +66,7 @@ impl From<&Invitation> for InvitationDto {
 pub(crate) struct InvitationList {
     /// The invitations on this page.
     pub items: Vec<InvitationDto>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 

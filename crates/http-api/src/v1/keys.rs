@@ -130,7 +130,7 @@ pub(crate) struct CreateApiKeyRequest {
 pub(crate) struct ApiKeyList {
     /// The keys on this page.
     pub items: Vec<ApiKeyDto>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 

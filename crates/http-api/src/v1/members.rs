@@ -60,7 +60,7 @@ impl From<&Member> for MemberDto {
 pub(crate) struct MemberList {
     /// The members on this page.
     pub items: Vec<MemberDto>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 

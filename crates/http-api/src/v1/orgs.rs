@@ -66,7 +66,7 @@ impl From<&OrgWithRole> for OrgDto {
 pub(crate) struct OrgList {
     /// The organizations on this page.
     pub items: Vec<OrgDto>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 

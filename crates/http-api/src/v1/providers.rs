@@ -174,7 +174,7 @@ pub(crate) struct UpdateProviderRequest {
 pub(crate) struct ProviderList {
     /// The connections on this page.
     pub items: Vec<ProviderDto>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -152,7 +152,7 @@ fn job_row(job: &NewJob) -> jobs::ActiveModel {
 
 pub(super) const STATE_PENDING: &str = "pending";
 pub(super) const STATE_DONE: &str = "done";
-const STATE_DEAD: &str = "dead";
+pub(super) const STATE_DEAD: &str = "dead";
 
 /// Escapes `%`, `_` and the escape character itself for a LIKE pattern.
 fn like_literal(value: &str) -> String {

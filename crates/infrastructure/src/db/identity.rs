@@ -281,6 +281,17 @@ impl SessionRepo for SqlStore {
             .map_err(store_error)?;
         Ok(result.rows_affected == 1)
     }
+
+    async fn revoke_all(&self, user: UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+            .filter(sessions::Column::UserId.eq(user.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(result.rows_affected)
+    }
 }
 
 #[async_trait]

@@ -1,6 +1,7 @@
 //! The relational store: connection set-up, migrations, and the sea-orm implementations of the
 //! domain's repository ports. Supports SQLite (embedded default) and PostgreSQL.
 
+pub mod admin;
 mod audit;
 mod chat;
 mod documents;

@@ -5,6 +5,10 @@
 //! Every call blocks, so each runs on a blocking thread. Writes and flushes go through one gate
 //! (qdrant-edge's flush must not overlap a write), and every write is flushed before it returns:
 //! this version does not replay its write-ahead log when a shard is reopened.
+//!
+//! Each write and flush also holds a shared lock on the shard's [`WRITE_LOCK`] file, which
+//! `docent-api backup` takes exclusively from its own process: while it copies the shard's files,
+//! no write is half-done and none starts.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -47,6 +51,31 @@ struct Inner {
     path: PathBuf,
     /// Held for the shard's lifetime: the directory belongs to this process.
     _lock: File,
+    /// Locked shared around each write and flush (see the module's documentation).
+    write_lock: File,
+}
+
+/// The file in each shard directory that writes lock shared and a backup locks exclusively.
+pub const WRITE_LOCK: &str = ".docent.write";
+
+/// Files of a shard directory that belong to docent's locking, not to the shard's data.
+pub const LOCK_FILES: [&str; 2] = [".docent.lock", WRITE_LOCK];
+
+/// Holds the write lock of a shard directory shared for as long as it lives.
+struct Writing<'a>(&'a File);
+
+impl<'a> Writing<'a> {
+    fn start(file: &'a File) -> Result<Self, IndexError> {
+        file.lock_shared()
+            .map_err(|e| unavailable(format!("cannot lock the vector index for writing ({e})")))?;
+        Ok(Self(file))
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
 }
 
 impl std::fmt::Debug for EdgeIndex {
@@ -151,10 +180,12 @@ impl EdgeIndex {
             .map_err(|e| format!("cannot create the lock file in {} ({e})", path.display()))?;
         lock.try_lock().map_err(|_| {
             format!(
-                "the vector index in {} is in use by another process; the in-process index belongs to one process (set DOCENT_QDRANT_URL to share a Qdrant server between processes)",
+                "the vector index in {} is in use by another process; the in-process index belongs to one process (set DOCENT_QDRANT__URL to share a Qdrant server between processes)",
                 path.display()
             )
         })?;
+        let write_lock = File::create(path.join(WRITE_LOCK))
+            .map_err(|e| format!("cannot create the lock file in {} ({e})", path.display()))?;
         let shard = open(&path, dimensions)
             .map_err(|e| format!("cannot open the vector index in {} ({e})", path.display()))?;
         Ok(Self {
@@ -165,6 +196,7 @@ impl EdgeIndex {
                 dimensions,
                 path,
                 _lock: lock,
+                write_lock,
             }),
         })
     }
@@ -183,6 +215,7 @@ impl EdgeIndex {
     pub async fn optimize(&self) -> Result<bool, IndexError> {
         self.blocking(|inner| {
             let _gate = inner.gate.lock().unwrap_or_else(PoisonError::into_inner);
+            let _writing = Writing::start(&inner.write_lock)?;
             let shard = inner.shard()?;
             let optimized = shard.optimize().map_err(unavailable)?;
             shard.flush();
@@ -201,6 +234,7 @@ impl Inner {
 
     fn write(&self, operation: UpdateOperation) -> Result<(), IndexError> {
         let _gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        let _writing = Writing::start(&self.write_lock)?;
         let shard = self.shard()?;
         shard.update(operation).map_err(unavailable)?;
         shard.flush();
@@ -249,7 +283,9 @@ impl Drop for Inner {
         if let Some(shard) = self.shard.take() {
             if self.path.exists() {
                 let _gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = self.write_lock.lock_shared();
                 drop(shard);
+                let _ = self.write_lock.unlock();
             } else {
                 std::mem::forget(shard);
             }

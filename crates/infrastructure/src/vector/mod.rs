@@ -5,6 +5,7 @@
 //! starts from the organization.
 
 mod edge;
+pub use edge::{LOCK_FILES, WRITE_LOCK};
 mod server;
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! A Qdrant server or cluster over gRPC (qdrant-client), selected by `DOCENT_QDRANT_URL`. Any
+//! A Qdrant server or cluster over gRPC (qdrant-client), selected by `DOCENT_QDRANT__URL`. Any
 //! number of API and worker processes share it.
 
 use std::collections::HashMap;
