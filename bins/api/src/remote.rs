@@ -91,8 +91,13 @@ impl Remote {
 
     /// `GET` a JSON document of the organization.
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.get_with(path, &[]).await
+    }
+
+    /// `GET` a JSON document of the organization with query parameters.
+    async fn get_with(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
         let response = self
-            .send(|| self.request(reqwest::Method::GET, path))
+            .send(|| self.request(reqwest::Method::GET, path).query(query))
             .await
             .with_context(|| format!("GET {path}"))?;
         if !response.status().is_success() {
@@ -133,10 +138,10 @@ impl Remote {
         loop {
             let page = match &cursor {
                 Some(cursor) => {
-                    self.get(&format!("{path}?limit=200&cursor={cursor}"))
+                    self.get_with(path, &[("limit", "200"), ("cursor", cursor)])
                         .await?
                 }
-                None => self.get(&format!("{path}?limit=200")).await?,
+                None => self.get_with(path, &[("limit", "200")]).await?,
             };
             if let Some(page_items) = page["items"].as_array() {
                 items.extend(page_items.iter().cloned());

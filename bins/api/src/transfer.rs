@@ -87,6 +87,16 @@ fn from_manifest(dir: &Path, manifest: &Value) -> anyhow::Result<Vec<Source>> {
     Ok(files)
 }
 
+/// A failed document's error, as `code: message`.
+fn failure(document: &Value) -> String {
+    let error = &document["error"];
+    format!(
+        "{}: {}",
+        error["code"].as_str().unwrap_or("failed"),
+        error["message"].as_str().unwrap_or("")
+    )
+}
+
 fn bar(multi: &MultiProgress, len: u64, template: &str) -> ProgressBar {
     let bar = multi.add(ProgressBar::new(len));
     if let Ok(style) = ProgressStyle::with_template(template) {
@@ -140,17 +150,17 @@ pub async fn import(
         found: files.len(),
         ..Tally::default()
     };
-    // The organization's checksums, to skip what an earlier run (or anyone) already uploaded.
-    let mut by_checksum: HashMap<String, String> = remote
+    // The organization's documents by checksum, to skip what an earlier run (or anyone) already
+    // uploaded; one that failed is reported again, one still in processing is waited for.
+    let existing: HashMap<String, Value> = remote
         .list("/documents")
         .await?
         .into_iter()
-        .filter_map(|d| {
-            Some((
-                d["checksum"].as_str()?.to_owned(),
-                d["id"].as_str()?.to_owned(),
-            ))
-        })
+        .filter_map(|d| Some((d["checksum"].as_str()?.to_owned(), d)))
+        .collect();
+    let mut by_checksum: HashMap<String, String> = existing
+        .iter()
+        .filter_map(|(checksum, d)| Some((checksum.clone(), d["id"].as_str()?.to_owned())))
         .collect();
 
     let multi = MultiProgress::new();
@@ -176,9 +186,26 @@ pub async fn import(
             }
         };
         let checksum = hex::encode(Sha256::digest(&bytes));
-        if by_checksum.contains_key(&checksum) {
+        if let Some(document) = existing.get(&checksum) {
             tally.already += 1;
             queued.inc(1);
+            let path = file.path.display().to_string();
+            match document["status"].as_str() {
+                Some("failed") => {
+                    let why = format!(
+                        "in the organization already, and failed: {}",
+                        failure(document)
+                    );
+                    tally.failed.push((path, why));
+                    failed_bar.inc(1);
+                }
+                Some("ready") => {}
+                _ => {
+                    let id = document["id"].as_str().unwrap_or_default().to_owned();
+                    pending.push((id, path));
+                    processed.inc_length(1);
+                }
+            }
             continue;
         }
         match remote
@@ -213,15 +240,7 @@ pub async fn import(
                     processed.inc(1);
                 }
                 Some("failed") => {
-                    let error = &document["error"];
-                    tally.failed.push((
-                        path,
-                        format!(
-                            "{}: {}",
-                            error["code"].as_str().unwrap_or("failed"),
-                            error["message"].as_str().unwrap_or("")
-                        ),
-                    ));
+                    tally.failed.push((path, failure(&document)));
                     processed.inc(1);
                     failed_bar.inc(1);
                 }

@@ -581,6 +581,15 @@ fn the_operators_tools_import_administer_back_up_restore_and_export() {
         "{summary}"
     );
 
+    // Run again, the failed document is still reported, and still fails the run.
+    let (ok, summary, _) = import(&docs, &org, &key);
+    assert!(!ok, "{summary}");
+    assert!(
+        summary.contains("0 uploaded, 3 already in the organization")
+            && summary.contains("in the organization already, and failed"),
+        "{summary}"
+    );
+
     // admin: accounts, organizations, the queue, failed documents and their retry.
     let (ok, users, _) = run(&data, &[], &["admin", "users"]);
     assert!(

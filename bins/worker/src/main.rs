@@ -39,6 +39,9 @@ async fn run() -> anyhow::Result<()> {
     let Command::Run = cli.command.unwrap_or(Command::Run);
     let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
     telemetry::init(&config.log);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     tracing::info!(config = %config.redacted_summary(), "configuration loaded");
     // The worker never migrates: the API owns the schema.
     let services = bootstrap(&config, false).await?;
