@@ -223,8 +223,15 @@ const OUTER_EDGES: &[(&str, &[&str])] = &[
         "docent-http-api",
         &["docent-infrastructure", "docent-worker"],
     ),
-    // The composition root is below the API.
-    ("docent-app", &["docent-http-api"]),
+    // The console is the API's sibling: the same composition root, never the adapters, and
+    // neither depends on the other.
+    (
+        "docent-web",
+        &["docent-infrastructure", "docent-worker", "docent-http-api"],
+    ),
+    ("docent-http-api", &["docent-web"]),
+    // The composition root is below the API and the console.
+    ("docent-app", &["docent-http-api", "docent-web"]),
 ];
 
 #[test]

@@ -19,3 +19,4 @@ mod ops;
 mod providers;
 mod purge;
 mod support;
+mod web;

@@ -386,7 +386,8 @@ async fn serve(config: &Config, migrate: bool) -> (String, oneshot::Sender<()>, 
     let worker = (migrate && config.worker.embedded)
         .then(|| tokio::spawn(services.worker("e2e").run_until(until(stopping.clone()))));
     let server = tokio::spawn(async move {
-        let http = docent_http_api::serve(services, listener, until(stopping));
+        let console = docent_web::mount(services.clone());
+        let http = docent_http_api::serve_with(services, listener, until(stopping), console);
         let signal = async move {
             drop(stopped.await);
             let _ = stop_all.send(true);

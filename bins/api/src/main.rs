@@ -207,7 +207,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let worker = services.worker(&format!("api-{}", std::process::id()));
         tokio::spawn(worker.run_until(until_stopped(stopped.clone())))
     });
-    docent_http_api::serve(services, listener, until_stopped(stopped)).await?;
+    let console = docent_web::mount(services.clone());
+    docent_http_api::serve_with(services, listener, until_stopped(stopped), console).await?;
     if let Some(worker) = worker {
         worker.await?;
     }

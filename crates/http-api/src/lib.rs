@@ -51,6 +51,15 @@ pub fn openapi_json() -> String {
 /// The whole application: API routes, spec, docs, health and metrics, behind the request
 /// middleware (request ids, error bodies, metrics, access log, body-size limit).
 pub fn app(services: Services) -> poem::endpoint::BoxEndpoint<'static> {
+    app_with(services, |route| route)
+}
+
+/// [`app`] with more routes (the browser console's) added by `mount`, behind the same
+/// middleware.
+pub fn app_with(
+    services: Services,
+    mount: impl FnOnce(Route) -> Route,
+) -> poem::endpoint::BoxEndpoint<'static> {
     let metrics = Arc::new(metrics::Metrics::new(&services.metrics));
     let scraped = services.clone();
     let max_body = services.config.http.max_json_body_bytes;
@@ -61,7 +70,7 @@ pub fn app(services: Services) -> poem::endpoint::BoxEndpoint<'static> {
     let service = api_service(v1::api(state));
     let spec = contract::published(&service.spec());
     let methods = Arc::new(contract::Methods::of(&spec));
-    let route = Route::new()
+    let api = Route::new()
         .at(
             "/openapi.json",
             poem::get(poem::endpoint::make_sync(move |_| {
@@ -71,8 +80,15 @@ pub fn app(services: Services) -> poem::endpoint::BoxEndpoint<'static> {
             })),
         )
         .nest("/docs", service.swagger_ui())
-        .at("/metrics", metrics::endpoint(metrics.clone(), scraped))
-        .nest("/", service.into_endpoint());
+        .at("/metrics", metrics::endpoint(metrics.clone(), scraped));
+    // The API's own paths (all under `/v1`, and the two probes) go to the API service; every
+    // other path is the console's (`mount`) or not found.
+    let endpoint = std::sync::Arc::new(service.into_endpoint());
+    let api = api
+        .nest_no_strip("/v1", endpoint.clone())
+        .at("/healthz", endpoint.clone())
+        .at("/readyz", endpoint);
+    let route = mount(api);
     middleware::wrap(
         route,
         metrics,
@@ -90,8 +106,22 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    serve_with(services, listener, shutdown, |route| route).await
+}
+
+/// [`serve`] with more routes (the browser console's) added by `mount`.
+pub async fn serve_with(
+    services: Services,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    mount: impl FnOnce(Route) -> Route,
+) -> std::io::Result<()> {
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app(services), shutdown, Some(Duration::from_secs(10)))
+        .run_with_graceful_shutdown(
+            app_with(services, mount),
+            shutdown,
+            Some(Duration::from_secs(10)),
+        )
         .await
 }

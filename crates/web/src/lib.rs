@@ -1,0 +1,62 @@
+//! The browser console: server-rendered pages over the same services as the JSON API (sign-up,
+//! sign-in, sign-out and the organizations so far), with cookie sessions from the same revocable
+//! session store, a CSRF token on every state-changing form, and headers that keep every page
+//! inert to injected content (a strict Content-Security-Policy without inline scripts or
+//! styles, `frame-ancestors 'none'`, `nosniff`, a same-origin referrer). Templates are files
+//! rendered by minijinja with autoescaping; the one stylesheet is served from the binary.
+//!
+//! [`mount`] adds the console's routes to the application the binaries serve.
+
+mod csrf;
+mod pages;
+mod render;
+mod session;
+
+use poem::{EndpointExt as _, Route, get, post};
+
+use docent_app::Services;
+
+pub use csrf::CSRF_FIELD;
+pub use session::SESSION_COOKIE;
+
+/// The console's state, shared by every page.
+#[derive(Debug, Clone)]
+pub(crate) struct Console {
+    services: Services,
+    render: std::sync::Arc<render::Renderer>,
+    /// Cookies carry `Secure` when the console is served over TLS.
+    secure_cookies: bool,
+}
+
+/// Adds the console's routes to `route`.
+pub fn mount(services: Services) -> impl FnOnce(Route) -> Route + Send {
+    move |route| {
+        let console = Console {
+            secure_cookies: services.config.public_url().starts_with("https://"),
+            render: std::sync::Arc::new(render::Renderer::new()),
+            services,
+        };
+        let pages = |ep| pages::secured(ep, console.clone());
+        route
+            .at("/", pages(get(pages::home::home).boxed()))
+            .at(
+                "/login",
+                pages(
+                    get(pages::auth::login_form)
+                        .post(pages::auth::login)
+                        .boxed(),
+                ),
+            )
+            .at(
+                "/signup",
+                pages(
+                    get(pages::auth::signup_form)
+                        .post(pages::auth::signup)
+                        .boxed(),
+                ),
+            )
+            .at("/logout", pages(post(pages::auth::logout).boxed()))
+            .at("/orgs", pages(post(pages::home::create_org).boxed()))
+            .at("/static/console.css", pages(get(pages::stylesheet).boxed()))
+    }
+}

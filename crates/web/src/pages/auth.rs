@@ -1,0 +1,233 @@
+//! Signing up, in and out: the identity service's rules (password policy, throttles, sign-up
+//! limits), with the session token in the session cookie.
+
+use docent_identity::{IdentityError, NewSessionInfo};
+use docent_kernel::{ErrorKind, SecretString};
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+use serde::Deserialize;
+
+use super::{Posted, html, posted, redirect, take_flash};
+use crate::session::{SESSION_COOKIE, current, set_cookie};
+use crate::{Console, csrf};
+
+impl Posted for LoginForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
+impl Posted for SignupForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SignupForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn session_info(console: &Console, req: &Request) -> NewSessionInfo {
+    NewSessionInfo {
+        user_agent: req
+            .headers()
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(512).collect()),
+        client_addr: super::client_ip(console, req),
+    }
+}
+
+/// The status and message a failed sign-in or sign-up shows: the service's own message for what
+/// the person can fix, a generic one otherwise.
+fn refusal(error: &IdentityError) -> (StatusCode, String) {
+    let status = match error.kind() {
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::NotFound
+        | ErrorKind::Forbidden
+        | ErrorKind::Unavailable
+        | ErrorKind::Internal => {
+            tracing::warn!(%error, "console sign-in or sign-up failed");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Something went wrong on our side. Please try again in a moment.".to_owned(),
+            );
+        }
+    };
+    (status, error.to_string())
+}
+
+/// The session cookie for a new session.
+fn session_cookie(console: &Console, token: &SecretString) -> String {
+    use docent_kernel::ExposeSecret as _;
+    let hours = u64::from(console.services.config.session.lifetime_hours);
+    set_cookie(
+        console,
+        SESSION_COOKIE,
+        token.expose_secret(),
+        "Lax",
+        Some(hours * 3600),
+    )
+}
+
+fn page(
+    console: &Console,
+    req: &Request,
+    template: &str,
+    status: StatusCode,
+    error: Option<String>,
+    email: &str,
+    name: &str,
+) -> Response {
+    let (token, set) = csrf::token(console, req);
+    let (flash, mut cookies) = take_flash(console, req);
+    cookies.extend(set);
+    let body = console.render.page(
+        template,
+        minijinja::context! { csrf => token, error, flash, email, name },
+    );
+    html(status, body, cookies)
+}
+
+/// `GET /login`.
+#[handler]
+pub(crate) async fn login_form(req: &Request, console: Data<&Console>) -> Response {
+    if current(&console, req).await.is_some() {
+        return redirect("/", Vec::new());
+    }
+    page(&console, req, "login.html", StatusCode::OK, None, "", "")
+}
+
+/// `POST /login`.
+#[handler]
+pub(crate) async fn login(req: &Request, body: Body, console: Data<&Console>) -> Response {
+    let posted = match posted::<LoginForm>(&console, req, body).await {
+        Ok(posted) => posted,
+        Err(refused) => return refused,
+    };
+    let password = SecretString::from(posted.password);
+    match console
+        .services
+        .identity
+        .login(&posted.email, &password, session_info(&console, req))
+        .await
+    {
+        Ok((_, issued)) => redirect("/", vec![session_cookie(&console, &issued.token)]),
+        Err(error) => {
+            let (status, message) = refusal(&error);
+            page(
+                &console,
+                req,
+                "login.html",
+                status,
+                Some(message),
+                &posted.email,
+                "",
+            )
+        }
+    }
+}
+
+/// `GET /signup`.
+#[handler]
+pub(crate) async fn signup_form(req: &Request, console: Data<&Console>) -> Response {
+    if current(&console, req).await.is_some() {
+        return redirect("/", Vec::new());
+    }
+    page(&console, req, "signup.html", StatusCode::OK, None, "", "")
+}
+
+/// `POST /signup`.
+#[handler]
+pub(crate) async fn signup(req: &Request, body: Body, console: Data<&Console>) -> Response {
+    let posted = match posted::<SignupForm>(&console, req, body).await {
+        Ok(posted) => posted,
+        Err(refused) => return refused,
+    };
+    let password = SecretString::from(posted.password);
+    match console
+        .services
+        .identity
+        .signup(
+            &posted.email,
+            &password,
+            &posted.name,
+            session_info(&console, req),
+        )
+        .await
+    {
+        Ok((_, issued)) => redirect(
+            "/",
+            vec![
+                session_cookie(&console, &issued.token),
+                super::flash(
+                    &console,
+                    "Welcome to docent. Create your first organization.",
+                ),
+            ],
+        ),
+        Err(error) => {
+            let (status, message) = refusal(&error);
+            let (email, name) = (posted.email, posted.name);
+            page(
+                &console,
+                req,
+                "signup.html",
+                status,
+                Some(message),
+                &email,
+                &name,
+            )
+        }
+    }
+}
+
+/// `POST /logout`: ends the session in the store (it stops working everywhere at once) and
+/// removes the cookie.
+#[handler]
+pub(crate) async fn logout(req: &Request, body: Body, console: Data<&Console>) -> Response {
+    #[derive(Debug, Deserialize)]
+    struct LogoutForm {
+        csrf: Option<String>,
+    }
+    impl Posted for LogoutForm {
+        fn csrf(&self) -> Option<&str> {
+            self.csrf.as_deref()
+        }
+    }
+    if let Err(refused) = posted::<LogoutForm>(&console, req, body).await {
+        return refused;
+    }
+    if let Some((principal, _)) = current(&console, req).await
+        && let Err(error) = console.services.identity.logout(&principal).await
+    {
+        tracing::warn!(%error, "console sign-out failed");
+    }
+    redirect(
+        "/login",
+        vec![
+            set_cookie(&console, SESSION_COOKIE, "", "Lax", Some(0)),
+            super::flash(&console, "You are signed out."),
+        ],
+    )
+}

@@ -1,0 +1,139 @@
+//! The console's home: the signed-in person's organizations and a form to create one, through
+//! the tenancy service (its name rules and audit event).
+
+use docent_kernel::{ErrorKind, PageRequest, RequestMeta};
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+use serde::{Deserialize, Serialize};
+
+use super::{Posted, flash, html, posted, redirect, take_flash};
+use crate::session::current;
+use crate::{Console, csrf};
+
+#[derive(Debug, Serialize)]
+struct OrgRow {
+    id: String,
+    name: String,
+    slug: String,
+    role: &'static str,
+}
+
+/// `GET /`: the home page, or the sign-in page for a visitor.
+#[handler]
+pub(crate) async fn home(req: &Request, console: Data<&Console>) -> Response {
+    let Some((principal, _)) = current(&console, req).await else {
+        return redirect("/login", Vec::new());
+    };
+    render(&console, req, &principal, StatusCode::OK, None).await
+}
+
+async fn render(
+    console: &Console,
+    req: &Request,
+    principal: &docent_identity::Principal,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let listed = match PageRequest::new(Some(PageRequest::MAX_LIMIT), None) {
+        Ok(page) => console
+            .services
+            .tenancy
+            .list_orgs(principal.user.id, &page)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let orgs = match listed {
+        Ok(orgs) => orgs.items,
+        Err(error) => {
+            tracing::warn!(%error, "the console could not list organizations");
+            Vec::new()
+        }
+    };
+    let rows: Vec<OrgRow> = orgs
+        .into_iter()
+        .map(|o| OrgRow {
+            id: o.org.id.to_string(),
+            name: o.org.name.as_str().to_owned(),
+            slug: o.org.slug.as_str().to_owned(),
+            role: o.role.as_str(),
+        })
+        .collect();
+    let (token, set) = csrf::token(console, req);
+    let (message, mut cookies) = take_flash(console, req);
+    cookies.extend(set);
+    let body = console.render.page(
+        "home.html",
+        minijinja::context! {
+            csrf => token,
+            user => minijinja::context! {
+                name => principal.user.name.as_str(),
+                email => principal.user.email.as_str(),
+            },
+            orgs => minijinja::value::Value::from(minijinja::value::Serde(&rows)),
+            flash => message,
+            error,
+        },
+    );
+    html(status, body, cookies)
+}
+
+#[derive(Debug, Deserialize)]
+struct NewOrg {
+    csrf: Option<String>,
+    #[serde(default)]
+    name: String,
+}
+
+impl Posted for NewOrg {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
+/// `POST /orgs`: creates an organization owned by the signed-in person.
+#[handler]
+pub(crate) async fn create_org(req: &Request, body: Body, console: Data<&Console>) -> Response {
+    let posted = match posted::<NewOrg>(&console, req, body).await {
+        Ok(posted) => posted,
+        Err(refused) => return refused,
+    };
+    let Some((principal, _)) = current(&console, req).await else {
+        return redirect("/login", Vec::new());
+    };
+    let meta = RequestMeta {
+        request_id: None,
+        client_addr: req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string()),
+    };
+    match console
+        .services
+        .tenancy
+        .create_org(principal.user.id, &posted.name, &meta)
+        .await
+    {
+        Ok(created) => redirect(
+            "/",
+            vec![flash(
+                &console,
+                &format!("Created {}.", created.org.name.as_str()),
+            )],
+        ),
+        Err(error) => {
+            let status = match error.kind() {
+                ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorKind::Conflict => StatusCode::CONFLICT,
+                ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                ErrorKind::Unauthenticated
+                | ErrorKind::Forbidden
+                | ErrorKind::NotFound
+                | ErrorKind::Unavailable
+                | ErrorKind::Internal => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            render(&console, req, &principal, status, Some(error.to_string())).await
+        }
+    }
+}

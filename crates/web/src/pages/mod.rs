@@ -1,0 +1,155 @@
+//! The console's pages and what every page shares: the security headers, HTML and redirect
+//! answers, the one-time flash message, and reading a posted form.
+
+pub(crate) mod auth;
+pub(crate) mod home;
+
+use poem::http::StatusCode;
+use poem::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use poem::web::Data;
+use poem::{Body, Endpoint, EndpointExt as _, IntoResponse as _, Request, Response, handler};
+use serde::de::DeserializeOwned;
+
+use crate::Console;
+use crate::session::{cookie, set_cookie};
+
+/// No scripts or styles but the console's own files, nothing framed, forms only to this site.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The cookie of the one-time message shown by the next page.
+const FLASH_COOKIE: &str = "docent_flash";
+
+/// `ep` with the console's state and the security headers on every answer.
+pub(crate) fn secured(
+    ep: poem::endpoint::BoxEndpoint<'static>,
+    console: Console,
+) -> poem::endpoint::BoxEndpoint<'static> {
+    ep.data(console)
+        .around(|ep, req| async move {
+            let mut response = ep.call(req).await?.into_response();
+            let headers = response.headers_mut();
+            for (name, value) in [
+                ("content-security-policy", CSP),
+                ("referrer-policy", "same-origin"),
+                ("x-content-type-options", "nosniff"),
+                ("x-frame-options", "DENY"),
+                ("cross-origin-opener-policy", "same-origin"),
+            ] {
+                headers.insert(name, poem::http::HeaderValue::from_static(value));
+            }
+            Ok(response)
+        })
+        .boxed()
+}
+
+/// An HTML page with `status`, setting `cookies`.
+pub(crate) fn html(status: StatusCode, body: String, cookies: Vec<String>) -> Response {
+    let mut response = Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(CACHE_CONTROL, "no-store")
+        .body(body);
+    for cookie in cookies {
+        if let Ok(value) = poem::http::HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// A `303 See Other` to `to`, setting `cookies`.
+pub(crate) fn redirect(to: &str, cookies: Vec<String>) -> Response {
+    let mut response = Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(LOCATION, to)
+        .finish();
+    for cookie in cookies {
+        if let Ok(value) = poem::http::HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// The `Set-Cookie` that shows `message` on the next page once.
+pub(crate) fn flash(console: &Console, message: &str) -> String {
+    let short: String = message.chars().take(200).collect();
+    set_cookie(console, FLASH_COOKIE, &hex::encode(short), "Lax", Some(60))
+}
+
+/// The flash message of the request, if any, and the `Set-Cookie` that removes it.
+pub(crate) fn take_flash(console: &Console, req: &Request) -> (Option<String>, Vec<String>) {
+    let Some(raw) = cookie(req, FLASH_COOKIE) else {
+        return (None, Vec::new());
+    };
+    let message = hex::decode(raw)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    (
+        message,
+        vec![set_cookie(console, FLASH_COOKIE, "", "Lax", Some(0))],
+    )
+}
+
+/// The client's address: the rightmost `X-Forwarded-For` entry (the one the trusted proxy
+/// appended) when `http.trust_forwarded_for` is set, as for the API, else the peer's.
+pub(crate) fn client_ip(console: &Console, req: &Request) -> Option<std::net::IpAddr> {
+    if console.services.config.http.trust_forwarded_for
+        && let Some(forwarded) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return Some(forwarded);
+    }
+    req.remote_addr().as_socket_addr().map(|a| a.ip())
+}
+
+/// A posted `application/x-www-form-urlencoded` body, or `None` when it is not one.
+pub(crate) async fn form<T: DeserializeOwned>(body: Body) -> Option<T> {
+    let text = body.into_string().await.ok()?;
+    serde_urlencoded::from_str(&text).ok()
+}
+
+/// A posted form that carries the CSRF token.
+pub(crate) trait Posted: DeserializeOwned {
+    /// The token the form sent.
+    fn csrf(&self) -> Option<&str>;
+}
+
+/// The posted form, if it is one and its CSRF token is the page's and it comes from this site;
+/// otherwise the refusal to answer with.
+pub(crate) async fn posted<T: Posted>(
+    console: &Console,
+    req: &Request,
+    body: Body,
+) -> Result<T, Response> {
+    match form::<T>(body).await {
+        Some(posted) if crate::csrf::verify(req, posted.csrf()) => Ok(posted),
+        Some(_) | None => Err(forbidden(console)),
+    }
+}
+
+/// The page for a refused post (a missing or wrong CSRF token, a cross-site post).
+pub(crate) fn forbidden(console: &Console) -> Response {
+    let body = console.render.page(
+        "error.html",
+        minijinja::context! {
+            title => "This form has expired",
+            message => "The form was not sent from this site's page, or it is too old. Go back, reload the page and try again.",
+        },
+    );
+    html(StatusCode::FORBIDDEN, body, Vec::new())
+}
+
+/// `GET /static/console.css`.
+#[handler]
+pub(crate) fn stylesheet(_console: Data<&Console>) -> Response {
+    Response::builder()
+        .header(CONTENT_TYPE, "text/css; charset=utf-8")
+        .header(CACHE_CONTROL, "public, max-age=3600")
+        .body(include_str!("../../static/console.css"))
+}

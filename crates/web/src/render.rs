@@ -1,0 +1,73 @@
+//! The templates, compiled into the binary and rendered with autoescaping: every value a page
+//! shows (names, titles, messages) is HTML-escaped unless a template says otherwise, and none
+//! does.
+
+use minijinja::Environment;
+use serde::Serialize;
+
+/// Every template, by name.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("signup.html", include_str!("../templates/signup.html")),
+    ("home.html", include_str!("../templates/home.html")),
+    ("error.html", include_str!("../templates/error.html")),
+];
+
+/// The compiled templates.
+#[derive(Debug)]
+pub(crate) struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Renderer {
+    /// Compiles every template; a template that does not compile is logged and then renders as
+    /// the error page (the crate's tests compile them all).
+    pub(crate) fn new() -> Self {
+        let mut env = Environment::new();
+        // `.html` templates escape every value (minijinja's default for the extension); say it
+        // outright so a renamed template cannot lose it.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        for (name, source) in TEMPLATES {
+            if let Err(error) = env.add_template(name, source) {
+                tracing::error!(%error, template = name, "a console template does not compile");
+            }
+        }
+        Self { env }
+    }
+
+    /// Renders `name` with `context`; a failure renders a plain message and is logged.
+    pub(crate) fn page(&self, name: &str, context: impl Serialize) -> String {
+        self.env
+            .get_template(name)
+            .and_then(|template| {
+                template.render(minijinja::value::Value::from(minijinja::value::Serde(
+                    context,
+                )))
+            })
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, template = name, "a console page could not be rendered");
+                "<!doctype html><title>docent</title><p>This page could not be shown.</p>"
+                    .to_owned()
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles_and_escapes() {
+        let renderer = Renderer::new();
+        for (name, _) in TEMPLATES {
+            assert!(renderer.env.get_template(name).is_ok(), "{name}");
+        }
+        let page = renderer.page(
+            "error.html",
+            minijinja::context! { title => "x", message => "<script>alert(1)</script>" },
+        );
+        assert!(page.contains("&lt;script&gt;"), "{page}");
+        assert!(!page.contains("<script>alert"), "{page}");
+    }
+}

@@ -1,0 +1,313 @@
+//! The browser console over HTTP, as a browser would use it (the browser-driven tests come with
+//! the rest of the console): cookie sessions from the same session store, the CSRF token on every
+//! form, the security headers, and user-supplied text rendered inert.
+
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+
+use docent_infrastructure::testing::Backend;
+
+use crate::support::TestApp;
+
+const PW: &str = "correct horse battery";
+
+/// A browser that does not follow redirects, keeping its cookies by hand.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            cookies: std::collections::BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, headers: &HeaderMap) {
+        for set in headers.get_all(SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (pair, _) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || set.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.page(response).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)], extra: &[(&str, &str)]) -> Page {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", url_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        self.page(response).await
+    }
+
+    async fn page(&mut self, response: reqwest::Response) -> Page {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        self.keep(&headers);
+        Page {
+            status,
+            headers,
+            body: response.text().await.unwrap(),
+        }
+    }
+}
+
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The CSRF token a page wrote into its forms.
+fn csrf_of(page: &Page) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = page.body.find(marker).expect("the page has a CSRF field") + marker.len();
+    page.body[start..start + 64].to_owned()
+}
+
+fn set_cookie(page: &Page, name: &str) -> String {
+    page.headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", page.headers))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_signs_up_in_and_out_with_cookie_sessions_and_csrf() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let mut browser = Browser::new(&app);
+
+    // A visitor is sent to sign in; every page carries the security headers.
+    let home = browser.get("/").await;
+    assert_eq!(home.status, 303);
+    assert_eq!(home.headers[LOCATION], "/login");
+    let login = browser.get("/login").await;
+    assert_eq!(login.status, 200);
+    let csp = login.headers["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(login.headers["x-content-type-options"], "nosniff");
+    assert_eq!(login.headers["referrer-policy"], "same-origin");
+    let csrf_cookie = set_cookie(&login, "docent_csrf");
+    assert!(
+        csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Strict"),
+        "{csrf_cookie}"
+    );
+    let csrf = csrf_of(&login);
+    assert_eq!(browser.cookies["docent_csrf"], csrf);
+    let css = browser.get("/static/console.css").await;
+    assert_eq!(css.status, 200);
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+
+    // Posts without the token, with another token, or from another site are refused.
+    let hostile_name = "<script>alert(1)</script>";
+    let signup = [
+        ("name", hostile_name),
+        ("email", "console@example.com"),
+        ("password", PW),
+    ];
+    let refused = browser.post("/signup", &signup, &[]).await;
+    assert_eq!(refused.status, 403, "no token");
+    let wrong = "0".repeat(64);
+    fn with<'a>(signup: &[(&'a str, &'a str)], token: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut form = signup.to_vec();
+        form.push(("csrf", token));
+        form
+    }
+    assert_eq!(
+        browser
+            .post("/signup", &with(&signup, &wrong), &[])
+            .await
+            .status,
+        403,
+        "another token"
+    );
+    let cross = browser
+        .post(
+            "/signup",
+            &with(&signup, &csrf),
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(cross.status, 403, "a post from another site");
+    let fetched = browser
+        .post(
+            "/signup",
+            &with(&signup, &csrf),
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(fetched.status, 403, "a cross-site fetch");
+    let mut stranger = Browser::new(&app);
+    assert_eq!(
+        stranger
+            .post("/signup", &with(&signup, &csrf), &[])
+            .await
+            .status,
+        403,
+        "the token without its cookie"
+    );
+
+    // Signing up sets the session cookie and lands on the home page, the name rendered inert.
+    let origin = app.base.clone();
+    let created = browser
+        .post("/signup", &with(&signup, &csrf), &[("origin", &origin)])
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    assert_eq!(created.headers[LOCATION], "/");
+    let session = set_cookie(&created, "docent_session");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(session.contains(flag), "{session}");
+    }
+    assert!(!session.contains("Secure"), "no TLS here: {session}");
+    let token = browser.cookies["docent_session"].clone();
+    let home = browser.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(
+        home.body.contains("&lt;script&gt;alert(1)&lt;"),
+        "{}",
+        home.body
+    );
+    assert!(!home.body.contains(hostile_name));
+    assert!(home.body.contains("Welcome to docent"), "the flash message");
+    assert!(
+        !browser.get("/").await.body.contains("Welcome to docent"),
+        "shown once"
+    );
+
+    // The cookie holds a session of the one store: the API takes the same token.
+    app.get("/v1/users/me", Some(&token)).await.expect(200);
+
+    // An organization made in the console, with a hostile name, shows escaped.
+    let hostile_org = r#"<img src=x onerror="alert(1)">"#;
+    let home = browser.get("/").await;
+    let made = browser
+        .post(
+            "/orgs",
+            &[("csrf", &csrf_of(&home)), ("name", hostile_org)],
+            &[],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let home = browser.get("/").await;
+    assert!(
+        home.body.contains("&lt;img src=x onerror="),
+        "{}",
+        home.body
+    );
+    assert!(!home.body.contains("<img src=x"));
+    let orgs = app.get("/v1/orgs", Some(&token)).await.expect(200);
+    assert_eq!(orgs["items"][0]["name"], hostile_org);
+
+    // Signing out ends the session in the store: the API refuses the token at once.
+    let out = browser
+        .post("/logout", &[("csrf", &csrf_of(&home))], &[])
+        .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.headers[LOCATION], "/login");
+    assert!(set_cookie(&out, "docent_session").contains("Max-Age=0"));
+    app.get("/v1/users/me", Some(&token))
+        .await
+        .expect_error(401, "invalid_session");
+    assert_eq!(browser.get("/").await.status, 303);
+
+    // A wrong password re-renders the form with the reason and the address kept, escaped.
+    let login = browser.get("/login").await;
+    let wrong = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf_of(&login)),
+                ("email", "console@example.com\"><b>x"),
+                ("password", "nope nope nope"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("role=\"alert\""), "{}", wrong.body);
+    assert!(
+        wrong.body.contains("&quot;&gt;&lt;b&gt;x"),
+        "{}",
+        wrong.body
+    );
+    let login = browser.get("/login").await;
+    let back = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf_of(&login)),
+                ("email", "console@example.com"),
+                ("password", PW),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(back.status, 303);
+    assert_eq!(browser.get("/").await.status, 200);
+}
