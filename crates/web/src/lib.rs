@@ -58,5 +58,6 @@ pub fn mount(services: Services) -> impl FnOnce(Route) -> Route + Send {
             .at("/logout", pages(post(pages::auth::logout).boxed()))
             .at("/orgs", pages(post(pages::home::create_org).boxed()))
             .at("/static/console.css", pages(get(pages::stylesheet).boxed()))
+            .at("/static/favicon.svg", pages(get(pages::favicon).boxed()))
     }
 }

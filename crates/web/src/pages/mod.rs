@@ -145,6 +145,15 @@ pub(crate) fn forbidden(console: &Console) -> Response {
     html(StatusCode::FORBIDDEN, body, Vec::new())
 }
 
+/// `GET /static/favicon.svg`.
+#[handler]
+pub(crate) fn favicon(_console: Data<&Console>) -> Response {
+    Response::builder()
+        .header(CONTENT_TYPE, "image/svg+xml")
+        .header(CACHE_CONTROL, "public, max-age=86400")
+        .body(include_str!("../../static/favicon.svg"))
+}
+
 /// `GET /static/console.css`.
 #[handler]
 pub(crate) fn stylesheet(_console: Data<&Console>) -> Response {

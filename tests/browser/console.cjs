@@ -1,0 +1,130 @@
+// The console in headless Chromium (Debian's, driven by playwright-core): sign up, see the home
+// page, create an organization with a hostile name and see it inert, sign out, sign in again, and
+// check every page with axe-core (no serious or critical violations) and that every form field has
+// a label. A screenshot of each page is kept in $DOCENT_SCREENSHOTS. Run by scripts/browser-tests.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const base = process.env.DOCENT_URL;
+const shots = process.env.DOCENT_SCREENSHOTS;
+const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+function check(condition, message) {
+  if (!condition) {
+    throw new Error(message);
+  }
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  console.log(`browser: ${name}.png`);
+}
+
+// axe-core runs in a context that bypasses the page's CSP (it is injected as a script), on a copy of
+// the page loaded there with the same cookies.
+async function accessible(context, url, name) {
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.addScriptTag({ content: axeSource });
+  const results = await page.evaluate(async () => await window.axe.run());
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  check(
+    serious.length === 0,
+    `${name}: axe found ${serious.map((v) => `${v.id} (${v.impact}): ${v.help}`).join('; ')}`,
+  );
+  const unlabeled = await page.evaluate(() =>
+    [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+      .filter((field) => field.labels.length === 0 && !field.getAttribute('aria-label'))
+      .map((field) => field.name),
+  );
+  check(unlabeled.length === 0, `${name}: fields without a label: ${unlabeled}`);
+  console.log(`browser: ${name} passes axe (${results.passes.length} rules pass, none serious)`);
+  await page.close();
+}
+
+(async () => {
+  // playwright gives the browser a new empty profile of its own.
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const context = await browser.newContext();
+  const audits = await browser.newContext({ bypassCSP: true });
+  const errors = [];
+  try {
+    const page = await context.newPage();
+    // Script errors, CSP refusals, and anything the pages ask for that is not there. (The refused
+    // sign-in answers 401 on purpose; the browser logs that as a failed load.)
+    page.on('pageerror', (error) => errors.push(String(error)));
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+        errors.push(message.text());
+      }
+    });
+    page.on('response', (response) => {
+      if (response.status() === 404) {
+        errors.push(`404 ${response.url()}`);
+      }
+    });
+
+    await page.goto(`${base}/`);
+    check(page.url() === `${base}/login`, `a visitor lands on /login, not ${page.url()}`);
+    await shot(page, 'login');
+    await accessible(audits, `${base}/login`, 'login');
+
+    await page.click('text=Create an account');
+    await shot(page, 'signup');
+    await accessible(audits, `${base}/signup`, 'signup');
+    await page.fill('#name', 'Ada <b>Lovelace</b>');
+    await page.fill('#email', 'ada@example.com');
+    await page.fill('#password', 'correct horse battery');
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${base}/`);
+    check((await page.textContent('.flash')).includes('Welcome to docent'), 'the welcome message');
+    check((await page.textContent('.who')).includes('Ada <b>Lovelace</b>'), 'the name shown as text');
+    check((await page.locator('.who b').count()) === 0, 'no markup from the name');
+
+    const hostile = '<img src=x onerror="window.pwned=1">';
+    await page.fill('#org-name', hostile);
+    await page.click('form[action="/orgs"] button');
+    await page.waitForURL(`${base}/`);
+    check((await page.textContent('table')).includes(hostile), 'the organization name shown as text');
+    check((await page.locator('table img').count()) === 0, 'no image from the organization name');
+    check((await page.evaluate(() => window.pwned)) === undefined, 'no script ran');
+    await shot(page, 'home');
+    await audits.addCookies(await context.cookies());
+    await accessible(audits, `${base}/`, 'home');
+
+    await page.click('form[action="/logout"] button');
+    await page.waitForURL(`${base}/login`);
+    check((await page.textContent('.flash')).includes('signed out'), 'the sign-out message');
+    await page.fill('#email', 'ada@example.com');
+    await page.fill('#password', 'wrong password here');
+    await page.click('button[type=submit]');
+    check((await page.textContent('.error')).length > 0, 'a wrong password says why');
+    await shot(page, 'login-refused');
+    await page.fill('#password', 'correct horse battery');
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${base}/`);
+
+    check(errors.length === 0, `the pages logged errors: ${errors.join(' | ')}`);
+    console.log('browser: the console flow passed');
+  } finally {
+    await browser.close();
+  }
+})().catch((error) => {
+  console.error(`browser: ${error.stack || error}`);
+  process.exit(1);
+});
