@@ -45,7 +45,7 @@ contract: models
 # The console in headless Chromium (Debian's, installed when missing) with playwright-core and
 # axe-core from npm, against a live docent; screenshots in ~/.cache/docent/screenshots.
 browser: models
-    scripts/with-docent scripts/browser-tests
+    scripts/browser-tests
 
 # Apply pending migrations to the configured database (`just migrate status`, `just migrate down`).
 migrate ACTION="up":

@@ -18,6 +18,23 @@ function check(condition, message) {
   }
 }
 
+// The reset link of the newest mail in the outbox (the file transport's .eml files).
+async function resetLink() {
+  const outbox = process.env.BROWSER_OUTBOX;
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    for (const file of fs.readdirSync(outbox)) {
+      const mail = fs.readFileSync(path.join(outbox, file), 'utf8').replace(/=\r?\n/g, '');
+      // The mail links to `{public_url}/reset-password?token=…`; the token is what matters here.
+      const found = mail.includes('/reset-password?token=') && mail.match(/dsr_[A-Za-z0-9_-]{43}/);
+      if (found) {
+        return `${base}/reset-password?token=${found[0]}`;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('no reset mail arrived');
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
   console.log(`browser: ${name}.png`);
@@ -116,6 +133,28 @@ async function accessible(context, url, name) {
     check((await page.textContent('.error')).length > 0, 'a wrong password says why');
     await shot(page, 'login-refused');
     await page.fill('#password', 'correct horse battery');
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${base}/`);
+
+    // A forgotten password, through the page the mail links to.
+    await page.click('form[action="/logout"] button');
+    await page.waitForURL(`${base}/login`);
+    await page.click('a[href="/forgot-password"]');
+    await shot(page, 'forgot-password');
+    await accessible(audits, `${base}/forgot-password`, 'forgot-password');
+    await page.fill('#email', 'ada@example.com');
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${base}/login`);
+    const link = await resetLink();
+    await page.goto(link);
+    await shot(page, 'reset-password');
+    await accessible(audits, link, 'reset-password');
+    await page.fill('#password', 'a brand new passphrase');
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${base}/login`);
+    check((await page.textContent('.flash')).includes('password is changed'), 'the reset is confirmed');
+    await page.fill('#email', 'ada@example.com');
+    await page.fill('#password', 'a brand new passphrase');
     await page.click('button[type=submit]');
     await page.waitForURL(`${base}/`);
 

@@ -310,4 +310,82 @@ async fn the_console_signs_up_in_and_out_with_cookie_sessions_and_csrf() {
         .await;
     assert_eq!(back.status, 303);
     assert_eq!(browser.get("/").await.status, 200);
+
+    // A forgotten password: the request page, the mailed link, the landing page.
+    let forgot = browser.get("/forgot-password").await;
+    assert_eq!(forgot.status, 200);
+    let asked = browser
+        .post(
+            "/forgot-password",
+            &[
+                ("csrf", &csrf_of(&forgot)),
+                ("email", "console@example.com"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(asked.status, 303);
+    assert_eq!(asked.headers[LOCATION], "/login");
+    let reset_token = app.token_mailed_to("console@example.com", "dsr_", 0).await;
+    let mail = app.mails_to("console@example.com").remove(0);
+    assert!(mail.contains("/reset-password?token=dsr_"), "{mail}");
+    let landing = browser
+        .get(&format!("/reset-password?token={reset_token}"))
+        .await;
+    assert_eq!(landing.status, 200);
+    assert!(landing.body.contains(&reset_token));
+    let csrf = csrf_of(&landing);
+    let bad = browser
+        .post(
+            "/reset-password",
+            &[
+                ("csrf", &csrf),
+                ("token", "dsr_not-a-token"),
+                ("password", "a brand new passphrase"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("role=\"alert\""));
+    let done = browser
+        .post(
+            "/reset-password",
+            &[
+                ("csrf", &csrf),
+                ("token", &reset_token),
+                ("password", "a brand new passphrase"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    // Every session of the account ended, this browser's too; the new password signs in.
+    assert_eq!(browser.get("/").await.status, 303);
+    let used = browser
+        .post(
+            "/reset-password",
+            &[
+                ("csrf", &csrf),
+                ("token", &reset_token),
+                ("password", "yet another passphrase"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(used.status, 422, "a token works once");
+    let login = browser.get("/login").await;
+    let back = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf_of(&login)),
+                ("email", "console@example.com"),
+                ("password", "a brand new passphrase"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(back.status, 303);
+    assert_eq!(browser.get("/").await.status, 200);
 }

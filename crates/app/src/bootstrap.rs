@@ -79,7 +79,13 @@ pub struct Services {
     pub config: Arc<Config>,
     /// The domain metrics (the HTTP layer serves them at `/metrics`).
     pub metrics: Arc<Metrics>,
+    /// Bounds the detached work requests start (password-reset mails), for the API and the
+    /// console together.
+    background: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many detached request tasks may run at once.
+const BACKGROUND_TASKS: usize = 64;
 
 /// Why start-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +133,25 @@ impl Services {
             ),
             ("embedder", self.readiness.embedder().await),
         ]
+    }
+
+    /// Runs `work` detached, unless [`BACKGROUND_TASKS`] such tasks are running already: then it
+    /// is dropped (and logged) and `false` returned. Requests use it for work whose outcome must
+    /// not show in their answer or its timing (a password-reset mail).
+    pub fn detach(&self, work: impl Future<Output = ()> + Send + 'static) -> bool {
+        match self.background.clone().try_acquire_owned() {
+            Ok(slot) => {
+                tokio::spawn(async move {
+                    work.await;
+                    drop(slot);
+                });
+                true
+            }
+            Err(_) => {
+                tracing::warn!("too much detached work in flight; this piece was dropped");
+                false
+            }
+        }
     }
 
     /// Reads what the metrics take from the database (the job queue) just before a scrape.
@@ -421,6 +446,7 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
         store,
         config: Arc::new(config.clone()),
         metrics,
+        background: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_TASKS)),
     })
 }
 

@@ -1,8 +1,6 @@
 //! What handlers hold: the services, and the one step every authenticated handler starts with —
 //! resolving the caller and its access through `docent-app`'s [`Access`].
 
-use std::sync::Arc;
-
 use docent_app::{Access, AccessError, Caller, Need, Services, Tenant};
 use docent_chat::ChatService;
 use docent_documents::DocumentService;
@@ -11,7 +9,6 @@ use docent_kernel::OrgId;
 use docent_keys::KeyService;
 use docent_providers::ProviderService;
 use docent_tenancy::TenancyService;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::auth::Auth;
@@ -23,32 +20,18 @@ use crate::middleware::{record_key_rate, request_meta};
 #[derive(Debug, Clone)]
 pub(crate) struct ApiState {
     services: Option<Services>,
-    /// Bounds detached background work started by requests (password-reset mails).
-    background: Arc<Semaphore>,
 }
-
-/// How many detached request tasks may run at once.
-const BACKGROUND_TASKS: usize = 64;
 
 impl ApiState {
     pub(crate) fn new(services: Services) -> Self {
         Self {
             services: Some(services),
-            background: Arc::new(Semaphore::new(BACKGROUND_TASKS)),
         }
-    }
-
-    /// A slot for detached work, or `None` when too much is already running.
-    pub(crate) fn background_slot(&self) -> Option<OwnedSemaphorePermit> {
-        self.background.clone().try_acquire_owned().ok()
     }
 
     /// A state for generating the spec only; every handler would answer 500.
     pub(crate) fn spec_only() -> Self {
-        Self {
-            services: None,
-            background: Arc::new(Semaphore::new(0)),
-        }
+        Self { services: None }
     }
 
     pub(crate) fn services(&self) -> Result<&Services, ApiError> {

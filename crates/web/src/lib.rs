@@ -56,6 +56,22 @@ pub fn mount(services: Services) -> impl FnOnce(Route) -> Route + Send {
                 ),
             )
             .at("/logout", pages(post(pages::auth::logout).boxed()))
+            .at(
+                "/forgot-password",
+                pages(
+                    get(pages::reset::forgot_form)
+                        .post(pages::reset::forgot)
+                        .boxed(),
+                ),
+            )
+            .at(
+                "/reset-password",
+                pages(
+                    get(pages::reset::reset_form)
+                        .post(pages::reset::reset)
+                        .boxed(),
+                ),
+            )
             .at("/orgs", pages(post(pages::home::create_org).boxed()))
             .at("/static/console.css", pages(get(pages::stylesheet).boxed()))
             .at("/static/favicon.svg", pages(get(pages::favicon).boxed()))

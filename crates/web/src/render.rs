@@ -12,6 +12,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("signup.html", include_str!("../templates/signup.html")),
     ("home.html", include_str!("../templates/home.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("forgot.html", include_str!("../templates/forgot.html")),
+    ("reset.html", include_str!("../templates/reset.html")),
 ];
 
 /// The compiled templates.

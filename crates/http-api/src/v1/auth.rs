@@ -306,17 +306,11 @@ impl AuthApi {
             .identity()?
             .request_password_reset(&body.0.email, client.ip)
             .await?;
-        match self.state.background_slot() {
-            Some(slot) => {
-                tokio::spawn(async move {
-                    if let Err(error) = job.run().await {
-                        tracing::error!(%error, "password reset request failed");
-                    }
-                    drop(slot);
-                });
+        self.state.services()?.detach(async move {
+            if let Err(error) = job.run().await {
+                tracing::error!(%error, "password reset request failed");
             }
-            None => tracing::warn!("too many password-reset requests in flight; request dropped"),
-        }
+        });
         Ok(AcceptedResponse::Accepted(Json(Accepted {
             status: "accepted".to_owned(),
         })))

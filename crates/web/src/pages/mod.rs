@@ -3,6 +3,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod home;
+pub(crate) mod reset;
 
 use poem::http::StatusCode;
 use poem::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
