@@ -18,21 +18,33 @@ function check(condition, message) {
   }
 }
 
-// The reset link of the newest mail in the outbox (the file transport's .eml files).
-async function resetLink() {
+// The link of a mail in the outbox (the file transport's .eml files) to `page` with a token of
+// `prefix`, pointed at this server (the mail uses the configured public URL).
+async function mailedLink(page, prefix) {
   const outbox = process.env.BROWSER_OUTBOX;
+  const token = new RegExp(`${prefix}[A-Za-z0-9_-]{43}`);
   for (let attempt = 0; attempt < 100; attempt += 1) {
     for (const file of fs.readdirSync(outbox)) {
       const mail = fs.readFileSync(path.join(outbox, file), 'utf8').replace(/=\r?\n/g, '');
-      // The mail links to `{public_url}/reset-password?token=…`; the token is what matters here.
-      const found = mail.includes('/reset-password?token=') && mail.match(/dsr_[A-Za-z0-9_-]{43}/);
+      const found = mail.includes(`/${page}?token=`) && mail.match(token);
       if (found) {
-        return `${base}/reset-password?token=${found[0]}`;
+        return `${base}/${page}?token=${found[0]}`;
       }
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error('no reset mail arrived');
+  throw new Error(`no mail with a ${page} link arrived`);
+}
+
+// A JSON call to the API.
+async function api(method, route, token, body) {
+  const response = await fetch(`${base}${route}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  check(response.ok, `${method} ${route}: ${response.status} ${await response.clone().text()}`);
+  return response.json();
 }
 
 async function shot(page, name) {
@@ -145,7 +157,7 @@ async function accessible(context, url, name) {
     await page.fill('#email', 'ada@example.com');
     await page.click('button[type=submit]');
     await page.waitForURL(`${base}/login`);
-    const link = await resetLink();
+    const link = await mailedLink('reset-password', 'dsr_');
     await page.goto(link);
     await shot(page, 'reset-password');
     await accessible(audits, link, 'reset-password');
@@ -157,6 +169,31 @@ async function accessible(context, url, name) {
     await page.fill('#password', 'a brand new passphrase');
     await page.click('button[type=submit]');
     await page.waitForURL(`${base}/`);
+
+    // An invitation, accepted through its landing page by a newcomer who signs up on the way.
+    const owner = await api('POST', '/v1/auth/signup', null, {
+      email: 'owner@example.com', password: 'correct horse battery', name: 'Owner',
+    });
+    const org = await api('POST', '/v1/orgs', owner.session.token, { name: 'Depot' });
+    await api('POST', `/v1/orgs/${org.id}/invitations`, owner.session.token, {
+      email: 'grace@example.com', role: 'member',
+    });
+    const invitation = await mailedLink('accept-invitation', 'dsi_');
+    await page.click('form[action="/logout"] button');
+    await page.waitForURL(`${base}/login`);
+    await page.goto(invitation);
+    await shot(page, 'accept-invitation');
+    await accessible(audits, invitation, 'accept-invitation');
+    await page.click('a[href^="/signup"]');
+    await page.fill('#name', 'Grace');
+    await page.fill('#email', 'grace@example.com');
+    await page.fill('#password', 'correct horse battery');
+    await page.click('button[type=submit]');
+    await page.waitForURL(invitation);
+    await page.click('form[action="/accept-invitation"] button');
+    await page.waitForURL(`${base}/`);
+    check((await page.textContent('.flash')).includes('You joined Depot as member'), 'joined');
+    check((await page.textContent('table')).includes('Depot'), 'the organization is listed');
 
     check(errors.length === 0, `the pages logged errors: ${errors.join(' | ')}`);
     console.log('browser: the console flow passed');

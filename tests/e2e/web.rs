@@ -389,3 +389,98 @@ async fn the_console_signs_up_in_and_out_with_cookie_sessions_and_csrf() {
     assert_eq!(back.status, 303);
     assert_eq!(browser.get("/").await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_is_accepted_through_its_landing_page_after_signing_up() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (_, owner) = app.signup("owner-web@example.com", PW).await;
+    let org = app.create_org(&owner, "Depot").await;
+    app.invite(&owner, &org, "guest@example.com", "member")
+        .await
+        .expect(201);
+    let token = app.token_mailed_to("guest@example.com", "dsi_", 0).await;
+    assert!(app.mails_to("guest@example.com")[0].contains("/accept-invitation?token=dsi_"));
+
+    // A visitor is asked to sign in or sign up, and comes back here after.
+    let mut browser = Browser::new(&app);
+    let landing = browser
+        .get(&format!("/accept-invitation?token={token}"))
+        .await;
+    assert_eq!(landing.status, 200);
+    let next = format!("%2Faccept-invitation%3Ftoken%3D{token}");
+    assert!(
+        landing.body.contains(&format!("/signup?next={next}")),
+        "{}",
+        landing.body
+    );
+    let signup = browser.get(&format!("/signup?next={next}")).await;
+    let back_here = format!("/accept-invitation?token={token}");
+    let created = browser
+        .post(
+            "/signup",
+            &[
+                ("csrf", &csrf_of(&signup)),
+                ("next", &back_here),
+                ("name", "Guest"),
+                ("email", "guest@example.com"),
+                ("password", PW),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    assert_eq!(created.headers[LOCATION], back_here.as_str());
+
+    // Signed in, the page offers to accept; accepting joins the organization.
+    let landing = browser.get(&back_here).await;
+    assert!(
+        landing.body.contains("guest@example.com"),
+        "{}",
+        landing.body
+    );
+    let joined = browser
+        .post(
+            "/accept-invitation",
+            &[("csrf", &csrf_of(&landing)), ("token", &token)],
+            &[],
+        )
+        .await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    let home = browser.get("/").await;
+    assert!(
+        home.body.contains("You joined Depot as member."),
+        "{}",
+        home.body
+    );
+    assert!(home.body.contains("<td>Depot</td>"), "{}", home.body);
+
+    // The token worked once; a hostile `next` is not followed.
+    let again = browser.get(&back_here).await;
+    let used = browser
+        .post(
+            "/accept-invitation",
+            &[("csrf", &csrf_of(&again)), ("token", &token)],
+            &[],
+        )
+        .await;
+    assert_eq!(used.status, 422, "{}", used.body);
+    let out = browser.get("/").await;
+    browser
+        .post("/logout", &[("csrf", &csrf_of(&out))], &[])
+        .await;
+    let login = browser.get("/login?next=https://evil.example/").await;
+    let signed_in = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf_of(&login)),
+                ("next", "//evil.example/"),
+                ("email", "guest@example.com"),
+                ("password", PW),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(signed_in.headers[LOCATION], "/");
+}

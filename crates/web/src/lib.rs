@@ -73,6 +73,14 @@ pub fn mount(services: Services) -> impl FnOnce(Route) -> Route + Send {
                 ),
             )
             .at("/orgs", pages(post(pages::home::create_org).boxed()))
+            .at(
+                "/accept-invitation",
+                pages(
+                    get(pages::invite::landing)
+                        .post(pages::invite::accept)
+                        .boxed(),
+                ),
+            )
             .at("/static/console.css", pages(get(pages::stylesheet).boxed()))
             .at("/static/favicon.svg", pages(get(pages::favicon).boxed()))
     }

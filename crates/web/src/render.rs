@@ -14,6 +14,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("../templates/error.html")),
     ("forgot.html", include_str!("../templates/forgot.html")),
     ("reset.html", include_str!("../templates/reset.html")),
+    ("invite.html", include_str!("../templates/invite.html")),
 ];
 
 /// The compiled templates.
@@ -62,8 +63,20 @@ mod tests {
     #[test]
     fn every_template_compiles_and_escapes() {
         let renderer = Renderer::new();
+        // Every template renders with every value a page may give it (an unknown filter or a
+        // bad expression fails only when rendered).
+        let full = minijinja::context! {
+            csrf => "0".repeat(64), error => "e", flash => "f", email => "a@b.c", name => "n",
+            next => "/accept-invitation?token=x", token => "t", title => "t", message => "m",
+            user => minijinja::context! { name => "n", email => "a@b.c" },
+            orgs => vec![minijinja::context! { id => "i", name => "n", slug => "s", role => "owner" }],
+        };
         for (name, _) in TEMPLATES {
-            assert!(renderer.env.get_template(name).is_ok(), "{name}");
+            let rendered = renderer
+                .env
+                .get_template(name)
+                .and_then(|t| t.render(full.clone()));
+            assert!(rendered.is_ok(), "{name}: {rendered:?}");
         }
         let page = renderer.page(
             "error.html",

@@ -4,7 +4,7 @@
 use docent_identity::{IdentityError, NewSessionInfo};
 use docent_kernel::{ErrorKind, SecretString};
 use poem::http::StatusCode;
-use poem::web::Data;
+use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
 
@@ -24,9 +24,16 @@ impl Posted for SignupForm {
     }
 }
 
+/// Where a sign-in page was sent from (the invitation page), to go back to.
+#[derive(Debug, Deserialize)]
+pub(crate) struct NextQuery {
+    next: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 struct LoginForm {
     csrf: Option<String>,
+    next: Option<String>,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -36,6 +43,7 @@ struct LoginForm {
 #[derive(Debug, Deserialize)]
 struct SignupForm {
     csrf: Option<String>,
+    next: Option<String>,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -90,32 +98,67 @@ fn session_cookie(console: &Console, token: &SecretString) -> String {
     )
 }
 
+/// What a sign-in or sign-up page shows besides its form.
+struct Shown<'a> {
+    error: Option<String>,
+    email: &'a str,
+    name: &'a str,
+    next: Option<&'a str>,
+}
+
 fn page(
     console: &Console,
     req: &Request,
     template: &str,
     status: StatusCode,
-    error: Option<String>,
-    email: &str,
-    name: &str,
+    shown: Shown<'_>,
 ) -> Response {
     let (token, set) = csrf::token(console, req);
     let (flash, mut cookies) = take_flash(console, req);
     cookies.extend(set);
+    let next = shown.next.map(|n| super::next_page(Some(n)));
     let body = console.render.page(
         template,
-        minijinja::context! { csrf => token, error, flash, email, name },
+        minijinja::context! {
+            csrf => token,
+            error => shown.error,
+            flash,
+            email => shown.email,
+            name => shown.name,
+            next,
+        },
     );
     html(status, body, cookies)
 }
 
+/// The page for a fresh form.
+fn fresh(next: Option<&str>) -> Shown<'_> {
+    Shown {
+        error: None,
+        email: "",
+        name: "",
+        next,
+    }
+}
+
 /// `GET /login`.
 #[handler]
-pub(crate) async fn login_form(req: &Request, console: Data<&Console>) -> Response {
+pub(crate) async fn login_form(
+    req: &Request,
+    query: Query<NextQuery>,
+    console: Data<&Console>,
+) -> Response {
+    let next = query.0.next;
     if current(&console, req).await.is_some() {
-        return redirect("/", Vec::new());
+        return redirect(&super::next_page(next.as_deref()), Vec::new());
     }
-    page(&console, req, "login.html", StatusCode::OK, None, "", "")
+    page(
+        &console,
+        req,
+        "login.html",
+        StatusCode::OK,
+        fresh(next.as_deref()),
+    )
 }
 
 /// `POST /login`.
@@ -132,29 +175,41 @@ pub(crate) async fn login(req: &Request, body: Body, console: Data<&Console>) ->
         .login(&posted.email, &password, session_info(&console, req))
         .await
     {
-        Ok((_, issued)) => redirect("/", vec![session_cookie(&console, &issued.token)]),
+        Ok((_, issued)) => redirect(
+            &super::next_page(posted.next.as_deref()),
+            vec![session_cookie(&console, &issued.token)],
+        ),
         Err(error) => {
             let (status, message) = refusal(&error);
-            page(
-                &console,
-                req,
-                "login.html",
-                status,
-                Some(message),
-                &posted.email,
-                "",
-            )
+            let shown = Shown {
+                error: Some(message),
+                email: &posted.email,
+                name: "",
+                next: posted.next.as_deref(),
+            };
+            page(&console, req, "login.html", status, shown)
         }
     }
 }
 
 /// `GET /signup`.
 #[handler]
-pub(crate) async fn signup_form(req: &Request, console: Data<&Console>) -> Response {
+pub(crate) async fn signup_form(
+    req: &Request,
+    query: Query<NextQuery>,
+    console: Data<&Console>,
+) -> Response {
+    let next = query.0.next;
     if current(&console, req).await.is_some() {
-        return redirect("/", Vec::new());
+        return redirect(&super::next_page(next.as_deref()), Vec::new());
     }
-    page(&console, req, "signup.html", StatusCode::OK, None, "", "")
+    page(
+        &console,
+        req,
+        "signup.html",
+        StatusCode::OK,
+        fresh(next.as_deref()),
+    )
 }
 
 /// `POST /signup`.
@@ -177,7 +232,7 @@ pub(crate) async fn signup(req: &Request, body: Body, console: Data<&Console>) -
         .await
     {
         Ok((_, issued)) => redirect(
-            "/",
+            &super::next_page(posted.next.as_deref()),
             vec![
                 session_cookie(&console, &issued.token),
                 super::flash(
@@ -188,16 +243,13 @@ pub(crate) async fn signup(req: &Request, body: Body, console: Data<&Console>) -
         ),
         Err(error) => {
             let (status, message) = refusal(&error);
-            let (email, name) = (posted.email, posted.name);
-            page(
-                &console,
-                req,
-                "signup.html",
-                status,
-                Some(message),
-                &email,
-                &name,
-            )
+            let shown = Shown {
+                error: Some(message),
+                email: &posted.email,
+                name: &posted.name,
+                next: posted.next.as_deref(),
+            };
+            page(&console, req, "signup.html", status, shown)
         }
     }
 }

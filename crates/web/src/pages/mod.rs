@@ -3,6 +3,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod home;
+pub(crate) mod invite;
 pub(crate) mod reset;
 
 use poem::http::StatusCode;
@@ -109,6 +110,21 @@ pub(crate) fn client_ip(console: &Console, req: &Request) -> Option<std::net::Ip
     req.remote_addr().as_socket_addr().map(|a| a.ip())
 }
 
+/// Where to go after signing in: `next` when it is a path on this site, else home.
+pub(crate) fn next_page(next: Option<&str>) -> String {
+    match next {
+        Some(next)
+            if next.starts_with('/')
+                && !next.starts_with("//")
+                && !next.contains('\\')
+                && !next.chars().any(char::is_control) =>
+        {
+            next.to_owned()
+        }
+        Some(_) | None => "/".to_owned(),
+    }
+}
+
 /// A posted `application/x-www-form-urlencoded` body, or `None` when it is not one.
 pub(crate) async fn form<T: DeserializeOwned>(body: Body) -> Option<T> {
     let text = body.into_string().await.ok()?;
@@ -162,4 +178,27 @@ pub(crate) fn stylesheet(_console: Data<&Console>) -> Response {
         .header(CONTENT_TYPE, "text/css; charset=utf-8")
         .header(CACHE_CONTROL, "public, max-age=3600")
         .body(include_str!("../../static/console.css"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_page;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed_after_sign_in() {
+        assert_eq!(
+            next_page(Some("/accept-invitation?token=x")),
+            "/accept-invitation?token=x"
+        );
+        for hostile in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "/x\ny",
+            "evil",
+        ] {
+            assert_eq!(next_page(Some(hostile)), "/", "{hostile}");
+        }
+        assert_eq!(next_page(None), "/");
+    }
 }
