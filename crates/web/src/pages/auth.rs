@@ -8,9 +8,9 @@ use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{Posted, html, posted, redirect, take_flash};
+use super::{Posted, posted, redirect};
+use crate::Console;
 use crate::session::{SESSION_COOKIE, current, set_cookie};
-use crate::{Console, csrf};
 
 impl Posted for LoginForm {
     fn csrf(&self) -> Option<&str> {
@@ -113,22 +113,14 @@ fn page(
     status: StatusCode,
     shown: Shown<'_>,
 ) -> Response {
-    let (token, set) = csrf::token(console, req);
-    let (flash, mut cookies) = take_flash(console, req);
-    cookies.extend(set);
     let next = shown.next.map(|n| super::next_page(Some(n)));
-    let body = console.render.page(
-        template,
-        minijinja::context! {
-            csrf => token,
-            error => shown.error,
-            flash,
-            email => shown.email,
-            name => shown.name,
-            next,
-        },
-    );
-    html(status, body, cookies)
+    let context = minijinja::context! {
+        error => shown.error,
+        email => shown.email,
+        name => shown.name,
+        next,
+    };
+    super::form_page(console, req, template, status, context)
 }
 
 /// The page for a fresh form.

@@ -7,9 +7,9 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::{Deserialize, Serialize};
 
-use super::{Posted, flash, html, posted, redirect, take_flash};
+use super::{Posted, flash, posted, redirect};
+use crate::Console;
 use crate::session::current;
-use crate::{Console, csrf};
 
 #[derive(Debug, Serialize)]
 struct OrgRow {
@@ -60,23 +60,15 @@ async fn render(
             role: o.role.as_str(),
         })
         .collect();
-    let (token, set) = csrf::token(console, req);
-    let (message, mut cookies) = take_flash(console, req);
-    cookies.extend(set);
-    let body = console.render.page(
-        "home.html",
-        minijinja::context! {
-            csrf => token,
-            user => minijinja::context! {
-                name => principal.user.name.as_str(),
-                email => principal.user.email.as_str(),
-            },
-            orgs => minijinja::value::Value::from(minijinja::value::Serde(&rows)),
-            flash => message,
-            error,
+    let context = minijinja::context! {
+        user => minijinja::context! {
+            name => principal.user.name.as_str(),
+            email => principal.user.email.as_str(),
         },
-    );
-    html(status, body, cookies)
+        orgs => minijinja::value::Value::from(minijinja::value::Serde(&rows)),
+        error,
+    };
+    super::form_page(console, req, "home.html", status, context)
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,9 +8,9 @@ use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{Posted, client_ip, flash, html, posted, redirect, take_flash};
+use super::{Posted, client_ip, flash, form_page, posted, redirect};
+use crate::Console;
 use crate::session::current;
-use crate::{Console, csrf};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TokenQuery {
@@ -37,22 +37,6 @@ fn here(token: &str) -> String {
     format!("/accept-invitation?token={encoded}")
 }
 
-fn page(
-    console: &Console,
-    req: &Request,
-    status: StatusCode,
-    context: minijinja::Value,
-) -> Response {
-    let (token, set) = csrf::token(console, req);
-    let (message, mut cookies) = take_flash(console, req);
-    cookies.extend(set);
-    let body = console.render.page(
-        "invite.html",
-        minijinja::context! { csrf => token, flash => message, ..context },
-    );
-    html(status, body, cookies)
-}
-
 /// `GET /accept-invitation?token=…`.
 #[handler]
 pub(crate) async fn landing(
@@ -66,7 +50,7 @@ pub(crate) async fn landing(
         .await
         .map(|(principal, _)| principal.user.email.as_str().to_owned());
     let context = minijinja::context! { token, next, user };
-    page(&console, req, StatusCode::OK, context)
+    form_page(&console, req, "invite.html", StatusCode::OK, context)
 }
 
 /// `POST /accept-invitation`.
@@ -126,7 +110,7 @@ pub(crate) async fn accept(req: &Request, body: Body, console: Data<&Console>) -
                 user => principal.user.email.as_str(),
                 error => error.to_string(),
             };
-            page(&console, req, status, context)
+            form_page(&console, req, "invite.html", status, context)
         }
     }
 }

@@ -60,6 +60,25 @@ pub(crate) fn html(status: StatusCode, body: String, cookies: Vec<String>) -> Re
     response
 }
 
+/// A page with forms: `template` rendered with `context`, the CSRF token its forms carry and the
+/// one-time flash message, setting the cookies those need.
+pub(crate) fn form_page(
+    console: &Console,
+    req: &Request,
+    template: &str,
+    status: StatusCode,
+    context: minijinja::Value,
+) -> Response {
+    let (token, set) = crate::csrf::token(console, req);
+    let (message, mut cookies) = take_flash(console, req);
+    cookies.extend(set);
+    let body = console.render.page(
+        template,
+        minijinja::context! { csrf => token, flash => message, ..context },
+    );
+    html(status, body, cookies)
+}
+
 /// A `303 See Other` to `to`, setting `cookies`.
 pub(crate) fn redirect(to: &str, cookies: Vec<String>) -> Response {
     let mut response = Response::builder()

@@ -9,8 +9,8 @@ use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{Posted, client_ip, flash, html, posted, redirect, take_flash};
-use crate::{Console, csrf};
+use super::{Posted, client_ip, flash, form_page, posted, redirect};
+use crate::Console;
 
 #[derive(Debug, Deserialize)]
 struct ForgotForm {
@@ -47,33 +47,11 @@ pub(crate) struct TokenQuery {
     token: String,
 }
 
-fn page(
-    console: &Console,
-    req: &Request,
-    template: &str,
-    status: StatusCode,
-    context: minijinja::Value,
-) -> Response {
-    let (token, set) = csrf::token(console, req);
-    let (message, mut cookies) = take_flash(console, req);
-    cookies.extend(set);
-    let body = console.render.page(
-        template,
-        minijinja::context! { csrf => token, flash => message, ..context },
-    );
-    html(status, body, cookies)
-}
-
 /// `GET /forgot-password`.
 #[handler]
 pub(crate) async fn forgot_form(req: &Request, console: Data<&Console>) -> Response {
-    page(
-        &console,
-        req,
-        "forgot.html",
-        StatusCode::OK,
-        minijinja::context! {},
-    )
+    let context = minijinja::context! {};
+    form_page(&console, req, "forgot.html", StatusCode::OK, context)
 }
 
 /// `POST /forgot-password`.
@@ -105,7 +83,7 @@ pub(crate) async fn forgot(req: &Request, body: Body, console: Data<&Console>) -
                 StatusCode::SERVICE_UNAVAILABLE
             };
             let context = minijinja::context! { error => error.to_string(), email => posted.email };
-            page(&console, req, "forgot.html", status, context)
+            form_page(&console, req, "forgot.html", status, context)
         }
     }
 }
@@ -118,7 +96,7 @@ pub(crate) async fn reset_form(
     console: Data<&Console>,
 ) -> Response {
     let context = minijinja::context! { token => query.0.token };
-    page(&console, req, "reset.html", StatusCode::OK, context)
+    form_page(&console, req, "reset.html", StatusCode::OK, context)
 }
 
 /// `POST /reset-password`.
@@ -162,7 +140,7 @@ pub(crate) async fn reset(req: &Request, body: Body, console: Data<&Console>) ->
                 }
             };
             let context = minijinja::context! { token => posted.token, error => message };
-            page(&console, req, "reset.html", status, context)
+            form_page(&console, req, "reset.html", status, context)
         }
     }
 }
