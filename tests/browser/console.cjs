@@ -195,6 +195,14 @@ async function accessible(context, url, name) {
     check((await page.textContent('.flash')).includes('You joined Depot as member'), 'joined');
     check((await page.textContent('table')).includes('Depot'), 'the organization is listed');
 
+    // The account page: profile, password and sessions.
+    await page.click('a[href="/account"]');
+    await page.waitForURL(`${base}/account`);
+    check((await page.textContent('table')).includes('this session'), 'the session list');
+    await shot(page, 'account');
+    await audits.addCookies(await context.cookies());
+    await accessible(audits, `${base}/account`, 'account');
+
     check(errors.length === 0, `the pages logged errors: ${errors.join(' | ')}`);
     console.log('browser: the console flow passed');
   } finally {

@@ -484,3 +484,114 @@ async fn an_invitation_is_accepted_through_its_landing_page_after_signing_up() {
     assert_eq!(signed_in.status, 303);
     assert_eq!(signed_in.headers[LOCATION], "/");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_page_renames_changes_the_password_and_revokes_sessions() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (_, api_token) = app.signup("account-web@example.com", PW).await;
+    let mut browser = Browser::new(&app);
+    assert_eq!(
+        browser.get("/account").await.headers[LOCATION],
+        "/login?next=%2Faccount"
+    );
+    let login = browser.get("/login").await;
+    let signed_in = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf_of(&login)),
+                ("email", "account-web@example.com"),
+                ("password", PW),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303);
+
+    // Both sessions are listed; the API's can be signed out from here.
+    let page = browser.get("/account").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("this session"), "{}", page.body);
+    let me = app
+        .get("/v1/auth/sessions", Some(&api_token))
+        .await
+        .expect(200);
+    let api_session = me["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(page.body.contains(&api_session), "{}", page.body);
+    let csrf = csrf_of(&page);
+    let revoked = browser
+        .post(
+            "/account",
+            &[
+                ("csrf", &csrf),
+                ("action", "revoke"),
+                ("session", &api_session),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(revoked.status, 303);
+    app.get("/v1/users/me", Some(&api_token))
+        .await
+        .expect_error(401, "invalid_session");
+
+    // A new name, shown inert; a wrong current password refused; a new one accepted.
+    let renamed = browser
+        .post(
+            "/account",
+            &[
+                ("csrf", &csrf),
+                ("action", "profile"),
+                ("name", "<i>Renamed</i>"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(renamed.status, 303);
+    let page = browser.get("/account").await;
+    assert!(page.body.contains("&lt;i&gt;Renamed&lt;"), "{}", page.body);
+    let wrong = browser
+        .post(
+            "/account",
+            &[
+                ("csrf", &csrf),
+                ("action", "password"),
+                ("current_password", "not the password"),
+                ("new_password", "a brand new passphrase"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+    let changed = browser
+        .post(
+            "/account",
+            &[
+                ("csrf", &csrf),
+                ("action", "password"),
+                ("current_password", PW),
+                ("new_password", "a brand new passphrase"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    // This session stays; the old password no longer signs in.
+    assert_eq!(browser.get("/account").await.status, 200);
+    let refused = app
+        .post(
+            "/v1/auth/login",
+            None,
+            serde_json::json!({"email": "account-web@example.com", "password": PW}),
+        )
+        .await;
+    assert_eq!(refused.status.as_u16(), 401);
+}

@@ -74,6 +74,14 @@ pub fn mount(services: Services) -> impl FnOnce(Route) -> Route + Send {
             )
             .at("/orgs", pages(post(pages::home::create_org).boxed()))
             .at(
+                "/account",
+                pages(
+                    get(pages::account::account)
+                        .post(pages::account::update)
+                        .boxed(),
+                ),
+            )
+            .at(
                 "/accept-invitation",
                 pages(
                     get(pages::invite::landing)

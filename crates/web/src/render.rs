@@ -15,6 +15,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("forgot.html", include_str!("../templates/forgot.html")),
     ("reset.html", include_str!("../templates/reset.html")),
     ("invite.html", include_str!("../templates/invite.html")),
+    ("account.html", include_str!("../templates/account.html")),
 ];
 
 /// The compiled templates.
@@ -70,6 +71,7 @@ mod tests {
             next => "/accept-invitation?token=x", token => "t", title => "t", message => "m",
             user => minijinja::context! { name => "n", email => "a@b.c" },
             orgs => vec![minijinja::context! { id => "i", name => "n", slug => "s", role => "owner" }],
+            sessions => vec![minijinja::context! { id => "i", created_at => "c", last_seen_at => "l", current => false }],
         };
         for (name, _) in TEMPLATES {
             let rendered = renderer

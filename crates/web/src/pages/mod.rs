@@ -1,6 +1,7 @@
 //! The console's pages and what every page shares: the security headers, HTML and redirect
 //! answers, the one-time flash message, and reading a posted form.
 
+pub(crate) mod account;
 pub(crate) mod auth;
 pub(crate) mod home;
 pub(crate) mod invite;
