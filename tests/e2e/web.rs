@@ -87,6 +87,18 @@ impl Browser {
         self.page(response).await
     }
 
+    /// Opens the sign-in page and signs in with its CSRF token.
+    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        let form = self.get("/login").await;
+        let csrf = csrf_of(&form);
+        self.post(
+            "/login",
+            &[("csrf", &csrf), ("email", email), ("password", password)],
+            &[],
+        )
+        .await
+    }
+
     async fn page(&mut self, response: reqwest::Response) -> Page {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -277,17 +289,8 @@ async fn the_console_signs_up_in_and_out_with_cookie_sessions_and_csrf() {
     assert_eq!(browser.get("/").await.status, 303);
 
     // A wrong password re-renders the form with the reason and the address kept, escaped.
-    let login = browser.get("/login").await;
     let wrong = browser
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf_of(&login)),
-                ("email", "console@example.com\"><b>x"),
-                ("password", "nope nope nope"),
-            ],
-            &[],
-        )
+        .sign_in("console@example.com\"><b>x", "nope nope nope")
         .await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.body.contains("role=\"alert\""), "{}", wrong.body);
@@ -296,18 +299,7 @@ async fn the_console_signs_up_in_and_out_with_cookie_sessions_and_csrf() {
         "{}",
         wrong.body
     );
-    let login = browser.get("/login").await;
-    let back = browser
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf_of(&login)),
-                ("email", "console@example.com"),
-                ("password", PW),
-            ],
-            &[],
-        )
-        .await;
+    let back = browser.sign_in("console@example.com", PW).await;
     assert_eq!(back.status, 303);
     assert_eq!(browser.get("/").await.status, 200);
 
@@ -374,17 +366,8 @@ async fn the_console_signs_up_in_and_out_with_cookie_sessions_and_csrf() {
         )
         .await;
     assert_eq!(used.status, 422, "a token works once");
-    let login = browser.get("/login").await;
     let back = browser
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf_of(&login)),
-                ("email", "console@example.com"),
-                ("password", "a brand new passphrase"),
-            ],
-            &[],
-        )
+        .sign_in("console@example.com", "a brand new passphrase")
         .await;
     assert_eq!(back.status, 303);
     assert_eq!(browser.get("/").await.status, 200);
@@ -494,18 +477,7 @@ async fn the_account_page_renames_changes_the_password_and_revokes_sessions() {
         browser.get("/account").await.headers[LOCATION],
         "/login?next=%2Faccount"
     );
-    let login = browser.get("/login").await;
-    let signed_in = browser
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf_of(&login)),
-                ("email", "account-web@example.com"),
-                ("password", PW),
-            ],
-            &[],
-        )
-        .await;
+    let signed_in = browser.sign_in("account-web@example.com", PW).await;
     assert_eq!(signed_in.status, 303);
 
     // Both sessions are listed; the API's can be signed out from here.

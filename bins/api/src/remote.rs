@@ -96,6 +96,16 @@ impl Remote {
 
     /// `GET` a JSON document of the organization with query parameters.
     async fn get_with(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        Ok(self.fetch(path, query).await?.json().await?)
+    }
+
+    /// `GET` raw bytes.
+    pub async fn bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        Ok(self.fetch(path, &[]).await?.bytes().await?.to_vec())
+    }
+
+    /// A successful `GET` answer, or the server's refusal as the error.
+    async fn fetch(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<reqwest::Response> {
         let response = self
             .send(|| self.request(reqwest::Method::GET, path).query(query))
             .await
@@ -103,19 +113,7 @@ impl Remote {
         if !response.status().is_success() {
             return Err(anyhow!("GET {path}: {}", refusal(response).await));
         }
-        Ok(response.json().await?)
-    }
-
-    /// `GET` raw bytes.
-    pub async fn bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
-        let response = self
-            .send(|| self.request(reqwest::Method::GET, path))
-            .await
-            .with_context(|| format!("GET {path}"))?;
-        if !response.status().is_success() {
-            return Err(anyhow!("GET {path}: {}", refusal(response).await));
-        }
-        Ok(response.bytes().await?.to_vec())
+        Ok(response)
     }
 
     /// `POST` JSON; the created object, or the server's refusal.

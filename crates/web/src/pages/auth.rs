@@ -133,6 +133,25 @@ fn fresh(next: Option<&str>) -> Shown<'_> {
     }
 }
 
+/// A sign-in or sign-up form, or, for someone signed in already, where they were going.
+async fn entry_form(
+    console: &Console,
+    req: &Request,
+    next: Option<String>,
+    template: &str,
+) -> Response {
+    if current(console, req).await.is_some() {
+        return redirect(&super::next_page(next.as_deref()), Vec::new());
+    }
+    page(
+        console,
+        req,
+        template,
+        StatusCode::OK,
+        fresh(next.as_deref()),
+    )
+}
+
 /// `GET /login`.
 #[handler]
 pub(crate) async fn login_form(
@@ -140,17 +159,7 @@ pub(crate) async fn login_form(
     query: Query<NextQuery>,
     console: Data<&Console>,
 ) -> Response {
-    let next = query.0.next;
-    if current(&console, req).await.is_some() {
-        return redirect(&super::next_page(next.as_deref()), Vec::new());
-    }
-    page(
-        &console,
-        req,
-        "login.html",
-        StatusCode::OK,
-        fresh(next.as_deref()),
-    )
+    entry_form(&console, req, query.0.next, "login.html").await
 }
 
 /// `POST /login`.
@@ -191,17 +200,7 @@ pub(crate) async fn signup_form(
     query: Query<NextQuery>,
     console: Data<&Console>,
 ) -> Response {
-    let next = query.0.next;
-    if current(&console, req).await.is_some() {
-        return redirect(&super::next_page(next.as_deref()), Vec::new());
-    }
-    page(
-        &console,
-        req,
-        "signup.html",
-        StatusCode::OK,
-        fresh(next.as_deref()),
-    )
+    entry_form(&console, req, query.0.next, "signup.html").await
 }
 
 /// `POST /signup`.
