@@ -143,6 +143,32 @@ async fn changes_are_audited_with_their_request(backend: Backend) {
     assert_eq!(paged.len(), items.len());
     assert!(paged.iter().zip(items).all(|(a, b)| a["id"] == b["id"]));
 
+    // Filtered by action, and by actor.
+    let filtered = app
+        .get(
+            &format!("/v1/orgs/{org}/audit-events?action=invitation.create"),
+            Some(&owner),
+        )
+        .await
+        .expect(200);
+    let filtered = filtered["items"].as_array().unwrap();
+    assert_eq!(filtered.len(), 2);
+    assert!(filtered.iter().all(|e| e["action"] == "invitation.create"));
+    let by_viewer = app
+        .get(
+            &format!("/v1/orgs/{org}/audit-events?actor={viewer_id}"),
+            Some(&owner),
+        )
+        .await
+        .expect(200);
+    let by_viewer: Vec<&str> = by_viewer["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(by_viewer, ["invitation.accept"]);
+
     // Members cannot read the log.
     app.get(&format!("/v1/orgs/{org}/audit-events"), Some(&viewer))
         .await

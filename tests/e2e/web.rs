@@ -435,7 +435,7 @@ async fn an_invitation_is_accepted_through_its_landing_page_after_signing_up() {
         "{}",
         home.body
     );
-    assert!(home.body.contains("<td>Depot</td>"), "{}", home.body);
+    assert!(home.body.contains(">Depot</a></td>"), "{}", home.body);
 
     // The token worked once; a hostile `next` is not followed.
     let again = browser.get(&back_here).await;
@@ -566,4 +566,312 @@ async fn the_account_page_renames_changes_the_password_and_revokes_sessions() {
         )
         .await;
     assert_eq!(refused.status.as_u16(), 401);
+}
+
+/// The organization pages and the least role each admits (`None`: any member).
+const ORG_PAGES: &[(&str, &str)] = &[
+    ("", "viewer"),
+    ("/members", "viewer"),
+    ("/settings", "viewer"),
+    ("/audit", "admin"),
+];
+
+const RANKS: [&str; 4] = ["viewer", "member", "admin", "owner"];
+
+fn at_least(role: &str, least: &str) -> bool {
+    let rank = |r: &str| RANKS.iter().position(|x| *x == r).unwrap();
+    rank(role) >= rank(least)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_pages_admit_exactly_the_right_members_and_act_through_the_services() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (_, owner) = app.signup("owner-org@example.com", PW).await;
+    let org = app.create_org(&owner, "Harbour <b>Works</b>").await;
+    let mut people = vec![("owner", "owner-org@example.com".to_owned())];
+    for role in ["admin", "member", "viewer"] {
+        let email = format!("{role}-org@example.com");
+        app.join(&owner, &org, &email, role, PW).await;
+        people.push((role, email));
+    }
+    app.signup("outsider-org@example.com", PW).await;
+
+    // A visitor is sent to sign in, and back.
+    let mut visitor = Browser::new(&app);
+    let sent = visitor.get(&format!("/orgs/{org}/members")).await;
+    assert_eq!(sent.status, 303);
+    assert_eq!(
+        sent.headers[LOCATION],
+        format!("/login?next=%2Forgs%2F{org}%2Fmembers").as_str()
+    );
+
+    // Every page admits exactly the roles it should; outsiders and bad ids see "not found".
+    let mut browsers = std::collections::BTreeMap::new();
+    for (role, email) in &people {
+        let mut browser = Browser::new(&app);
+        assert_eq!(browser.sign_in(email, PW).await.status, 303);
+        for (page, least) in ORG_PAGES {
+            let shown = browser.get(&format!("/orgs/{org}{page}")).await;
+            let expected = if at_least(role, least) { 200 } else { 403 };
+            assert_eq!(shown.status, expected, "{role} on {page}: {}", shown.body);
+            if expected == 200 {
+                // The name renders inert, in the switcher and the page.
+                assert!(
+                    shown.body.contains("Harbour &lt;b&gt;Works&lt;"),
+                    "{}",
+                    shown.body
+                );
+                assert!(!shown.body.contains("<b>Works"), "{}", shown.body);
+            }
+        }
+        browsers.insert(*role, browser);
+    }
+    let mut outsider = Browser::new(&app);
+    outsider.sign_in("outsider-org@example.com", PW).await;
+    for (page, _) in ORG_PAGES {
+        assert_eq!(
+            outsider.get(&format!("/orgs/{org}{page}")).await.status,
+            404
+        );
+    }
+    assert_eq!(outsider.get("/orgs/not-a-uuid/members").await.status, 404);
+
+    // Members: a viewer cannot change roles or invite; an admin can, through the services.
+    let members = format!("/orgs/{org}/members");
+    let viewer = browsers.get_mut("viewer").unwrap();
+    let page = viewer.get(&members).await;
+    assert!(!page.body.contains(r#"name="action" value="invite""#));
+    let csrf = csrf_of(&page);
+    let listed = app
+        .get(&format!("/v1/orgs/{org}/members"), Some(&owner))
+        .await
+        .expect(200);
+    let id_of = |email: &str| {
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["email"] == email)
+            .unwrap()["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let member_id = id_of("member-org@example.com");
+    let refused = viewer
+        .post(
+            &members,
+            &[
+                ("csrf", &csrf),
+                ("action", "role"),
+                ("user", &member_id),
+                ("role", "admin"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let refused = viewer
+        .post(
+            &members,
+            &[
+                ("csrf", &csrf),
+                ("action", "invite"),
+                ("email", "x@example.com"),
+                ("role", "viewer"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let admin = browsers.get_mut("admin").unwrap();
+    let page = admin.get(&members).await;
+    let csrf = csrf_of(&page);
+    let changed = admin
+        .post(
+            &members,
+            &[
+                ("csrf", &csrf),
+                ("action", "role"),
+                ("user", &member_id),
+                ("role", "viewer"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    let invited = admin
+        .post(
+            &members,
+            &[
+                ("csrf", &csrf),
+                ("action", "invite"),
+                ("email", "new-org@example.com"),
+                ("role", "member"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    assert_eq!(app.mails_to("new-org@example.com").len(), 1);
+    let page = admin.get(&members).await;
+    assert!(
+        page.body
+            .contains("An invitation is on its way to new-org@example.com.")
+    );
+    assert!(page.body.contains("new-org@example.com"), "{}", page.body);
+    let bad = admin
+        .post(
+            &members,
+            &[
+                ("csrf", &csrf),
+                ("action", "invite"),
+                ("email", "not an address"),
+                ("role", "member"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    // Without the token, nothing happens.
+    let forged = admin
+        .post(
+            &members,
+            &[("action", "role"), ("user", &member_id), ("role", "owner")],
+            &[],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let roles = app
+        .get(&format!("/v1/orgs/{org}/members"), Some(&owner))
+        .await
+        .expect(200);
+    assert!(
+        roles["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["email"] == "member-org@example.com" && m["role"] == "viewer")
+    );
+
+    // The audit log: filtered by action and by actor.
+    let owner_browser = browsers.get_mut("owner").unwrap();
+    let log = owner_browser
+        .get(&format!("/orgs/{org}/audit?action=member.role_change"))
+        .await;
+    assert_eq!(log.status, 200);
+    assert!(
+        log.body.contains("viewer") && log.body.contains("admin-org@example.com"),
+        "{}",
+        log.body
+    );
+    assert!(
+        !log.body.contains("<code>invitation.create</code>"),
+        "{}",
+        log.body
+    );
+    let owner_id = id_of("owner-org@example.com");
+    let mine = owner_browser
+        .get(&format!("/orgs/{org}/audit?actor={owner_id}"))
+        .await;
+    assert!(
+        mine.body.contains("<code>invitation.create</code>"),
+        "{}",
+        mine.body
+    );
+    assert!(
+        !mine.body.contains("<code>member.role_change</code>"),
+        "{}",
+        mine.body
+    );
+    // A malformed query is the page, not an API error.
+    let odd = owner_browser
+        .get(&format!("/orgs/{org}/audit?actor=%ZZ&cursor=nope"))
+        .await;
+    assert!(
+        odd.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
+    // Settings: a member cannot rename; an admin can; only the owner deletes, after typing the name.
+    let settings = format!("/orgs/{org}/settings");
+    let member = browsers.get_mut("admin").unwrap();
+    let page = member.get(&settings).await;
+    let csrf = csrf_of(&page);
+    let renamed = member
+        .post(
+            &settings,
+            &[
+                ("csrf", &csrf),
+                ("action", "rename"),
+                ("name", "Harbour Works"),
+                ("slug", ""),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(renamed.status, 303, "{}", renamed.body);
+    let refused = member
+        .post(
+            &settings,
+            &[
+                ("csrf", &csrf),
+                ("action", "delete"),
+                ("confirm", "Harbour Works"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let viewer = browsers.get_mut("viewer").unwrap();
+    let page = viewer.get(&settings).await;
+    assert!(!page.body.contains(r#"value="rename""#));
+    let refused = viewer
+        .post(
+            &settings,
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("action", "rename"),
+                ("name", "Mine"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let owner_browser = browsers.get_mut("owner").unwrap();
+    let page = owner_browser.get(&settings).await;
+    let csrf = csrf_of(&page);
+    let mistyped = owner_browser
+        .post(
+            &settings,
+            &[
+                ("csrf", &csrf),
+                ("action", "delete"),
+                ("confirm", "harbour works"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(mistyped.status, 422);
+    app.get(&format!("/v1/orgs/{org}"), Some(&owner))
+        .await
+        .expect(200);
+    let deleted = owner_browser
+        .post(
+            &settings,
+            &[
+                ("csrf", &csrf),
+                ("action", "delete"),
+                ("confirm", "Harbour Works"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    app.get(&format!("/v1/orgs/{org}"), Some(&owner))
+        .await
+        .expect_error(404, "org_not_found");
+    assert_eq!(owner_browser.get(&format!("/orgs/{org}")).await.status, 404);
 }

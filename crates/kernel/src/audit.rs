@@ -85,17 +85,27 @@ pub struct StoredAuditEvent {
     pub at: DateTime<Utc>,
 }
 
+/// Which audit events to read: all of them, or those of one actor and/or one action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only events by this user or API key (its id).
+    pub actor_id: Option<Uuid>,
+    /// Only events with this action (`api_key.create`, …).
+    pub action: Option<String>,
+}
+
 /// Appends and reads audit events.
 #[async_trait]
 pub trait AuditLog: Send + Sync + std::fmt::Debug {
     /// Appends one event.
     async fn record(&self, event: &AuditEvent) -> Result<(), StoreError>;
 
-    /// The organization's events, newest first, fetching `page.fetch_limit()` rows; the cursor
-    /// points at the oldest event of the previous page.
+    /// The organization's events that pass `filter`, newest first, fetching
+    /// `page.fetch_limit()` rows; the cursor points at the oldest event of the previous page.
     async fn list(
         &self,
         org: OrgId,
+        filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Vec<StoredAuditEvent>, StoreError>;
 }

@@ -15,7 +15,7 @@ pub mod slug;
 pub mod tenant;
 pub mod token;
 
-pub use audit::{AuditEvent, AuditLog, StoredAuditEvent, record_or_log};
+pub use audit::{AuditEvent, AuditFilter, AuditLog, StoredAuditEvent, record_or_log};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{Email, EmailError};
 pub use error::{ErrorKind, StoreError};

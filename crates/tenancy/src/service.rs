@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use docent_kernel::{
-    Actor, Allowance, AuditEvent, AuditLog, Clock, Email, ExposeSecret as _, InvitationId, Limiter,
-    Mailer, OrgId, OutgoingMail, Page, PageRequest, RequestMeta, SecretString, StoreError,
-    StoredAuditEvent, TenantCtx, TokenKind, UserId, record_or_log,
+    Actor, Allowance, AuditEvent, AuditFilter, AuditLog, Clock, Email, ExposeSecret as _,
+    InvitationId, Limiter, Mailer, OrgId, OutgoingMail, Page, PageRequest, RequestMeta,
+    SecretString, StoreError, StoredAuditEvent, TenantCtx, TokenKind, UserId, record_or_log,
 };
 
 use crate::error::TenancyError;
@@ -393,14 +393,15 @@ impl TenancyService {
         Ok(IssuedInvitation { invitation, token })
     }
 
-    /// The organization's audit log, newest first (admins and owners).
+    /// The organization's audit log, newest first, narrowed by `filter` (admins and owners).
     pub async fn audit_events(
         &self,
         access: &OrgAccess,
+        filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Page<StoredAuditEvent>, TenancyError> {
         require(access, Permission::ManageKeys)?;
-        let rows = self.audit.list(access.org.id, page).await?;
+        let rows = self.audit.list(access.org.id, filter, page).await?;
         Ok(Page::from_rows(rows, page, |e| e.id))
     }
 

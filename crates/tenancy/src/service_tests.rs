@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use docent_kernel::{
-    Allowance, AuditEvent, AuditLog, CountingLimiter, Email, InvitationId, MailError, Mailer,
-    ManualClock, OrgId, OutgoingMail, PageRequest, RequestMeta, SecretString, StoreError,
+    Allowance, AuditEvent, AuditFilter, AuditLog, CountingLimiter, Email, InvitationId, MailError,
+    Mailer, ManualClock, OrgId, OutgoingMail, PageRequest, RequestMeta, SecretString, StoreError,
     StoredAuditEvent, TokenHash, UserId,
 };
 
@@ -240,7 +240,12 @@ impl AuditLog for Audit {
         Ok(())
     }
 
-    async fn list(&self, _: OrgId, _: &PageRequest) -> Result<Vec<StoredAuditEvent>, StoreError> {
+    async fn list(
+        &self,
+        _: OrgId,
+        _: &AuditFilter,
+        _: &PageRequest,
+    ) -> Result<Vec<StoredAuditEvent>, StoreError> {
         Ok(Vec::new())
     }
 }

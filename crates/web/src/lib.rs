@@ -89,6 +89,27 @@ pub fn mount(services: Services) -> impl FnOnce(Route) -> Route + Send {
                         .boxed(),
                 ),
             )
+            .at("/orgs/:org", pages(get(pages::org::overview).boxed()))
+            .at(
+                "/orgs/:org/members",
+                pages(
+                    get(pages::org::member_list)
+                        .post(pages::org::update_members)
+                        .boxed(),
+                ),
+            )
+            .at(
+                "/orgs/:org/settings",
+                pages(
+                    get(pages::org::settings)
+                        .post(pages::org::update_settings)
+                        .boxed(),
+                ),
+            )
+            .at(
+                "/orgs/:org/audit",
+                pages(get(pages::org::audit_log).boxed()),
+            )
             .at("/static/console.css", pages(get(pages::stylesheet).boxed()))
             .at("/static/favicon.svg", pages(get(pages::favicon).boxed()))
     }

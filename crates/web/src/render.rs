@@ -16,6 +16,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("reset.html", include_str!("../templates/reset.html")),
     ("invite.html", include_str!("../templates/invite.html")),
     ("account.html", include_str!("../templates/account.html")),
+    ("org_base.html", include_str!("../templates/org_base.html")),
+    ("org.html", include_str!("../templates/org.html")),
+    ("members.html", include_str!("../templates/members.html")),
+    ("settings.html", include_str!("../templates/settings.html")),
+    ("audit.html", include_str!("../templates/audit.html")),
 ];
 
 /// The compiled templates.
@@ -72,6 +77,15 @@ mod tests {
             user => minijinja::context! { name => "n", email => "a@b.c" },
             orgs => vec![minijinja::context! { id => "i", name => "n", slug => "s", role => "owner" }],
             sessions => vec![minijinja::context! { id => "i", created_at => "c", last_seen_at => "l", current => false }],
+            org => minijinja::context! { id => "o", name => "n", slug => "s" }, role => "owner", tab => "members",
+            can => minijinja::context! { write => true, admin => true, invite => true, keys => true, providers => true, rename => true, delete => true },
+            switch => vec![minijinja::context! { id => "o", name => "n", current => true }],
+            members => vec![minijinja::context! { id => "u", name => "n", email => "e", role => "admin", joined_at => "j", you => false }],
+            invitations => vec![minijinja::context! { id => "i", email => "e", role => "viewer", expires_at => "x" }],
+            roles => vec!["owner", "admin", "member", "viewer"],
+            events => vec![minijinja::context! { at => "a", actor => "a", action => "x.y", target => "t", detail => "d" }],
+            actors => vec![minijinja::context! { id => "u", label => "l", selected => true }],
+            action => "x.y", next => "cursor=c",
         };
         for (name, _) in TEMPLATES {
             let rendered = renderer

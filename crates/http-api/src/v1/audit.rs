@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use docent_app::Need;
-use docent_kernel::{Actor, StoredAuditEvent};
+use docent_kernel::{Actor, AuditFilter, StoredAuditEvent};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -115,11 +115,24 @@ impl AuditApi {
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
+        /// Only the events of this actor: a user's or an API key's id.
+        actor: Query<Option<Uuid>>,
+        /// Only the events with this action, e.g. `api_key.create`.
+        #[oai(validator(max_length = 100))]
+        action: Query<Option<String>>,
     ) -> Result<Json<AuditEventList>, ApiError> {
         let tenant = self.state.tenant(&auth, org_id.0, Need::Audit).await?;
         let access = &tenant.member()?.access;
         let page = page_request(limit.0, cursor.0.as_deref())?;
-        let events = self.state.tenancy()?.audit_events(access, &page).await?;
+        let filter = AuditFilter {
+            actor_id: actor.0,
+            action: action.0.filter(|a| !a.is_empty()),
+        };
+        let events = self
+            .state
+            .tenancy()?
+            .audit_events(access, &filter, &page)
+            .await?;
         Ok(Json(AuditEventList {
             items: events.items.iter().map(AuditEventDto::from).collect(),
             next_cursor: events.next_cursor,

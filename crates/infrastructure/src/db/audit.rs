@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use docent_kernel::{
-    Actor, ApiKeyId, AuditEvent, AuditLog, OrgId, PageRequest, StoreError, StoredAuditEvent, UserId,
+    Actor, ApiKeyId, AuditEvent, AuditFilter, AuditLog, OrgId, PageRequest, StoreError,
+    StoredAuditEvent, UserId,
 };
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
@@ -50,9 +51,16 @@ impl AuditLog for SqlStore {
     async fn list(
         &self,
         org: OrgId,
+        filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Vec<StoredAuditEvent>, StoreError> {
         let mut query = audit_events::Entity::of(org);
+        if let Some(actor) = filter.actor_id {
+            query = query.filter(audit_events::Column::ActorId.eq(actor));
+        }
+        if let Some(action) = &filter.action {
+            query = query.filter(audit_events::Column::Action.eq(action.as_str()));
+        }
         if let Some(before) = page.after() {
             query = query.filter(audit_events::Column::Id.lt(before));
         }

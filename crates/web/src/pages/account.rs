@@ -2,7 +2,7 @@
 //! through the identity service (a password change keeps this session and ends the others).
 
 use docent_identity::Principal;
-use docent_kernel::{ErrorKind, SecretString};
+use docent_kernel::SecretString;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
@@ -125,16 +125,8 @@ pub(crate) async fn update(req: &Request, body: Body, console: Data<&Console>) -
     match outcome {
         Ok(done) => redirect("/account", vec![flash(&console, done)]),
         Err(error) => {
-            let status = match error.kind() {
-                ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorKind::Forbidden | ErrorKind::Unauthenticated => StatusCode::FORBIDDEN,
-                ErrorKind::NotFound => StatusCode::NOT_FOUND,
-                ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-                ErrorKind::Conflict | ErrorKind::Unavailable | ErrorKind::Internal => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-            };
-            render(&console, req, &principal, status, Some(error.to_string())).await
+            let (status, message) = super::failure(error.kind(), &error);
+            render(&console, req, &principal, status, Some(message)).await
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The console's home: the signed-in person's organizations and a form to create one, through
 //! the tenancy service (its name rules and audit event).
 
-use docent_kernel::{ErrorKind, PageRequest, RequestMeta};
+use docent_kernel::PageRequest;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
@@ -94,13 +94,7 @@ pub(crate) async fn create_org(req: &Request, body: Body, console: Data<&Console
     let Some((principal, _)) = current(&console, req).await else {
         return redirect("/login", Vec::new());
     };
-    let meta = RequestMeta {
-        request_id: None,
-        client_addr: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string()),
-    };
+    let meta = super::meta(&console, req);
     match console
         .services
         .tenancy
@@ -115,17 +109,8 @@ pub(crate) async fn create_org(req: &Request, body: Body, console: Data<&Console
             )],
         ),
         Err(error) => {
-            let status = match error.kind() {
-                ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorKind::Conflict => StatusCode::CONFLICT,
-                ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-                ErrorKind::Unauthenticated
-                | ErrorKind::Forbidden
-                | ErrorKind::NotFound
-                | ErrorKind::Unavailable
-                | ErrorKind::Internal => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            render(&console, req, &principal, status, Some(error.to_string())).await
+            let (status, message) = super::failure(error.kind(), &error);
+            render(&console, req, &principal, status, Some(message)).await
         }
     }
 }

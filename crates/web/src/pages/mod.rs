@@ -5,8 +5,10 @@ pub(crate) mod account;
 pub(crate) mod auth;
 pub(crate) mod home;
 pub(crate) mod invite;
+pub(crate) mod org;
 pub(crate) mod reset;
 
+use docent_kernel::{ErrorKind, RequestMeta};
 use poem::http::StatusCode;
 use poem::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use poem::web::Data;
@@ -168,6 +170,68 @@ pub(crate) async fn posted<T: Posted>(
         Some(posted) if crate::csrf::verify(req, posted.csrf()) => Ok(posted),
         Some(_) | None => Err(forbidden(console)),
     }
+}
+
+/// The status and the message a page shows for a service's error: its own words for what the
+/// person can fix, a general sentence (the details go to the log) for a failure of ours.
+pub(crate) fn failure(kind: ErrorKind, error: &dyn std::fmt::Display) -> (StatusCode, String) {
+    let status = match kind {
+        ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Unauthenticated | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = match kind {
+        ErrorKind::Unavailable | ErrorKind::Internal => {
+            tracing::error!(%error, "a console page could not do what was asked");
+            "Something went wrong on our side; nothing was changed. Try again in a moment."
+                .to_owned()
+        }
+        ErrorKind::InvalidInput
+        | ErrorKind::Unauthenticated
+        | ErrorKind::Forbidden
+        | ErrorKind::NotFound
+        | ErrorKind::Conflict
+        | ErrorKind::RateLimited => error.to_string(),
+    };
+    (status, message)
+}
+
+/// Where the request came from, for audit events and limits.
+pub(crate) fn meta(console: &Console, req: &Request) -> RequestMeta {
+    RequestMeta {
+        request_id: req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        client_addr: client_ip(console, req).map(|ip| ip.to_string()),
+    }
+}
+
+/// The request's query string as `T`, or `T::default()` when it has none or it does not parse
+/// (a page never answers a malformed query with an error of the JSON API).
+pub(crate) fn query<T: DeserializeOwned + Default>(req: &Request) -> T {
+    req.uri()
+        .query()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default()
+}
+
+/// An error page with `status`.
+pub(crate) fn error_page(
+    console: &Console,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+) -> Response {
+    let body = console
+        .render
+        .page("error.html", minijinja::context! { title, message });
+    html(status, body, Vec::new())
 }
 
 /// The page for a refused post (a missing or wrong CSRF token, a cross-site post).

@@ -13,8 +13,8 @@ use docent_chat::{Chatbot, Conversation, Message};
 use docent_documents::jobs::NewJob;
 use docent_documents::{Document, StoredChunk};
 use docent_kernel::{
-    AuditEvent, AuditLog, ChatbotId, ConversationId, DocumentId, MessageId, OrgId, PageRequest,
-    ProviderId, StoreError, StoredAuditEvent,
+    Actor, AuditEvent, AuditFilter, AuditLog, ChatbotId, ConversationId, DocumentId, MessageId,
+    OrgId, PageRequest, ProviderId, StoreError, StoredAuditEvent,
 };
 use docent_providers::{Provider, SealedKey};
 use uuid::Uuid;
@@ -107,6 +107,7 @@ impl AuditLog for MemoryStore {
     async fn list(
         &self,
         org: OrgId,
+        filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Vec<StoredAuditEvent>, StoreError> {
         Ok(self.org(org, |o| {
@@ -116,6 +117,13 @@ impl AuditLog for MemoryStore {
             events
                 .into_iter()
                 .filter(|e| page.after().is_none_or(|after| e.id < after))
+                .filter(|e| {
+                    filter.actor_id.is_none_or(|id| match e.actor {
+                        Actor::User(user) => user.as_uuid() == id,
+                        Actor::ApiKey(key) => key.as_uuid() == id,
+                    })
+                })
+                .filter(|e| filter.action.as_deref().is_none_or(|a| e.action == a))
                 .take(usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX))
                 .collect()
         }))
