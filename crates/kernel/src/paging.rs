@@ -86,6 +86,16 @@ impl PageRequest {
         }
     }
 
+    /// The first page with the largest size (for pages that show one list whole, like a
+    /// console's member list).
+    #[must_use]
+    pub const fn largest_first() -> Self {
+        Self {
+            limit: Self::MAX_LIMIT,
+            after: None,
+        }
+    }
+
     /// The page size.
     #[must_use]
     pub const fn limit(&self) -> u32 {

@@ -35,22 +35,14 @@ async fn render(
     status: StatusCode,
     error: Option<String>,
 ) -> Response {
-    let listed = match PageRequest::new(Some(PageRequest::MAX_LIMIT), None) {
-        Ok(page) => console
+    let orgs = super::listed(
+        "organizations",
+        console
             .services
             .tenancy
-            .list_orgs(principal.user.id, &page)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    let orgs = match listed {
-        Ok(orgs) => orgs.items,
-        Err(error) => {
-            tracing::warn!(%error, "the console could not list organizations");
-            Vec::new()
-        }
-    };
+            .list_orgs(principal.user.id, &PageRequest::largest_first())
+            .await,
+    );
     let rows: Vec<OrgRow> = orgs
         .into_iter()
         .map(|o| OrgRow {

@@ -200,6 +200,21 @@ pub(crate) fn failure(kind: ErrorKind, error: &dyn std::fmt::Display) -> (Status
     (status, message)
 }
 
+/// The items of a listing a page shows, or none (logged) when the listing failed: the page still
+/// renders, with the rest of what it shows.
+pub(crate) fn listed<T, E: std::fmt::Display>(
+    what: &str,
+    listing: Result<docent_kernel::Page<T>, E>,
+) -> Vec<T> {
+    match listing {
+        Ok(page) => page.items,
+        Err(error) => {
+            tracing::warn!(%error, what, "the console could not list");
+            Vec::new()
+        }
+    }
+}
+
 /// Where the request came from, for audit events and limits.
 pub(crate) fn meta(console: &Console, req: &Request) -> RequestMeta {
     RequestMeta {

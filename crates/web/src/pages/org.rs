@@ -11,7 +11,7 @@ use poem::web::{Data, Path};
 use poem::{Body, Request, Response, handler};
 use serde::{Deserialize, Serialize};
 
-use super::{Posted, error_page, failure, flash, form_page, posted, redirect};
+use super::{Posted, error_page, failure, flash, form_page, listed, posted, redirect};
 use crate::Console;
 use crate::session::current;
 
@@ -125,16 +125,14 @@ struct Switch {
 /// their role, what the role allows (for the tabs and forms), and the switcher's organizations.
 pub(crate) async fn frame(console: &Console, inside: &Inside, tab: &str) -> minijinja::Value {
     let access = inside.access();
-    let orgs = match PageRequest::new(Some(PageRequest::MAX_LIMIT), None) {
-        Ok(page) => console
+    let orgs = listed(
+        "organizations",
+        console
             .services
             .tenancy
-            .list_orgs(inside.principal.user.id, &page)
-            .await
-            .map(|p| p.items)
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
+            .list_orgs(inside.principal.user.id, &PageRequest::largest_first())
+            .await,
+    );
     let switch: Vec<Switch> = orgs
         .iter()
         .map(|o| Switch {
@@ -212,22 +210,12 @@ async fn members_page(
 ) -> Response {
     let access = inside.access();
     let tenancy = &console.services.tenancy;
-    let page = PageRequest::new(Some(PageRequest::MAX_LIMIT), None).ok();
-    let members = match &page {
-        Some(page) => tenancy
-            .list_members(access, page)
-            .await
-            .map(|p| p.items)
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let invitations = match &page {
-        Some(page) if Permission::ManageInvitations.allowed_for(access.role) => tenancy
-            .list_invitations(access, page)
-            .await
-            .map(|p| p.items)
-            .unwrap_or_default(),
-        _ => Vec::new(),
+    let page = PageRequest::largest_first();
+    let members = listed("members", tenancy.list_members(access, &page).await);
+    let invitations = if Permission::ManageInvitations.allowed_for(access.role) {
+        listed("invitations", tenancy.list_invitations(access, &page).await)
+    } else {
+        Vec::new()
     };
     let members: Vec<MemberRow> = members
         .into_iter()
@@ -295,13 +283,12 @@ impl Posted for MembersForm {
     }
 }
 
+/// The posted role, or the error the form shows.
 fn role_of(raw: &str) -> Result<Role, docent_tenancy::TenancyError> {
-    Role::ALL
-        .into_iter()
-        .find(|r| r.as_str() == raw)
-        .ok_or_else(|| docent_tenancy::TenancyError::Invalid {
+    raw.parse()
+        .map_err(|reason| docent_tenancy::TenancyError::Invalid {
             field: "role",
-            reason: "choose owner, admin, member or viewer".to_owned(),
+            reason,
         })
 }
 
@@ -345,14 +332,13 @@ pub(crate) async fn update_members(
             (Err(e), _) | (_, Err(e)) => Err(e),
         },
         "remove" => match user() {
-            Ok(user) if user == inside.principal.user.id => tenancy
-                .remove_member(access, user)
-                .await
-                .map(|()| String::new()),
-            Ok(user) => tenancy
-                .remove_member(access, user)
-                .await
-                .map(|()| "The member is removed.".to_owned()),
+            Ok(user) => tenancy.remove_member(access, user).await.map(|()| {
+                if user == inside.principal.user.id {
+                    format!("You left {}.", access.org.name.as_str())
+                } else {
+                    "The member is removed.".to_owned()
+                }
+            }),
             Err(e) => Err(e),
         },
         "invite" => match role_of(&posted.role) {
@@ -375,15 +361,10 @@ pub(crate) async fn update_members(
             Err(_) => Err(docent_tenancy::TenancyError::InvitationNotFound),
         },
     };
+    // Someone who left has no members page to come back to: home.
+    let left = posted.action == "remove" && user().is_ok_and(|u| u == inside.principal.user.id);
     match outcome {
-        // Leaving the organization: back home.
-        Ok(done) if done.is_empty() => redirect(
-            "/",
-            vec![flash(
-                &console,
-                &format!("You left {}.", access.org.name.as_str()),
-            )],
-        ),
+        Ok(done) if left => redirect("/", vec![flash(&console, &done)]),
         Ok(done) => redirect(
             &format!("/orgs/{}/members", inside.org_id()),
             vec![flash(&console, &done)],
@@ -549,20 +530,18 @@ pub(crate) async fn audit_log(
     let access = inside.access();
     let query: AuditQuery = super::query(req);
     let tenancy = &console.services.tenancy;
-    let members = match PageRequest::new(Some(PageRequest::MAX_LIMIT), None) {
-        Ok(page) => tenancy
-            .list_members(access, &page)
-            .await
-            .map(|p| p.items)
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
+    let members = listed(
+        "members",
+        tenancy
+            .list_members(access, &PageRequest::largest_first())
+            .await,
+    );
     let filter = AuditFilter {
         actor_id: query.actor.parse().ok(),
         action: Some(query.action.trim().to_owned()).filter(|a| !a.is_empty()),
     };
     let cursor = Some(query.cursor.as_str()).filter(|c| !c.is_empty());
-    let (events, next, error) = match PageRequest::new(Some(50), cursor) {
+    let (events, next, error) = match PageRequest::new(None, cursor) {
         Ok(page) => match tenancy.audit_events(access, &filter, &page).await {
             Ok(events) => (events.items, events.next_cursor, None),
             Err(error) => (Vec::new(), None, Some(failure(error.kind(), &error).1)),
