@@ -136,6 +136,37 @@ async function accessible(context, url, name) {
     await audits.addCookies(await context.cookies());
     await accessible(audits, `${base}/`, 'home');
 
+    // The organization's pages: overview with the switcher, members with an invitation, the audit
+    // log filtered by action, and the settings with the typed delete confirmation.
+    await page.click('table a');
+    await page.waitForURL(/\/orgs\/[0-9a-f-]+$/);
+    const orgUrl = page.url();
+    check((await page.textContent('.switcher summary')).includes(hostile), 'the switcher shows the name as text');
+    check((await page.locator('.switcher img, h1 img').count()) === 0, 'no image from the name in the switcher');
+    await shot(page, 'org-overview');
+    await accessible(audits, orgUrl, 'org-overview');
+    await page.click('.tabs a[href$="/members"]');
+    await page.fill('#invite-email', 'colleague@example.com');
+    await page.selectOption('#invite-role', 'viewer');
+    await page.click('form:has(#invite-email) button');
+    await page.waitForURL(`${orgUrl}/members`);
+    check((await page.textContent('.flash')).includes('colleague@example.com'), 'the invitation is sent');
+    check((await page.textContent('main')).includes('colleague@example.com'), 'the invitation is pending');
+    await shot(page, 'org-members');
+    await accessible(audits, `${orgUrl}/members`, 'org-members');
+    await page.click('.tabs a[href$="/audit"]');
+    await page.fill('#action', 'invitation.create');
+    await page.click('form.filters button');
+    check((await page.locator('tbody tr').count()) === 1, 'the log filtered to the invitation');
+    await shot(page, 'org-audit');
+    await accessible(audits, `${orgUrl}/audit`, 'org-audit');
+    await page.click('.tabs a[href$="/settings"]');
+    await page.fill('#confirm', 'not the name');
+    await page.click('form:has(#confirm) button');
+    check((await page.textContent('.error')).includes('Type the organization'), 'a mistyped confirmation is refused');
+    await shot(page, 'org-settings');
+    await accessible(audits, `${orgUrl}/settings`, 'org-settings');
+
     await page.click('form[action="/logout"] button');
     await page.waitForURL(`${base}/login`);
     check((await page.textContent('.flash')).includes('signed out'), 'the sign-out message');
