@@ -18,15 +18,16 @@ function check(condition, message) {
   }
 }
 
-// The link of a mail in the outbox (the file transport's .eml files) to `page` with a token of
-// `prefix`, pointed at this server (the mail uses the configured public URL).
-async function mailedLink(page, prefix) {
+// The link of a mail to `to` in the outbox (the file transport's .eml files) to `page` with a token
+// of `prefix`, pointed at this server (the mail uses the configured public URL).
+async function mailedLink(page, prefix, to) {
   const outbox = process.env.BROWSER_OUTBOX;
   const token = new RegExp(`${prefix}[A-Za-z0-9_-]{43}`);
+  const recipient = new RegExp(`^To:.*${to.replace(/[.]/g, '\\.')}`, 'mi');
   for (let attempt = 0; attempt < 100; attempt += 1) {
     for (const file of fs.readdirSync(outbox)) {
       const mail = fs.readFileSync(path.join(outbox, file), 'utf8').replace(/=\r?\n/g, '');
-      const found = mail.includes(`/${page}?token=`) && mail.match(token);
+      const found = recipient.test(mail) && mail.includes(`/${page}?token=`) && mail.match(token);
       if (found) {
         return `${base}/${page}?token=${found[0]}`;
       }
@@ -188,7 +189,7 @@ async function accessible(context, url, name) {
     await page.fill('#email', 'ada@example.com');
     await page.click('button[type=submit]');
     await page.waitForURL(`${base}/login`);
-    const link = await mailedLink('reset-password', 'dsr_');
+    const link = await mailedLink('reset-password', 'dsr_', 'ada@example.com');
     await page.goto(link);
     await shot(page, 'reset-password');
     await accessible(audits, link, 'reset-password');
@@ -209,7 +210,7 @@ async function accessible(context, url, name) {
     await api('POST', `/v1/orgs/${org.id}/invitations`, owner.session.token, {
       email: 'grace@example.com', role: 'member',
     });
-    const invitation = await mailedLink('accept-invitation', 'dsi_');
+    const invitation = await mailedLink('accept-invitation', 'dsi_', 'grace@example.com');
     await page.click('form[action="/logout"] button');
     await page.waitForURL(`${base}/login`);
     await page.goto(invitation);
