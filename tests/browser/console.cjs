@@ -146,6 +146,32 @@ async function accessible(context, url, name) {
     check((await page.locator('.switcher img, h1 img').count()) === 0, 'no image from the name in the switcher');
     await shot(page, 'org-overview');
     await accessible(audits, orgUrl, 'org-overview');
+
+    // Documents: two files dropped on the upload area, each with its own progress, then the list
+    // refreshes itself until both are ready; the hostile file name stays text.
+    await page.click('.tabs a[href$="/documents"]');
+    await page.waitForURL(`${orgUrl}/documents`);
+    const hostileFile = '<img src=x onerror=window.pwned=2>.txt';
+    await page.evaluate((name) => {
+      const dropped = new DataTransfer();
+      dropped.items.add(new File(['# Leave\n\n## Parental leave\n\nParents get sixteen weeks of paid parental leave.\n'], 'handbook.md', { type: 'text/markdown' }));
+      dropped.items.add(new File(['Alarms are tested at noon on the first Friday of each month.'], name, { type: 'text/plain' }));
+      document.querySelector('[data-dropzone]').dispatchEvent(new DragEvent('drop', { dataTransfer: dropped, bubbles: true, cancelable: true }));
+    }, hostileFile);
+    await page.waitForFunction(() => document.querySelectorAll('[data-uploads] li.ok').length === 2, null, { timeout: 30000 });
+    check((await page.locator('[data-uploads] progress').count()) === 2, 'a progress bar per file');
+    await page.waitForFunction(() => document.querySelectorAll('#documents .status.ready').length === 2, null, { timeout: 120000 });
+    check((await page.textContent('#documents')).includes(hostileFile), 'the file name shown as text');
+    check((await page.locator('#documents img').count()) === 0, 'no image from the file name');
+    check((await page.evaluate(() => window.pwned)) === undefined, 'no script ran from the file name');
+    await shot(page, 'documents');
+    await accessible(audits, `${orgUrl}/documents`, 'documents');
+    await page.click('#documents a:text("handbook.md")');
+    await page.waitForURL(/\/documents\/[0-9a-f-]+$/);
+    check((await page.textContent('.chunks')).includes('Leave › Parental leave'), 'a chunk with its section');
+    await shot(page, 'document');
+    await accessible(audits, page.url(), 'document');
+    await page.goto(orgUrl);
     await page.click('.tabs a[href$="/members"]');
     await page.fill('#invite-email', 'colleague@example.com');
     await page.selectOption('#invite-role', 'viewer');

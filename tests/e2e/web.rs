@@ -571,6 +571,8 @@ async fn the_account_page_renames_changes_the_password_and_revokes_sessions() {
 /// The organization pages and the least role each admits (`None`: any member).
 const ORG_PAGES: &[(&str, &str)] = &[
     ("", "viewer"),
+    ("/documents", "viewer"),
+    ("/providers", "viewer"),
     ("/members", "viewer"),
     ("/settings", "viewer"),
     ("/audit", "admin"),
@@ -874,4 +876,499 @@ async fn organization_pages_admit_exactly_the_right_members_and_act_through_the_
         .await
         .expect_error(404, "org_not_found");
     assert_eq!(owner_browser.get(&format!("/orgs/{org}")).await.status, 404);
+}
+
+/// Posts the console's upload form (the CSRF token first, as the page's form sends it) with
+/// `files`, as `browser`; `scripted` as the page's script does it (one file, a plain-text answer).
+async fn upload_form(
+    browser: &mut Browser,
+    org: &str,
+    csrf: Option<&str>,
+    files: Vec<(&str, Vec<u8>)>,
+    scripted: bool,
+) -> Page {
+    let mut form = reqwest::multipart::Form::new();
+    if let Some(csrf) = csrf {
+        form = form.text("csrf", csrf.to_owned());
+    }
+    form = form.text("tags", "handbook, 2026");
+    for (name, bytes) in files {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+    }
+    let mut request = browser
+        .client
+        .post(format!("{}/orgs/{org}/documents", browser.base))
+        .header("cookie", browser.cookie_header())
+        .multipart(form);
+    if scripted {
+        request = request.header("x-docent-upload", "1");
+    }
+    let response = request.send().await.unwrap();
+    browser.page(response).await
+}
+
+/// The API's view of the organization's documents: (title, id, status).
+async fn documents_of(app: &TestApp, token: &str, org: &str) -> Vec<(String, String, String)> {
+    let listed = app
+        .get(&format!("/v1/orgs/{org}/documents"), Some(token))
+        .await
+        .expect(200);
+    listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["title"].as_str().unwrap().to_owned(),
+                d["id"].as_str().unwrap().to_owned(),
+                d["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_pages_upload_many_files_show_progress_failures_and_chunks() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (_, owner) = app.signup("owner-docs@example.com", PW).await;
+    let org = app.create_org(&owner, "Docs Org").await;
+    app.join(&owner, &org, "member-docs@example.com", "member", PW)
+        .await;
+    app.join(&owner, &org, "viewer-docs@example.com", "viewer", PW)
+        .await;
+    let mut member = Browser::new(&app);
+    member.sign_in("member-docs@example.com", PW).await;
+    let list = format!("/orgs/{org}/documents");
+    let page = member.get(&list).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(r#"enctype="multipart/form-data""#));
+    assert!(page.body.contains("No documents yet."));
+    let csrf = csrf_of(&page);
+
+    let handbook = b"# Leave\n\n## Parental leave\n\nParents get sixteen weeks of paid parental leave.\n\n## Sick days\n\nCall the office before nine when you are ill.\n".to_vec();
+    let hostile_title = "<img src=x onerror=alert(1)>.txt";
+    // A post without the token, or from another site, stores nothing.
+    let refused = upload_form(
+        &mut member,
+        &org,
+        None,
+        vec![("handbook.md", handbook.clone())],
+        false,
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let mut cross_site = member.client.post(format!("{}{list}", member.base));
+    cross_site = cross_site
+        .header("cookie", member.cookie_header())
+        .header("origin", "https://evil.example")
+        .multipart(
+            reqwest::multipart::Form::new()
+                .text("csrf", csrf.clone())
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(handbook.clone()).file_name("handbook.md"),
+                ),
+        );
+    assert_eq!(cross_site.send().await.unwrap().status().as_u16(), 403);
+    assert!(documents_of(&app, &owner, &org).await.is_empty());
+
+    // Many files in one post: the good ones are queued, the bad one is explained.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let posted = upload_form(
+        &mut member,
+        &org,
+        Some(&csrf),
+        vec![
+            ("handbook.md", handbook.clone()),
+            (hostile_title, b"Alarms ring at noon on Fridays.".to_vec()),
+            ("picture.png", png),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(posted.status, 422, "{}", posted.body);
+    assert!(
+        posted.body.contains("2 documents are queued"),
+        "{}",
+        posted.body
+    );
+    assert!(
+        posted.body.contains("picture.png: unsupported file type"),
+        "{}",
+        posted.body
+    );
+    // The same bytes again are a duplicate, explained; the script's one-file post answers text.
+    let again = upload_form(
+        &mut member,
+        &org,
+        Some(&csrf),
+        vec![("handbook copy.md", handbook.clone())],
+        true,
+    )
+    .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(
+        again.body.contains("has this file already"),
+        "{}",
+        again.body
+    );
+    let scripted = upload_form(
+        &mut member,
+        &org,
+        Some(&csrf),
+        vec![("empty.txt", b"   ".to_vec())],
+        true,
+    )
+    .await;
+    assert_eq!(scripted.status, 422, "{}", scripted.body);
+    assert_eq!(
+        scripted.headers["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    let scripted = upload_form(
+        &mut member,
+        &org,
+        Some(&csrf),
+        vec![(
+            "lunch.txt",
+            b"Lunch is served at half past twelve.".to_vec(),
+        )],
+        true,
+    )
+    .await;
+    assert_eq!(scripted.status, 201, "{}", scripted.body);
+    assert_eq!(scripted.body, "lunch.txt is queued for processing.");
+
+    // A viewer sees the documents but cannot upload.
+    let mut viewer = Browser::new(&app);
+    viewer.sign_in("viewer-docs@example.com", PW).await;
+    let seen = viewer.get(&list).await;
+    assert!(!seen.body.contains("multipart/form-data"), "{}", seen.body);
+    let viewer_csrf = csrf_of(&seen);
+    let refused = upload_form(
+        &mut viewer,
+        &org,
+        Some(&viewer_csrf),
+        vec![("v.txt", b"viewer text".to_vec())],
+        false,
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+
+    let stored = documents_of(&app, &owner, &org).await;
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    for (_, id, _) in &stored {
+        crate::documents::settled(&app, &owner, &org, id).await;
+    }
+    let id_of = |title: &str| {
+        stored
+            .iter()
+            .find(|(t, _, _)| t == title)
+            .map(|(_, id, _)| id.clone())
+            .unwrap()
+    };
+
+    // The list: every status, the tags as filters, the hostile title inert; live only while pending.
+    let page = member.get(&list).await;
+    assert!(
+        page.body.contains("&lt;img src=x onerror=alert(1)&gt;.txt"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<img src=x"), "{}", page.body);
+    assert_eq!(page.body.matches(r#"class="status ready""#).count(), 3);
+    assert!(!page.body.contains("data-pending"), "{}", page.body);
+    assert!(page.body.contains("?tag=handbook"), "{}", page.body);
+    let tagged = member.get(&format!("{list}?tag=2026&status=ready")).await;
+    assert_eq!(tagged.body.matches(r#"class="status ready""#).count(), 3);
+    let none = member.get(&format!("{list}?status=failed")).await;
+    assert!(none.body.contains("No documents match."), "{}", none.body);
+
+    // The detail page: the chunks with their sections; a citation's passage opens marked.
+    let handbook_id = id_of("handbook.md");
+    let detail = member.get(&format!("{list}/{handbook_id}")).await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    assert!(
+        detail.body.contains("Leave › Parental leave"),
+        "{}",
+        detail.body
+    );
+    assert!(detail.body.contains("sixteen weeks"), "{}", detail.body);
+    let chunks = app
+        .get(
+            &format!("/v1/orgs/{org}/documents/{handbook_id}/chunks"),
+            Some(&owner),
+        )
+        .await
+        .expect(200);
+    let last = chunks["items"].as_array().unwrap().last().unwrap()["ordinal"]
+        .as_u64()
+        .unwrap();
+    let cited = member
+        .get(&format!("{list}/{handbook_id}?passage={last}"))
+        .await;
+    assert!(
+        cited
+            .body
+            .contains(&format!(r#"id="chunk-{last}" class="cited""#)),
+        "{}",
+        cited.body
+    );
+    assert_eq!(member.get(&format!("{list}/not-an-id")).await.status, 404);
+
+    // A failed document says why in words, with what to do.
+    let broken = app
+        .post_form(
+            &format!("/v1/orgs/{org}/documents"),
+            &owner,
+            reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(
+                    format!(
+                        "<html><body>{}deep{}</body></html>",
+                        "<div>".repeat(15_000),
+                        "</div>".repeat(15_000)
+                    )
+                    .into_bytes(),
+                )
+                .file_name("deep.html"),
+            ),
+        )
+        .await
+        .expect(202);
+    let broken_id = broken["id"].as_str().unwrap().to_owned();
+    let failed = crate::documents::settled(&app, &owner, &org, &broken_id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let explained = member.get(&format!("{list}/{broken_id}")).await;
+    assert!(
+        explained.body.contains("Why it failed"),
+        "{}",
+        explained.body
+    );
+    assert!(
+        explained.body.contains("The file looks damaged"),
+        "{}",
+        explained.body
+    );
+    assert!(explained.body.contains("<code>extract_error</code>"));
+
+    // Reprocess and delete go through the service; a viewer can do neither.
+    let lunch = format!("{list}/{}", id_of("lunch.txt"));
+    let refused = viewer
+        .post(&lunch, &[("csrf", &viewer_csrf), ("action", "delete")], &[])
+        .await;
+    assert_eq!(refused.status, 403);
+    let done = member
+        .post(&lunch, &[("csrf", &csrf), ("action", "reprocess")], &[])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let status = app
+        .get(
+            &format!("/v1/orgs/{org}/documents/{}", id_of("lunch.txt")),
+            Some(&owner),
+        )
+        .await
+        .expect(200)["status"]
+        .clone();
+    assert!(
+        status == "queued" || status == "processing" || status == "ready",
+        "{status}"
+    );
+    crate::documents::settled(&app, &owner, &org, &id_of("lunch.txt")).await;
+    let gone = member
+        .post(&lunch, &[("csrf", &csrf), ("action", "delete")], &[])
+        .await;
+    assert_eq!(gone.status, 303, "{}", gone.body);
+    assert_eq!(gone.headers[LOCATION], list.as_str());
+    app.get(
+        &format!("/v1/orgs/{org}/documents/{}", id_of("lunch.txt")),
+        Some(&owner),
+    )
+    .await
+    .expect_error(404, "document_not_found");
+    assert_eq!(member.get(&lunch).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_pages_keep_keys_write_only_and_test_connections() {
+    let app = TestApp::start_with(Backend::Sqlite, |config| {
+        config.providers.allow_private_base_urls = true;
+    })
+    .await;
+    let (_, owner) = app.signup("owner-prov@example.com", PW).await;
+    let org = app.create_org(&owner, "Prov Org").await;
+    app.join(&owner, &org, "admin-prov@example.com", "admin", PW)
+        .await;
+    app.join(&owner, &org, "member-prov@example.com", "member", PW)
+        .await;
+    let list = format!("/orgs/{org}/providers");
+    let mut member = Browser::new(&app);
+    member.sign_in("member-prov@example.com", PW).await;
+    let seen = member.get(&list).await;
+    assert_eq!(seen.status, 200);
+    assert!(seen.body.contains("No providers yet."), "{}", seen.body);
+    assert!(!seen.body.contains("Connect a provider"), "{}", seen.body);
+    let member_csrf = csrf_of(&seen);
+    let refused = member
+        .post(
+            &list,
+            &[
+                ("csrf", &member_csrf),
+                ("name", "x"),
+                ("kind", "extractive"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+
+    let mut admin = Browser::new(&app);
+    admin.sign_in("admin-prov@example.com", PW).await;
+    let csrf = csrf_of(&admin.get(&list).await);
+    let created = admin
+        .post(
+            &list,
+            &[
+                ("csrf", &csrf),
+                ("name", "Offline <i>answerer</i>"),
+                ("kind", "extractive"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let offline = created.headers[LOCATION].to_str().unwrap().to_owned();
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gone = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let created = admin
+        .post(
+            &list,
+            &[
+                ("csrf", &csrf),
+                ("name", "Dead"),
+                ("kind", "openai_compatible"),
+                ("base_url", &gone),
+                ("api_key", "sk-secret-value-1234"),
+                ("timeout_secs", "5"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let dead = created.headers[LOCATION].to_str().unwrap().to_owned();
+
+    // The key is write-only: its last four characters, never the key.
+    let page = admin.get(&dead).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("••••1234"), "{}", page.body);
+    assert!(!page.body.contains("sk-secret-value"), "{}", page.body);
+    let listed = admin.get(&list).await;
+    assert!(
+        listed.body.contains("Offline &lt;i&gt;answerer"),
+        "{}",
+        listed.body
+    );
+    assert!(!listed.body.contains("<i>answerer"), "{}", listed.body);
+    assert!(!listed.body.contains("sk-secret-value"));
+
+    // Test connection: the built-in answerer is ready; a dead server is explained with its
+    // latency; a bad value is refused in words.
+    let tested = admin
+        .post(&offline, &[("csrf", &csrf), ("action", "test")], &[])
+        .await;
+    assert_eq!(tested.status, 200, "{}", tested.body);
+    assert!(
+        tested.body.contains("needs no connection"),
+        "{}",
+        tested.body
+    );
+    let tested = admin
+        .post(
+            &dead,
+            &[("csrf", &csrf), ("action", "test"), ("test_model", "any")],
+            &[],
+        )
+        .await;
+    assert_eq!(tested.status, 200, "{}", tested.body);
+    assert!(
+        tested.body.contains("The test failed after"),
+        "{}",
+        tested.body
+    );
+    let untested = admin
+        .post(&dead, &[("csrf", &csrf), ("action", "test")], &[])
+        .await;
+    assert_eq!(untested.status, 422, "{}", untested.body);
+    assert!(untested.body.contains("default_model"), "{}", untested.body);
+    assert_eq!(
+        member
+            .post(&dead, &[("csrf", &member_csrf), ("action", "test")], &[])
+            .await
+            .status,
+        403
+    );
+
+    // Saving without a new key keeps the stored one.
+    let saved = admin
+        .post(
+            &dead,
+            &[
+                ("csrf", &csrf),
+                ("action", "update"),
+                ("name", "Dead server"),
+                ("base_url", &gone),
+                ("api_key", ""),
+                ("default_model", "any"),
+                ("timeout_secs", "5"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let dead_id = dead.rsplit('/').next().unwrap();
+    let stored = app
+        .get(&format!("/v1/orgs/{org}/providers/{dead_id}"), Some(&owner))
+        .await
+        .expect(200);
+    assert_eq!(stored["name"], "Dead server");
+    assert_eq!(stored["default_model"], "any");
+    assert_eq!(stored["api_key_last4"], "1234", "{stored}");
+
+    if let Ok(url) = std::env::var("DOCENT_TEST_LLM_URL") {
+        let created = admin
+            .post(
+                &list,
+                &[
+                    ("csrf", &csrf),
+                    ("name", "llama.cpp"),
+                    ("kind", "openai_compatible"),
+                    ("base_url", &url),
+                    ("default_model", "smollm2"),
+                ],
+                &[],
+            )
+            .await;
+        let live = created.headers[LOCATION].to_str().unwrap().to_owned();
+        let tested = admin
+            .post(&live, &[("csrf", &csrf), ("action", "test")], &[])
+            .await;
+        assert!(
+            tested.body.contains("Connected: smollm2 answered in"),
+            "{}",
+            tested.body
+        );
+    }
+
+    let deleted = admin
+        .post(&dead, &[("csrf", &csrf), ("action", "delete")], &[])
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    app.get(&format!("/v1/orgs/{org}/providers/{dead_id}"), Some(&owner))
+        .await
+        .expect_error(404, "provider_not_found");
+    assert_eq!(admin.get(&dead).await.status, 404);
 }

@@ -30,5 +30,5 @@ pub use ports::SearchMode;
 pub use service::{
     Content, DocumentPorts, DocumentService, MAX_QUERY_CHARS, MAX_TAG_CHARS, MAX_TAGS,
     MAX_TITLE_CHARS, MAX_TOP_K, SearchHit, SearchRequest, Staged, Upload, UploadDetails,
-    UploadLimits,
+    UploadLimits, split_tags,
 };

@@ -640,6 +640,17 @@ fn validate_title(raw: &str) -> Result<String, DocumentError> {
     Ok(title.to_owned())
 }
 
+/// Tags as a form sends them: each field may hold several, separated by commas; blanks dropped.
+#[must_use]
+pub fn split_tags(raw: &[String]) -> Vec<String> {
+    raw.iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Tags are trimmed and deduplicated; each is 1–64 characters of letters, digits, `-`, `_`, `.`,
 /// `:` or `/`.
 pub fn validate_tags(raw: Vec<String>) -> Result<Vec<String>, DocumentError> {
@@ -672,6 +683,14 @@ pub fn validate_tags(raw: Vec<String>) -> Result<Vec<String>, DocumentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_split_on_commas() {
+        assert_eq!(
+            split_tags(&["a, b".into(), "c".into(), " ,".into()]),
+            vec!["a", "b", "c"]
+        );
+    }
 
     #[test]
     fn file_names_lose_paths_and_control_characters() {

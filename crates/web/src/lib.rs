@@ -110,6 +110,39 @@ pub fn mount(services: Services) -> impl FnOnce(Route) -> Route + Send {
                 "/orgs/:org/audit",
                 pages(get(pages::org::audit_log).boxed()),
             )
+            .at(
+                "/orgs/:org/documents",
+                pages(
+                    get(pages::documents::document_list)
+                        .post(pages::documents::upload)
+                        .boxed(),
+                ),
+            )
+            .at(
+                "/orgs/:org/documents/:document",
+                pages(
+                    get(pages::documents::document_page)
+                        .post(pages::documents::update_document)
+                        .boxed(),
+                ),
+            )
+            .at(
+                "/orgs/:org/providers",
+                pages(
+                    get(pages::providers::provider_list)
+                        .post(pages::providers::create_provider)
+                        .boxed(),
+                ),
+            )
+            .at(
+                "/orgs/:org/providers/:provider",
+                pages(
+                    get(pages::providers::provider_page)
+                        .post(pages::providers::update_provider)
+                        .boxed(),
+                ),
+            )
+            .at("/static/console.js", pages(get(pages::script).boxed()))
             .at("/static/console.css", pages(get(pages::stylesheet).boxed()))
             .at("/static/favicon.svg", pages(get(pages::favicon).boxed()))
     }

@@ -21,6 +21,16 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("members.html", include_str!("../templates/members.html")),
     ("settings.html", include_str!("../templates/settings.html")),
     ("audit.html", include_str!("../templates/audit.html")),
+    (
+        "documents.html",
+        include_str!("../templates/documents.html"),
+    ),
+    ("document.html", include_str!("../templates/document.html")),
+    (
+        "providers.html",
+        include_str!("../templates/providers.html"),
+    ),
+    ("provider.html", include_str!("../templates/provider.html")),
 ];
 
 /// The compiled templates.
@@ -86,6 +96,15 @@ mod tests {
             events => vec![minijinja::context! { at => "a", actor => "a", action => "x.y", target => "t", detail => "d" }],
             actors => vec![minijinja::context! { id => "u", label => "l", selected => true }],
             action => "x.y", next => "cursor=c",
+            documents => vec![minijinja::context! { id => "d", title => "t", file_name => "f", status => "processing", pending => true, done => 1, total => 2, chunks => 0, tags => vec!["a"], failure => "x", size => "1 KB", created_at => "c" }],
+            document => minijinja::context! { id => "d", title => "t", file_name => "f", media_type => "text/plain", status => "failed", pending => false, done => 0, total => 0, chunks => 0, tags => vec!["a"], failure => "x", size => "1 KB", created_at => "c" },
+            chunks => vec![minijinja::context! { ordinal => 0, page => 1, section => "s", tokens => 3, text => "t", cited => true }],
+            statuses => vec!["queued", "ready"], filter_status => "ready", filter_tag => "a", pending => true,
+            providers => vec![minijinja::context! { id => "p", name => "n", kind => "openai", kind_label => "OpenAI", base_url => "u", effective_url => "u", default_url => "u", default_model => "m", key_last4 => "abcd", timeout_secs => 30 }],
+            provider => minijinja::context! { id => "p", name => "n", kind => "azure_openai", kind_label => "Azure", base_url => "u", effective_url => "u", default_url => "u", default_model => "m", api_version => "v", key_last4 => "abcd", timeout_secs => 30 },
+            kinds => vec![minijinja::context! { id => "openai", label => "OpenAI" }], needs_key => false,
+            report => minijinja::context! { ok => false, latency_ms => 12, model => "m", remote => true, error => "e" },
+            failure_code => "extract_error", advice => "a", can_reprocess => true, first_page => true, max_upload => "50 MB",
         };
         for (name, _) in TEMPLATES {
             let rendered = renderer

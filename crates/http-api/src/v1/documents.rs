@@ -465,15 +465,6 @@ fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
-fn split_tags(raw: Vec<String>) -> Vec<String> {
-    raw.iter()
-        .flat_map(|t| t.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 #[OpenApi(tag = "ApiTags::Documents")]
 impl DocumentsApi {
     /// Upload a document
@@ -567,7 +558,7 @@ impl DocumentsApi {
                 staged,
                 UploadDetails {
                     title,
-                    tags: split_tags(tags),
+                    tags: docent_documents::split_tags(&tags),
                     allow_duplicate: allow_duplicate.0.unwrap_or(false),
                 },
             )
@@ -864,14 +855,6 @@ mod tests {
         assert!(header.ends_with("filename*=UTF-8''a%22b%5Cc%0D%0ASet-Cookie%3A%20x.pdf"));
         assert!(
             content_disposition("résumé.pdf").contains("filename*=UTF-8''r%C3%A9sum%C3%A9.pdf")
-        );
-    }
-
-    #[test]
-    fn tags_split_on_commas() {
-        assert_eq!(
-            split_tags(vec!["a, b".into(), "c".into(), " ,".into()]),
-            vec!["a", "b", "c"]
         );
     }
 }

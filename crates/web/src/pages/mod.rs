@@ -3,9 +3,11 @@
 
 pub(crate) mod account;
 pub(crate) mod auth;
+pub(crate) mod documents;
 pub(crate) mod home;
 pub(crate) mod invite;
 pub(crate) mod org;
+pub(crate) mod providers;
 pub(crate) mod reset;
 
 use docent_kernel::{ErrorKind, RequestMeta};
@@ -268,6 +270,16 @@ pub(crate) fn favicon(_console: Data<&Console>) -> Response {
         .header(CONTENT_TYPE, "image/svg+xml")
         .header(CACHE_CONTROL, "public, max-age=86400")
         .body(include_str!("../../static/favicon.svg"))
+}
+
+/// `GET /static/console.js`: the pages' progressive enhancement (uploads with progress, live
+/// status); every page works without it.
+#[handler]
+pub(crate) fn script(_console: Data<&Console>) -> Response {
+    Response::builder()
+        .header(CONTENT_TYPE, "text/javascript; charset=utf-8")
+        .header(CACHE_CONTROL, "public, max-age=3600")
+        .body(include_str!("../../static/console.js"))
 }
 
 /// `GET /static/console.css`.

@@ -21,12 +21,19 @@ pub(crate) struct Inside {
     pub principal: Principal,
     /// The organization and the person's role in it.
     access: OrgAccess,
+    /// The tenant scope the domain services take.
+    tenant: docent_app::Tenant,
 }
 
 impl Inside {
     /// The member's organization and role.
     pub(crate) fn access(&self) -> &OrgAccess {
         &self.access
+    }
+
+    /// The tenant scope for the domain services.
+    pub(crate) fn tenant(&self) -> &docent_kernel::TenantCtx {
+        self.tenant.ctx()
     }
 
     /// The organization's id as the pages' URLs spell it.
@@ -66,13 +73,17 @@ pub(crate) async fn enter(
         )
         .await
     {
-        Ok(tenant) => match tenant.member() {
-            Ok(member) => Ok(Inside {
-                access: member.access.clone(),
+        Ok(tenant) => {
+            let access = match tenant.member() {
+                Ok(member) => member.access.clone(),
+                Err(error) => return Err(refused(console, &error)),
+            };
+            Ok(Inside {
+                access,
                 principal,
-            }),
-            Err(error) => Err(refused(console, &error)),
-        },
+                tenant,
+            })
+        }
         Err(error) => Err(refused(console, &error)),
     }
 }
