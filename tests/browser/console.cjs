@@ -154,7 +154,7 @@ async function accessible(context, url, name) {
     const hostileFile = '<img src=x onerror=window.pwned=2>.txt';
     await page.evaluate((name) => {
       const dropped = new DataTransfer();
-      dropped.items.add(new File(['# Leave\n\n## Parental leave\n\nParents get sixteen weeks of paid parental leave.\n'], 'handbook.md', { type: 'text/markdown' }));
+      dropped.items.add(new File(['# Leave\n\n## Parental leave\n\nParents get sixteen weeks of paid parental leave. <script>window.pwned=3</script> [Apply here](javascript:window.pwned=4) ![logo](http://127.0.0.1:9/logo.png)\n'], 'handbook.md', { type: 'text/markdown' }));
       dropped.items.add(new File(['Alarms are tested at noon on the first Friday of each month.'], name, { type: 'text/plain' }));
       document.querySelector('[data-dropzone]').dispatchEvent(new DragEvent('drop', { dataTransfer: dropped, bubbles: true, cancelable: true }));
     }, hostileFile);
@@ -171,6 +171,71 @@ async function accessible(context, url, name) {
     check((await page.textContent('.chunks')).includes('Leave › Parental leave'), 'a chunk with its section');
     await shot(page, 'document');
     await accessible(audits, page.url(), 'document');
+
+    // A provider (the built-in answerer) and its connection test, then a chatbot with a hostile
+    // name, and the playground: the answer streams in without a page load, and its citation opens
+    // the passage; the answer quotes the hostile document, and stays text.
+    await page.click('.tabs a[href$="/providers"]');
+    await page.fill('#provider-name', 'Offline answerer');
+    await page.selectOption('#provider-kind', 'extractive');
+    await page.click('form[action$="/providers"] button[type=submit]');
+    await page.waitForURL(/\/providers\/[0-9a-f-]+$/);
+    await page.click('form:has(input[value="test"]) button');
+    check((await page.textContent('#test-result')).includes('ready'), 'the connection test reports');
+    await shot(page, 'provider');
+    await accessible(audits, page.url(), 'provider');
+    await page.click('.tabs a[href$="/chatbots"]');
+    const hostileBot = '<img src=x onerror="window.pwned=5"> Helper';
+    await page.fill('#bot-name', hostileBot);
+    await page.check('#tone-friendly');
+    await page.fill('#bot-welcome', 'Ask me about leave.');
+    await page.click('form[action$="/chatbots"] button[type=submit]');
+    await page.waitForURL(/\/chatbots\/[0-9a-f-]+$/);
+    check((await page.textContent('h1')).includes(hostileBot), 'the chatbot name shown as text');
+    check((await page.textContent('#prompt-preview')).includes('[1] A document'), 'the prompt preview');
+    await shot(page, 'chatbot');
+    await accessible(audits, page.url(), 'chatbot');
+    await page.click('text=Open the playground');
+    await page.waitForURL(/\/playground$/);
+    await page.evaluate(() => { window.samePage = true; });
+    await page.fill('#question', 'How long is parental leave?');
+    await page.click('#ask button[type=submit]');
+    await page.waitForSelector('#transcript li.assistant:last-child .sources a', { timeout: 60000 });
+    check((await page.evaluate(() => window.samePage)) === true, 'the answer streamed into the page');
+    check(page.url().includes('?conversation='), 'the conversation is in the address');
+    const said = await page.textContent('#transcript li.assistant:last-child .said');
+    check(said.includes('sixteen weeks'), `the answer quotes the passage: ${said}`);
+    check((await page.locator('#transcript li.assistant:last-child .said a.marker').count()) >= 1, 'the marker links to its passage');
+    check((await page.locator('#transcript script, #transcript img, #transcript a[href^="javascript"]').count()) === 0, 'nothing from the answer is markup');
+    check((await page.evaluate(() => window.pwned)) === undefined, 'no script ran from the answer');
+    await shot(page, 'playground');
+    await accessible(audits, page.url(), 'playground');
+    await page.click('#transcript li.assistant:last-child .sources a');
+    await page.waitForURL(/passage=/);
+    check((await page.textContent('.chunks li.cited')).includes('sixteen weeks'), 'the cited passage opens marked');
+    await shot(page, 'passage');
+
+    // An API key for the chatbot: its secret shown once, with a copy button.
+    await page.goto(`${orgUrl}/keys`);
+    await page.fill('#key-name', 'Website backend');
+    await page.check('#bots-some');
+    await page.check('.choices input[name="chatbots"]');
+    await page.click('form:has(#key-name) button[type=submit]');
+    const secret = await page.inputValue('#new-secret');
+    check(secret.startsWith('dk_'), `the new key is shown: ${secret.slice(0, 8)}…`);
+    await page.click('button[data-copy="new-secret"]');
+    check(['Copied', 'Press Ctrl+C to copy'].includes(await page.textContent('button[data-copy]')), 'the copy button answers');
+    await shot(page, 'api-key-created');
+    await page.goto(`${orgUrl}/keys`);
+    check(!(await page.content()).includes(secret), 'the secret is not shown again');
+    check((await page.textContent('tbody')).includes('Website backend'), 'the key is listed');
+    await shot(page, 'api-keys');
+    await accessible(audits, `${orgUrl}/keys`, 'api-keys');
+    await page.click('.tabs a[href$="/usage"]');
+    check((await page.locator('svg.chart rect.bar').count()) === 60, 'two charts of 30 days');
+    check((await page.textContent('main')).includes('Messages'), 'the quota table');
+    await shot(page, 'usage');
+    await accessible(audits, `${orgUrl}/usage`, 'usage');
     await page.goto(orgUrl);
     await page.click('.tabs a[href$="/members"]');
     await page.fill('#invite-email', 'colleague@example.com');

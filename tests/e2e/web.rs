@@ -573,6 +573,9 @@ const ORG_PAGES: &[(&str, &str)] = &[
     ("", "viewer"),
     ("/documents", "viewer"),
     ("/providers", "viewer"),
+    ("/chatbots", "viewer"),
+    ("/keys", "admin"),
+    ("/usage", "viewer"),
     ("/members", "viewer"),
     ("/settings", "viewer"),
     ("/audit", "admin"),
@@ -1371,4 +1374,538 @@ async fn provider_pages_keep_keys_write_only_and_test_connections() {
         .await
         .expect_error(404, "provider_not_found");
     assert_eq!(admin.get(&dead).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chatbot_pages_preview_the_prompt_and_the_playground_streams_cited_answers() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (_, owner) = app.signup("owner-bots@example.com", PW).await;
+    let org = app.create_org(&owner, "Bots Org").await;
+    app.join(&owner, &org, "member-bots@example.com", "member", PW)
+        .await;
+    app.join(&owner, &org, "viewer-bots@example.com", "viewer", PW)
+        .await;
+    app.signup("outsider-bots@example.com", PW).await;
+    let provider = app
+        .post(
+            &format!("/v1/orgs/{org}/providers"),
+            Some(&owner),
+            serde_json::json!({"name": "Offline", "kind": "extractive"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let document = app
+        .post(
+            &format!("/v1/orgs/{org}/documents/text"),
+            Some(&owner),
+            serde_json::json!({"title": "Returns policy", "text": "Customers may return any unopened product within 45 days of delivery for a full refund. Refunds are issued to the original payment method within five business days."}),
+        )
+        .await
+        .expect(202)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::documents::settled(&app, &owner, &org, &document).await;
+
+    let list = format!("/orgs/{org}/chatbots");
+    let mut member = Browser::new(&app);
+    member.sign_in("member-bots@example.com", PW).await;
+    let page = member.get(&list).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("No chatbots yet."));
+    assert!(
+        page.body
+            .contains(&format!(r#"<option value="{provider}""#)),
+        "{}",
+        page.body
+    );
+    let csrf = csrf_of(&page);
+    let hostile = "<script>alert(1)</script> Helper";
+    let settings = |name: &'static str, tone: &'static str, temperature: &'static str| {
+        vec![
+            ("name", name.to_owned()),
+            ("provider", provider.clone()),
+            (
+                "system_prompt",
+                "You answer for Acme's customers.".to_owned(),
+            ),
+            ("tone", tone.to_owned()),
+            ("tone_custom", "Speak like a pirate.".to_owned()),
+            ("scope", "documents".to_owned()),
+            ("scope_documents", document.clone()),
+            (
+                "welcome_message",
+                "Ahoy <b>there</b>! Ask about returns.".to_owned(),
+            ),
+            (
+                "fallback_answer",
+                "I cannot find that in our documents.".to_owned(),
+            ),
+            ("top_k", "3".to_owned()),
+            ("min_score", "".to_owned()),
+            ("temperature", temperature.to_owned()),
+            ("citation_style", "inline".to_owned()),
+        ]
+    };
+    let with = |csrf: &str, action: Option<&'static str>, fields: Vec<(&'static str, String)>| {
+        let mut all = vec![("csrf", csrf.to_owned())];
+        if let Some(action) = action {
+            all.push(("action", action.to_owned()));
+        }
+        all.extend(fields);
+        all
+    };
+    let form = with(&csrf, None, settings(hostile, "concise", "0.2"));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let created = member.post(&list, &pairs, &[]).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let bot_page = created.headers[LOCATION].to_str().unwrap().to_owned();
+    let bot = bot_page.rsplit('/').next().unwrap().to_owned();
+    let stored = app
+        .get(&format!("/v1/orgs/{org}/chatbots/{bot}"), Some(&owner))
+        .await
+        .expect(200);
+    assert_eq!(stored["name"], hostile);
+    assert_eq!(stored["retrieval"]["top_k"], 3, "{stored}");
+    assert_eq!(
+        stored["knowledge"]["document_ids"][0],
+        document.as_str(),
+        "{stored}"
+    );
+
+    // The page: the name inert, the stored settings, the prompt they make.
+    let shown = member.get(&bot_page).await;
+    assert_eq!(shown.status, 200);
+    assert!(
+        shown.body.contains("&lt;script&gt;alert(1)&lt;"),
+        "{}",
+        shown.body
+    );
+    assert!(!shown.body.contains("<script>alert"), "{}", shown.body);
+    assert!(
+        shown
+            .body
+            .contains(r#"id="tone-concise" name="tone" type="radio" value="concise" checked"#),
+        "{}",
+        shown.body
+    );
+    assert!(
+        shown
+            .body
+            .contains(&format!(r#"value="{document}" checked"#)),
+        "{}",
+        shown.body
+    );
+    assert!(
+        shown.body.contains("You answer for Acme&#x27;s customers."),
+        "{}",
+        shown.body
+    );
+    assert!(
+        shown.body.contains("[1] A document › Its section (page 3)"),
+        "{}",
+        shown.body
+    );
+
+    // A preview renders the typed settings without saving them; a viewer may preview too.
+    let form = with(&csrf, Some("preview"), settings("Helper", "custom", "0.2"));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let previewed = member.post(&bot_page, &pairs, &[]).await;
+    assert_eq!(previewed.status, 200, "{}", previewed.body);
+    assert!(
+        previewed.body.contains("Speak like a pirate.</pre>")
+            || previewed.body.contains("Speak like a pirate."),
+        "{}",
+        previewed.body
+    );
+    let preview_start = previewed.body.find(r#"id="prompt-preview""#).unwrap();
+    assert!(previewed.body[preview_start..].contains("Speak like a pirate."));
+    let unchanged = app
+        .get(&format!("/v1/orgs/{org}/chatbots/{bot}"), Some(&owner))
+        .await
+        .expect(200);
+    assert_eq!(unchanged["name"], hostile, "the preview saved nothing");
+    let mut viewer = Browser::new(&app);
+    viewer.sign_in("viewer-bots@example.com", PW).await;
+    let viewer_csrf = csrf_of(&viewer.get(&bot_page).await);
+    let form = with(
+        &viewer_csrf,
+        Some("preview"),
+        settings("Helper", "custom", "0.2"),
+    );
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(viewer.post(&bot_page, &pairs, &[]).await.status, 200);
+    let form = with(
+        &viewer_csrf,
+        Some("save"),
+        settings("Helper", "custom", "0.2"),
+    );
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(viewer.post(&bot_page, &pairs, &[]).await.status, 403);
+
+    // A bad value is explained and what was typed stays in the form.
+    let form = with(&csrf, Some("save"), settings("Helper", "custom", "hot"));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = member.post(&bot_page, &pairs, &[]).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("invalid temperature"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(r#"value="hot""#), "{}", refused.body);
+    let form = with(&csrf, Some("save"), settings("Helper", "custom", "0.4"));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = member.post(&bot_page, &pairs, &[]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let stored = app
+        .get(&format!("/v1/orgs/{org}/chatbots/{bot}"), Some(&owner))
+        .await
+        .expect(200);
+    assert_eq!(stored["name"], "Helper");
+    assert_eq!(stored["tone"], "custom", "{stored}");
+    assert_eq!(stored["custom_tone"], "Speak like a pirate.", "{stored}");
+
+    // The playground: the welcome message inert; the streamed answer with its conversation,
+    // its text and its citations, each opening its passage.
+    let playground = format!("{bot_page}/playground");
+    let page = member.get(&playground).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Ahoy &lt;b&gt;there&lt;"),
+        "{}",
+        page.body
+    );
+    let question = "How many days do customers have to return a product?";
+    let stream = member
+        .post(
+            &format!("{playground}/stream"),
+            &[
+                ("csrf", &csrf),
+                ("question", question),
+                ("conversation", ""),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(stream.status, 200, "{}", stream.body);
+    assert!(
+        stream.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    for event in [
+        "event: conversation",
+        "event: delta",
+        "event: citations",
+        "event: done",
+    ] {
+        assert!(stream.body.contains(event), "{event}: {}", stream.body);
+    }
+    assert!(stream.body.contains("45 days"), "{}", stream.body);
+    let passage = format!("/orgs/{org}/documents/{document}?passage=0#chunk-0");
+    assert!(stream.body.contains(&passage), "{}", stream.body);
+    assert!(!stream.body.contains("event: error"), "{}", stream.body);
+    let refused = member
+        .post(
+            &format!("{playground}/stream"),
+            &[("csrf", "0"), ("question", question)],
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+
+    // Without the script: the post waits for the answer and shows the conversation.
+    let asked = member
+        .post(
+            &playground,
+            &[
+                ("csrf", &csrf),
+                ("question", question),
+                ("conversation", ""),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(asked.status, 303, "{}", asked.body);
+    let conversation = asked.headers[LOCATION].to_str().unwrap().to_owned();
+    assert!(conversation.contains("?conversation="), "{conversation}");
+    let transcript = member.get(&conversation).await;
+    assert!(transcript.body.contains(question), "{}", transcript.body);
+    assert!(transcript.body.contains("45 days"), "{}", transcript.body);
+    assert!(
+        transcript.body.contains(&format!(
+            r#"<a href="{}">[1] Returns policy"#,
+            passage.replace('&', "&amp;").replace('/', "&#x2f;")
+        )),
+        "{}",
+        transcript.body
+    );
+    // Another member's conversation is not theirs to see: a fresh playground.
+    let mut other = Browser::new(&app);
+    other.sign_in("viewer-bots@example.com", PW).await;
+    let theirs = other.get(&conversation).await;
+    assert_eq!(theirs.status, 200);
+    assert!(!theirs.body.contains("45 days"), "{}", theirs.body);
+    let mut outsider = Browser::new(&app);
+    outsider.sign_in("outsider-bots@example.com", PW).await;
+    assert_eq!(outsider.get(&playground).await.status, 404);
+
+    let deleted = member
+        .post(&bot_page, &[("csrf", &csrf), ("action", "delete")], &[])
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    app.get(&format!("/v1/orgs/{org}/chatbots/{bot}"), Some(&owner))
+        .await
+        .expect_error(404, "chatbot_not_found");
+    assert_eq!(member.get(&bot_page).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_page_shows_a_new_secret_once_and_revokes() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (_, owner) = app.signup("owner-keys@example.com", PW).await;
+    let org = app.create_org(&owner, "Keys Org").await;
+    app.join(&owner, &org, "admin-keys@example.com", "admin", PW)
+        .await;
+    let provider = app
+        .post(
+            &format!("/v1/orgs/{org}/providers"),
+            Some(&owner),
+            serde_json::json!({"name": "Offline", "kind": "extractive"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut bots = Vec::new();
+    for name in ["Front <desk>", "Back office"] {
+        bots.push(
+            app.post(
+                &format!("/v1/orgs/{org}/chatbots"),
+                Some(&owner),
+                serde_json::json!({"name": name, "provider_id": provider}),
+            )
+            .await
+            .expect(201)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let keys = format!("/orgs/{org}/keys");
+    let mut admin = Browser::new(&app);
+    admin.sign_in("admin-keys@example.com", PW).await;
+    let page = admin.get(&keys).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("No API keys yet."));
+    assert!(page.body.contains("Front &lt;desk&gt;"), "{}", page.body);
+    let csrf = csrf_of(&page);
+    let base = [
+        ("csrf", csrf.as_str()),
+        ("action", "create"),
+        ("name", "Website"),
+        ("scopes", "chat"),
+        ("scopes", "chatbots:read"),
+        ("chatbot_scope", "some"),
+        ("chatbots", bots[0].as_str()),
+        ("expires_on", "2099-12-31"),
+        ("message_quota", ""),
+        ("token_quota", ""),
+    ];
+    // A bad value is refused in words, keeping what was typed.
+    let mut bad = base.to_vec();
+    bad.push(("rate_limit", "fast"));
+    let refused = admin.post(&keys, &bad, &[]).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("invalid rate_limit_per_minute"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(r#"value="fast""#), "{}", refused.body);
+    let mut unknown = base.to_vec();
+    unknown.push(("scopes", "root"));
+    let refused = admin.post(&keys, &unknown, &[]).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("unknown scope"), "{}", refused.body);
+
+    let mut good = base.to_vec();
+    good.push(("rate_limit", "30"));
+    let created = admin.post(&keys, &good, &[]).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let marker = r#"id="new-secret" type="text" readonly value=""#;
+    let start = created.body.find(marker).expect("the secret is shown") + marker.len();
+    let secret = created.body[start..].split('"').next().unwrap().to_owned();
+    assert!(secret.starts_with("dk_"), "{secret}");
+    assert!(created.body.contains(r#"data-copy="new-secret""#));
+
+    // The secret works, within its scopes and its one chatbot; the page never shows it again.
+    let listed = app
+        .get(&format!("/v1/orgs/{org}/chatbots"), Some(&secret))
+        .await
+        .expect(200);
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Front <desk>"]);
+    app.get(&format!("/v1/orgs/{org}/documents"), Some(&secret))
+        .await
+        .expect_error(403, "insufficient_scope");
+    let page = admin.get(&keys).await;
+    assert!(!page.body.contains(&secret), "{}", page.body);
+    assert!(
+        page.body.contains("only Front &lt;desk&gt;"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("30/min"), "{}", page.body);
+    assert!(page.body.contains("until 2099-12-31"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"class="status ready">active"#),
+        "{}",
+        page.body
+    );
+
+    // Revoked, it stops working at once.
+    let stored = app
+        .get(&format!("/v1/orgs/{org}/api-keys"), Some(&owner))
+        .await
+        .expect(200);
+    let id = stored["items"][0]["id"].as_str().unwrap().to_owned();
+    let revoked = admin
+        .post(
+            &keys,
+            &[("csrf", &csrf), ("action", "revoke"), ("key", &id)],
+            &[],
+        )
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    app.get(&format!("/v1/orgs/{org}/chatbots"), Some(&secret))
+        .await
+        .expect_error(401, "invalid_api_key");
+    let page = admin.get(&keys).await;
+    assert!(page.body.contains(">revoked<"), "{}", page.body);
+    assert!(!page.body.contains(r#"value="revoke""#), "{}", page.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_usage_page_charts_messages_and_shows_the_quota_left() {
+    let app = TestApp::start_with(Backend::Sqlite, |config| {
+        config.limits.org_monthly_message_quota = Some(100);
+    })
+    .await;
+    let (_, owner) = app.signup("owner-usage@example.com", PW).await;
+    let org = app.create_org(&owner, "Usage Org").await;
+    app.join(&owner, &org, "viewer-usage@example.com", "viewer", PW)
+        .await;
+    let provider = app
+        .post(
+            &format!("/v1/orgs/{org}/providers"),
+            Some(&owner),
+            serde_json::json!({"name": "Offline", "kind": "extractive"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bot = app
+        .post(
+            &format!("/v1/orgs/{org}/chatbots"),
+            Some(&owner),
+            serde_json::json!({"name": "Desk <b>bot</b>", "provider_id": provider}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let document = app
+        .post(
+            &format!("/v1/orgs/{org}/documents/text"),
+            Some(&owner),
+            serde_json::json!({"title": "Hours", "text": "The front desk is open from eight in the morning until six in the evening on weekdays."}),
+        )
+        .await
+        .expect(202)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::documents::settled(&app, &owner, &org, &document).await;
+    let mut person = Browser::new(&app);
+    person.sign_in("owner-usage@example.com", PW).await;
+    let playground = format!("/orgs/{org}/chatbots/{bot}/playground");
+    let csrf = csrf_of(&person.get(&playground).await);
+    for _ in 0..2 {
+        let asked = person
+            .post(
+                &playground,
+                &[
+                    ("csrf", &csrf),
+                    ("question", "When is the front desk open?"),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(asked.status, 303, "{}", asked.body);
+    }
+
+    let usage = format!("/orgs/{org}/usage");
+    let page = person.get(&usage).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let today = chrono::Utc::now().date_naive().format("%b %-d").to_string();
+    assert!(
+        page.body
+            .contains(&format!("<title>{today}: 2 messages</title>")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"<svg class="chart""#));
+    assert!(
+        page.body
+            .contains("<td>Messages</td><td>2</td><td>100</td>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<td>98 <meter"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<td>Desk &lt;b&gt;bot&lt;&#x2f;b&gt;</td><td>2</td>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("This month per API key"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("people in the console and with sessions"),
+        "{}",
+        page.body
+    );
+    let mut viewer = Browser::new(&app);
+    viewer.sign_in("viewer-usage@example.com", PW).await;
+    let seen = viewer.get(&usage).await;
+    assert_eq!(seen.status, 200);
+    assert!(
+        seen.body.contains("<td>Messages</td><td>2</td>"),
+        "{}",
+        seen.body
+    );
+    assert!(
+        !seen.body.contains("This month per API key"),
+        "{}",
+        seen.body
+    );
 }

@@ -11,7 +11,7 @@ use minijinja::value::Serde;
 use serde::Serialize;
 
 use crate::error::{ChatError, invalid};
-use crate::model::{Chatbot, Message, Role, Tone};
+use crate::model::{Chatbot, CitationStyle, Message, Role, Tone};
 
 /// A built-in tone template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +124,38 @@ struct SystemContext<'a> {
 
 /// Renders the system message for `sources`.
 pub fn system_message(chatbot: &Chatbot, sources: &[Source]) -> Result<String, ChatError> {
-    let tone = match &chatbot.tone {
+    render_system(
+        &chatbot.system_prompt,
+        &chatbot.tone,
+        chatbot.citation_style,
+        sources,
+    )
+}
+
+/// The system message a chatbot with these settings sends, with one sample source in place of
+/// the passages a question retrieves: what the console shows as the prompt's preview.
+pub fn preview(
+    system_prompt: &str,
+    tone: &Tone,
+    citation_style: CitationStyle,
+) -> Result<String, ChatError> {
+    let sample = Source {
+        n: 1,
+        title: "A document".to_owned(),
+        page: Some(3),
+        section: Some("Its section".to_owned()),
+        text: "(The passages retrieved for the question appear here, numbered.)".to_owned(),
+    };
+    render_system(system_prompt, tone, citation_style, &[sample])
+}
+
+fn render_system(
+    system_prompt: &str,
+    tone: &Tone,
+    citation_style: CitationStyle,
+    sources: &[Source],
+) -> Result<String, ChatError> {
+    let tone = match tone {
         Tone::Template(name) => tone_template(name).map_or("", |t| t.text),
         Tone::Custom(text) => text.as_str(),
     };
@@ -133,9 +164,9 @@ pub fn system_message(chatbot: &Chatbot, sources: &[Source]) -> Result<String, C
         .map_err(|e| invalid("system_prompt", format!("the prompt template failed: {e}")))?;
     let rendered = template
         .render(Serde(SystemContext {
-            system_prompt: chatbot.system_prompt.trim(),
+            system_prompt: system_prompt.trim(),
             tone: tone.trim(),
-            cite: chatbot.citation_style.uses_markers(),
+            cite: citation_style.uses_markers(),
             sources,
         }))
         .map_err(|e| invalid("system_prompt", format!("the prompt template failed: {e}")))?;
@@ -214,6 +245,41 @@ pub fn build(
 mod tests {
     use super::*;
     use crate::testing::{chatbot, message};
+
+    #[test]
+    fn the_preview_is_the_prompt_a_chatbot_sends_with_a_sample_source() {
+        let concise = Tone::Template("concise".to_owned());
+        let shown = preview("You answer for Acme.", &concise, CitationStyle::Inline).unwrap();
+        assert!(shown.starts_with("You answer for Acme."), "{shown}");
+        assert!(
+            shown.contains(tone_template("concise").unwrap().text.trim()),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("[1] A document › Its section (page 3)"),
+            "{shown}"
+        );
+        assert!(shown.contains("square brackets"), "{shown}");
+        let quiet = preview(
+            "x",
+            &Tone::Custom("Speak like a pirate.".to_owned()),
+            CitationStyle::None,
+        )
+        .unwrap();
+        assert!(quiet.contains("Speak like a pirate."), "{quiet}");
+        assert!(quiet.contains("Do not mention source numbers."), "{quiet}");
+        let mut bot = chatbot();
+        bot.system_prompt = "You answer for Acme.".to_owned();
+        bot.tone = concise.clone();
+        let sample = vec![Source {
+            n: 1,
+            title: "A document".to_owned(),
+            page: Some(3),
+            section: Some("Its section".to_owned()),
+            text: "(The passages retrieved for the question appear here, numbered.)".to_owned(),
+        }];
+        assert_eq!(system_message(&bot, &sample).unwrap(), shown);
+    }
 
     fn sources(n: u32, len: usize) -> Vec<Source> {
         (1..=n)

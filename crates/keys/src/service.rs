@@ -103,6 +103,12 @@ impl KeyService {
         }
     }
 
+    /// The operator's monthly quota of every organization.
+    #[must_use]
+    pub const fn org_quota(&self) -> MonthlyQuota {
+        self.org_quota
+    }
+
     fn validate(&self, request: KeyRequest) -> Result<KeySettings, KeyError> {
         let raw = &request.name;
         let name = raw.trim().to_owned();

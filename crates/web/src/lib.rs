@@ -142,6 +142,43 @@ pub fn mount(services: Services) -> impl FnOnce(Route) -> Route + Send {
                         .boxed(),
                 ),
             )
+            .at(
+                "/orgs/:org/chatbots",
+                pages(
+                    get(pages::chatbots::chatbot_list)
+                        .post(pages::chatbots::create_chatbot)
+                        .boxed(),
+                ),
+            )
+            .at(
+                "/orgs/:org/chatbots/:bot",
+                pages(
+                    get(pages::chatbots::chatbot_page)
+                        .post(pages::chatbots::update_chatbot)
+                        .boxed(),
+                ),
+            )
+            .at(
+                "/orgs/:org/chatbots/:bot/playground",
+                pages(
+                    get(pages::chatbots::playground)
+                        .post(pages::chatbots::ask)
+                        .boxed(),
+                ),
+            )
+            .at(
+                "/orgs/:org/chatbots/:bot/playground/stream",
+                pages(post(pages::chatbots::ask_streamed).boxed()),
+            )
+            .at(
+                "/orgs/:org/keys",
+                pages(
+                    get(pages::keys::key_list)
+                        .post(pages::keys::update_keys)
+                        .boxed(),
+                ),
+            )
+            .at("/orgs/:org/usage", pages(get(pages::usage::usage).boxed()))
             .at("/static/console.js", pages(get(pages::script).boxed()))
             .at("/static/console.css", pages(get(pages::stylesheet).boxed()))
             .at("/static/favicon.svg", pages(get(pages::favicon).boxed()))

@@ -31,6 +31,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/providers.html"),
     ),
     ("provider.html", include_str!("../templates/provider.html")),
+    (
+        "chatbot_fields.html",
+        include_str!("../templates/chatbot_fields.html"),
+    ),
+    ("chatbots.html", include_str!("../templates/chatbots.html")),
+    ("chatbot.html", include_str!("../templates/chatbot.html")),
+    (
+        "playground.html",
+        include_str!("../templates/playground.html"),
+    ),
+    ("keys.html", include_str!("../templates/keys.html")),
+    ("usage.html", include_str!("../templates/usage.html")),
 ];
 
 /// The compiled templates.
@@ -77,6 +89,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_template_file_is_compiled_in() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = TEMPLATES
+            .iter()
+            .map(|(name, _)| (*name).to_owned())
+            .collect();
+        listed.sort();
+        assert_eq!(files, listed);
+        let renderer = Renderer::new();
+        for (name, _) in TEMPLATES {
+            assert!(
+                renderer.env.get_template(name).is_ok(),
+                "{name} does not compile"
+            );
+        }
+    }
+
+    #[test]
     fn every_template_compiles_and_escapes() {
         let renderer = Renderer::new();
         // Every template renders with every value a page may give it (an unknown filter or a
@@ -104,6 +139,21 @@ mod tests {
             provider => minijinja::context! { id => "p", name => "n", kind => "azure_openai", kind_label => "Azure", base_url => "u", effective_url => "u", default_url => "u", default_model => "m", api_version => "v", key_last4 => "abcd", timeout_secs => 30 },
             kinds => vec![minijinja::context! { id => "openai", label => "OpenAI" }], needs_key => false,
             report => minijinja::context! { ok => false, latency_ms => 12, model => "m", remote => true, error => "e" },
+            chatbots => vec![minijinja::context! { id => "b", name => "n", slug => "s", model => "m", tone => "concise", updated_at => "u" }],
+            chatbot => minijinja::context! { id => "b", name => "n", slug => "s", welcome => "w" },
+            bot => minijinja::context! { name => "n", provider => "p", model => "m", system_prompt => "s", tone => "custom", tone_custom => "t", temperature => "0.2", max_answer_tokens => "1", context_window => "2", top_k => "3", min_score => "0.3", scope => "documents", scope_tags => "a", scope_documents => vec!["d"], welcome_message => "w", fallback_answer => "f", citation_style => "inline" },
+            choices => minijinja::context! { providers => vec![minijinja::context! { id => "p", name => "n", model => "m" }], tones => vec![minijinja::context! { id => "concise", description => "d" }], styles => vec!["inline"], documents => vec![minijinja::context! { id => "d", title => "t" }] },
+            preview => "p", conversation => "c",
+            messages => vec![minijinja::context! { role => "assistant", incomplete => true, pieces => vec![minijinja::context! { text => "[1]", n => 1, href => "/h" }], citations => vec![minijinja::context! { n => 1, title => "t", page => 2, section => "s", href => "/h" }] }],
+            keys => vec![minijinja::context! { id => "k", name => "n", shown => "dk_…abcd", scopes => vec!["chat"], chatbots => vec!["b"], expires_at => "e", rate_limit => 1, message_quota => 2, token_quota => 3, status => "active", created_at => "c", last_used_at => "l", requests => 4, tokens => 5 }],
+            scopes => vec![minijinja::context! { id => "chat", meaning => "m" }], bots => vec![minijinja::context! { id => "b", name => "n" }],
+            key => minijinja::context! { name => "n", scopes => vec!["chat"], every_chatbot => false, chatbots => vec!["b"], expires_on => "2027-01-01", rate_limit => "1", message_quota => "2", token_quota => "3" },
+            issued => minijinja::context! { name => "n", secret => "dk_live_x" },
+            charts => vec![minijinja::context! { title => "t", unit => "u", max => 3, first => "f", last => "l", bars => vec![minijinja::context! { x => 1, y => 2, width => 3, height => 4, label => "l", value => 5 }] }],
+            width => 600, height => 160, month => "December 2026",
+            per_bot => vec![minijinja::context! { name => "n", requests => 1, tokens => 2 }],
+            per_key => vec![minijinja::context! { name => "n", requests => 1, tokens => 2 }],
+            quota => vec![minijinja::context! { what => "Messages", used => 1, limit => 10, left => 9, percent => 10 }],
             failure_code => "extract_error", advice => "a", can_reprocess => true, first_page => true, max_upload => "50 MB",
         };
         for (name, _) in TEMPLATES {

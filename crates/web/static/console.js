@@ -119,7 +119,125 @@
     });
   }
 
+  // The playground: the answer streams in as text (never markup); once it is done, its [n]
+  // markers become links to the cited passages, listed below it.
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function sourceLabel(c) {
+    return "[" + c.n + "] " + c.title + (c.page ? ", page " + c.page : "") + (c.section ? " — " + c.section : "");
+  }
+
+  function linkMarkers(said, text, citations) {
+    said.textContent = "";
+    const byNumber = new Map(citations.map((c) => [String(c.n), c]));
+    let last = 0;
+    for (const match of text.matchAll(/\[(\d{1,3})\]/g)) {
+      const cited = byNumber.get(match[1]);
+      if (!cited) continue;
+      said.append(text.slice(last, match.index));
+      const link = element("a", "marker", match[0]);
+      link.href = cited.href;
+      said.append(link);
+      last = match.index + match[0].length;
+    }
+    said.append(text.slice(last));
+  }
+
+  function* events(buffer) {
+    let end;
+    while ((end = buffer.text.indexOf("\n\n")) >= 0) {
+      const block = buffer.text.slice(0, end);
+      buffer.text = buffer.text.slice(end + 2);
+      let type = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) type = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      yield { type, data: data.join("\n") };
+    }
+  }
+
+  function enhanceAsk(form) {
+    const transcript = document.getElementById("transcript");
+    form.addEventListener("submit", async (e) => {
+      const question = form.elements.question.value.trim();
+      if (!question || !window.ReadableStream) return;
+      e.preventDefault();
+      const button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      const asked = element("li", "user");
+      asked.append(element("p", "said", question));
+      const answer = element("li", "assistant");
+      const said = element("p", "said");
+      answer.setAttribute("aria-busy", "true");
+      answer.append(said);
+      transcript.append(asked, answer);
+      const body = new URLSearchParams(new FormData(form));
+      form.elements.question.value = "";
+      let text = "";
+      let citations = [];
+      try {
+        const response = await fetch(form.dataset.stream, {
+          method: "POST",
+          body,
+          credentials: "same-origin",
+          headers: { accept: "text/event-stream" },
+        });
+        if (!response.ok || !response.body) throw new Error("the answer could not start (" + response.status + ")");
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        const buffer = { text: "" };
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer.text += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
+          for (const event of events(buffer)) {
+            if (event.type === "conversation") {
+              form.elements.conversation.value = event.data;
+              const url = new URL(location.href);
+              url.searchParams.set("conversation", event.data);
+              history.replaceState(null, "", url);
+            } else if (event.type === "delta") {
+              const piece = JSON.parse(event.data).text;
+              text += piece;
+              said.append(piece);
+            } else if (event.type === "citations") {
+              citations = JSON.parse(event.data).citations;
+            } else if (event.type === "error") {
+              answer.append(element("p", "error", JSON.parse(event.data).message));
+            }
+          }
+        }
+        if (citations.length) {
+          linkMarkers(said, text, citations);
+          const list = element("ol", "sources plain");
+          for (const c of citations) {
+            const item = element("li");
+            const link = element("a", "", sourceLabel(c));
+            link.href = c.href;
+            item.append(link);
+            list.append(item);
+          }
+          answer.append(list);
+        }
+      } catch (error) {
+        answer.append(element("p", "error", String(error.message || error)));
+      } finally {
+        answer.removeAttribute("aria-busy");
+        button.disabled = false;
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    const ask = document.getElementById("ask");
+    if (ask && ask.dataset.stream) enhanceAsk(ask);
     const form = document.getElementById("upload");
     if (form) enhanceUpload(form);
     document.querySelectorAll("button[data-copy]").forEach(enhanceCopy);

@@ -3,12 +3,15 @@
 
 pub(crate) mod account;
 pub(crate) mod auth;
+pub(crate) mod chatbots;
 pub(crate) mod documents;
 pub(crate) mod home;
 pub(crate) mod invite;
+pub(crate) mod keys;
 pub(crate) mod org;
 pub(crate) mod providers;
 pub(crate) mod reset;
+pub(crate) mod usage;
 
 use docent_kernel::{ErrorKind, RequestMeta};
 use poem::http::StatusCode;
@@ -171,6 +174,50 @@ pub(crate) async fn posted<T: Posted>(
     match form::<T>(body).await {
         Some(posted) if crate::csrf::verify(req, posted.csrf()) => Ok(posted),
         Some(_) | None => Err(forbidden(console)),
+    }
+}
+
+/// A posted form read as its fields in order, for forms with repeated fields (checkboxes).
+pub(crate) struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    /// The first value of `name`, or `""`.
+    pub(crate) fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`, in order.
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// The posted form as [`Fields`], if its CSRF token is the page's and it comes from this site;
+/// otherwise the refusal to answer with.
+pub(crate) async fn posted_fields(
+    console: &Console,
+    req: &Request,
+    body: Body,
+) -> Result<Fields, Response> {
+    let Ok(text) = body.into_string().await else {
+        return Err(forbidden(console));
+    };
+    let fields = Fields(
+        url::form_urlencoded::parse(text.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    );
+    if crate::csrf::verify(req, Some(fields.get(crate::csrf::CSRF_FIELD))) {
+        Ok(fields)
+    } else {
+        Err(forbidden(console))
     }
 }
 
