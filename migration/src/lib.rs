@@ -12,6 +12,7 @@ mod m20261126_000006_documents;
 mod m20261126_000007_providers;
 mod m20261126_000008_chat;
 mod m20261201_000009_chunk_sections;
+mod m20261202_000010_publishable_keys;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_providers::Migration),
             Box::new(m20261126_000008_chat::Migration),
             Box::new(m20261201_000009_chunk_sections::Migration),
+            Box::new(m20261202_000010_publishable_keys::Migration),
         ]
     }
 }

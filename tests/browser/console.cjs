@@ -6,6 +6,7 @@
 
 const fs = require('fs');
 const path = require('path');
+const http = require('http');
 const { chromium } = require('playwright-core');
 
 const base = process.env.DOCENT_URL;
@@ -155,7 +156,7 @@ async function accessible(context, url, name) {
     await page.evaluate((name) => {
       const dropped = new DataTransfer();
       dropped.items.add(new File(['# Leave\n\n## Parental leave\n\nParents get sixteen weeks of paid parental leave. <script>window.pwned=3</script> [Apply here](javascript:window.pwned=4) ![logo](http://127.0.0.1:9/logo.png)\n'], 'handbook.md', { type: 'text/markdown' }));
-      dropped.items.add(new File(['Alarms are tested at noon on the first Friday of each month.'], name, { type: 'text/plain' }));
+      dropped.items.add(new File(['Alarms are tested at noon on the first Friday of each month with **earplugs** on, see [Apply here](javascript:window.pwned=4) and ![logo](http://localhost:9/logo) and <script>window.pwned=3</script> for details.'], name, { type: 'text/plain' }));
       document.querySelector('[data-dropzone]').dispatchEvent(new DragEvent('drop', { dataTransfer: dropped, bubbles: true, cancelable: true }));
     }, hostileFile);
     await page.waitForFunction(() => document.querySelectorAll('[data-uploads] li.ok').length === 2, null, { timeout: 30000 });
@@ -191,6 +192,7 @@ async function accessible(context, url, name) {
     await page.fill('#bot-welcome', 'Ask me about leave.');
     await page.click('form[action$="/chatbots"] button[type=submit]');
     await page.waitForURL(/\/chatbots\/[0-9a-f-]+$/);
+    const chatbotUrl = page.url();
     check((await page.textContent('h1')).includes(hostileBot), 'the chatbot name shown as text');
     check((await page.textContent('#prompt-preview')).includes('[1] A document'), 'the prompt preview');
     await shot(page, 'chatbot');
@@ -231,6 +233,77 @@ async function accessible(context, url, name) {
     check((await page.textContent('tbody')).includes('Website backend'), 'the key is listed');
     await shot(page, 'api-keys');
     await accessible(audits, `${orgUrl}/keys`, 'api-keys');
+
+    // The widget on two other websites (other origins): one the publishable key allows, one it
+    // does not. Answers stream in the allowed one, rendered from Markdown without markup or
+    // images; the other is refused; the conversation survives a reload; the organization reads it.
+    const site = (html) => new Promise((resolve) => {
+      const server = http.createServer((req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(html);
+      });
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    });
+    const shopServer = await site('');
+    const shopOrigin = `http://127.0.0.1:${shopServer.address().port}`;
+    await page.fill('#pub-name', 'Shop widget');
+    await page.fill('#pub-origins', shopOrigin);
+    await page.click('form:has(#pub-name) button[type=submit]');
+    const snippet = await page.inputValue('#new-embed');
+    check(snippet.includes('data-key="dk_pub_'), 'the widget snippet carries a publishable key');
+    await shot(page, 'publishable-key-created');
+    const pageHtml = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head><body><h1>Our shop</h1><p>Questions? Ask below.</p>${snippet}</body></html>`;
+    shopServer.removeAllListeners('request');
+    shopServer.on('request', (req, res) => { res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }); res.end(pageHtml); });
+    const evilServer = await site(pageHtml);
+    const evilOrigin = `http://127.0.0.1:${evilServer.address().port}`;
+    try {
+      const shop = await context.newPage();
+      shop.on('pageerror', (error) => errors.push(`shop: ${error}`));
+      const fetched = [];
+      shop.on('request', (request) => fetched.push(request.url()));
+      await shop.goto(shopOrigin);
+      await shop.click('button.bubble');
+      await shop.waitForFunction(() => {
+        const root = document.querySelector('[data-docent-widget]').shadowRoot;
+        return root.querySelector('header h2').textContent !== 'Chat';
+      }, null, { timeout: 15000 });
+      check((await shop.textContent('header h2')) === hostileBot, 'the widget shows the chatbot name as text');
+      check((await shop.textContent('ol.log')).includes('Ask me about leave.'), 'the welcome message');
+      await shop.fill('textarea', 'When are the alarms tested?');
+      await shop.press('textarea', 'Enter');
+      await shop.waitForSelector('ol.log li.assistant .sources li', { timeout: 60000 });
+      const answer = await shop.textContent('ol.log li.assistant:last-child');
+      check(answer.includes('first Friday'), `the widget's answer quotes the passage: ${answer}`);
+      check(answer.includes('Apply here') && answer.includes('logo') && !answer.includes('!['), `link and image stay as their text: ${answer}`);
+      check((await shop.locator('ol.log li.assistant strong').count()) >= 1, 'Markdown emphasis is rendered');
+      check((await shop.locator('ol.log img, ol.log script, ol.log a[href^="javascript"]').count()) === 0, 'no markup, no image, no script link from the answer');
+      check(!fetched.some((url) => url.includes('localhost:9/')), 'the answer\'s image was not loaded');
+      check((await shop.evaluate(() => window.pwned)) === undefined, 'no script ran in the shop');
+      await shot(shop, 'widget');
+      await shop.reload();
+      await shop.click('button.bubble');
+      check((await shop.textContent('ol.log')).includes('When are the alarms tested?'), 'the conversation survives a reload');
+      await shot(shop, 'widget-after-reload');
+      await accessible(audits, shopOrigin, 'widget-page');
+      const evil = await context.newPage();
+      await evil.goto(evilOrigin);
+      await evil.click('button.bubble');
+      await evil.waitForSelector('ol.log li.error', { timeout: 15000 });
+      check((await evil.textContent('ol.log li.error')).includes('not available'), 'another origin is refused');
+      await shot(evil, 'widget-refused');
+      await evil.close();
+      await shop.close();
+    } finally {
+      shopServer.close();
+      evilServer.close();
+    }
+    await page.goto(`${chatbotUrl}/visitors`);
+    check((await page.textContent('main')).includes('When are the alarms tested?'), 'the visitor\'s conversation is in the console');
+    await page.click('table a');
+    check((await page.textContent('.transcript')).includes('first Friday'), 'the console shows the visitor\'s conversation');
+    await shot(page, 'visitors');
+    await accessible(audits, page.url(), 'visitors');
     await page.click('.tabs a[href$="/usage"]');
     check((await page.locator('svg.chart rect.bar').count()) === 60, 'two charts of 30 days');
     check((await page.textContent('main')).includes('Messages'), 'the quota table');

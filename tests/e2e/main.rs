@@ -20,3 +20,4 @@ mod providers;
 mod purge;
 mod support;
 mod web;
+mod widget;

@@ -12,20 +12,20 @@ use crate::support::TestApp;
 const PW: &str = "correct horse battery";
 
 /// A browser that does not follow redirects, keeping its cookies by hand.
-struct Browser {
+pub(crate) struct Browser {
     client: reqwest::Client,
     base: String,
     cookies: std::collections::BTreeMap<String, String>,
 }
 
-struct Page {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Self {
+    pub(crate) fn new(app: &TestApp) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .redirect(Policy::none())
@@ -57,7 +57,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let response = self
             .client
             .get(format!("{}{path}", self.base))
@@ -68,7 +68,12 @@ impl Browser {
         self.page(response).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)], extra: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        extra: &[(&str, &str)],
+    ) -> Page {
         let body = form
             .iter()
             .map(|(k, v)| format!("{k}={}", url_encode(v)))
@@ -88,7 +93,7 @@ impl Browser {
     }
 
     /// Opens the sign-in page and signs in with its CSRF token.
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let form = self.get("/login").await;
         let csrf = csrf_of(&form);
         self.post(
@@ -122,7 +127,7 @@ fn url_encode(value: &str) -> String {
 }
 
 /// The CSRF token a page wrote into its forms.
-fn csrf_of(page: &Page) -> String {
+pub(crate) fn csrf_of(page: &Page) -> String {
     let marker = r#"name="csrf" value=""#;
     let start = page.body.find(marker).expect("the page has a CSRF field") + marker.len();
     page.body[start..start + 64].to_owned()

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use docent_identity::{IdentityError, IdentityService, Principal};
-use docent_kernel::{OrgId, RequestMeta, TenantCtx};
-use docent_keys::{KeyError, KeyPrincipal, KeyService, RateDecision, Scope, require_scope};
+use docent_kernel::{ChatbotId, OrgId, RequestMeta, TenantCtx};
+use docent_keys::{ApiKey, KeyError, KeyPrincipal, KeyService, RateDecision, Scope, require_scope};
 use docent_tenancy::{OrgAccess, Permission, TenancyError, TenancyService};
 
 /// What a route needs from its caller in an organization.
@@ -149,8 +149,8 @@ impl std::fmt::Debug for Credential<'_> {
 pub enum Caller {
     /// A signed-in user.
     User(Principal),
-    /// An API key.
-    Key(KeyPrincipal),
+    /// An API key (boxed: it is much larger than a user).
+    Key(Box<KeyPrincipal>),
 }
 
 /// Why access was refused.
@@ -203,6 +203,17 @@ impl Tenant {
     }
 }
 
+/// A website's visitor admitted through the chat widget's publishable key.
+#[derive(Debug, Clone)]
+pub struct Widget {
+    /// The tenant scope: the key's organization, acting as the key, on its one chatbot.
+    pub tenant: Tenant,
+    /// The publishable key.
+    pub key: ApiKey,
+    /// The chatbot the key is for.
+    pub chatbot: ChatbotId,
+}
+
 /// Resolves callers and their access.
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -236,7 +247,7 @@ impl Access {
             match self.keys.authenticate(credential.secret()).await {
                 Ok(key) => {
                     let rate = key.rate;
-                    (Ok(Caller::Key(key)), rate)
+                    (Ok(Caller::Key(Box::new(key))), rate)
                 }
                 Err(KeyError::RateLimited(decision)) => {
                     (Err(KeyError::RateLimited(decision).into()), Some(decision))
@@ -303,6 +314,40 @@ impl Access {
             }
             Caller::Key(_) => Err(TenancyError::OrgNotFound.into()),
         }
+    }
+
+    /// Admits a visitor of a website through the chat widget: `presented` must be a publishable
+    /// key accepted from `origin` (the request's `Origin`), counted against its rate limit; then,
+    /// like any key, it is admitted to its organization for [`Need::Chat`] (its scope, and its
+    /// creator's role now). The tenant may use the key's one chatbot only.
+    pub async fn widget(
+        &self,
+        presented: &str,
+        origin: Option<&str>,
+        request: RequestMeta,
+    ) -> Result<Widget, AccessError> {
+        let key = self
+            .keys
+            .authenticate_publishable(presented, origin)
+            .await?;
+        let chatbot = key
+            .key
+            .settings
+            .chatbot_ids
+            .as_deref()
+            .and_then(<[ChatbotId]>::first)
+            .copied()
+            .ok_or(KeyError::InvalidKey)?;
+        let api_key = key.key.clone();
+        let org = api_key.org_id;
+        let tenant = self
+            .tenant(Caller::Key(Box::new(key)), org, Need::Chat, request)
+            .await?;
+        Ok(Widget {
+            tenant,
+            key: api_key,
+            chatbot,
+        })
     }
 
     /// The signed-in user behind `caller`, for routes outside any organization that only people

@@ -14,7 +14,7 @@ mod pipeline_tests;
 mod readiness;
 pub mod usage;
 
-pub use access::{Access, AccessError, Caller, Credential, Member, Need, Tenant};
+pub use access::{Access, AccessError, Caller, Credential, Member, Need, Tenant, Widget};
 pub use bootstrap::{
     BootstrapError, MigrateAction, Services, bootstrap, migrate, rotate_master_key,
 };

@@ -237,6 +237,7 @@ impl Operator {
                     rate_limit_per_minute: None,
                     monthly_message_quota: None,
                     monthly_token_quota: None,
+                    allowed_origins: None,
                 },
             )
             .await

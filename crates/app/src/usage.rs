@@ -44,7 +44,9 @@ fn chat_error(error: KeyError) -> ChatError {
         | KeyError::RateLimited(_)
         | KeyError::ChatbotNotFound(_)
         | KeyError::InvalidRange(_)
-        | KeyError::Paging(_)) => ChatError::Store(StoreError::Unavailable(other.to_string())),
+        | KeyError::Paging(_)
+        | KeyError::PublishableOnly
+        | KeyError::OriginRefused) => ChatError::Store(StoreError::Unavailable(other.to_string())),
     }
 }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use docent_documents::DocumentService;
 use docent_documents::service::validate_tags;
 use docent_kernel::{
-    AuditEvent, AuditLog, ChatbotId, Clock, ConversationId, Page, PageRequest, ProviderId, Slug,
-    StoreError, TenantCtx, record_or_log,
+    Actor, AuditEvent, AuditLog, ChatbotId, Clock, ConversationId, Page, PageRequest, ProviderId,
+    Slug, StoreError, TenantCtx, record_or_log,
 };
 use docent_providers::retry::RetryPolicy;
 use docent_providers::{ChatModels, ProviderError, ProviderService};
@@ -533,6 +533,45 @@ impl ChatService {
             .list(tenant.org_id(), tenant.actor(), chatbot, page)
             .await?;
         Ok(Page::from_rows(rows, page, |c| c.id.as_uuid()))
+    }
+
+    /// The conversations website visitors had with a chatbot through one of its publishable keys
+    /// (the widget's), newest first: for the organization's members to read.
+    pub async fn visitor_conversations(
+        &self,
+        tenant: &TenantCtx,
+        chatbot: ChatbotId,
+        key: docent_kernel::ApiKeyId,
+        page: &PageRequest,
+    ) -> Result<Page<Conversation>, ChatError> {
+        self.get_chatbot(tenant, chatbot).await?;
+        let rows = self
+            .conversations
+            .list(tenant.org_id(), Actor::ApiKey(key), chatbot, page)
+            .await?;
+        Ok(Page::from_rows(rows, page, |c| c.id.as_uuid()))
+    }
+
+    /// The messages of a visitor's conversation (see [`Self::visitor_conversations`]).
+    pub async fn visitor_messages(
+        &self,
+        tenant: &TenantCtx,
+        chatbot: ChatbotId,
+        key: docent_kernel::ApiKeyId,
+        id: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, ChatError> {
+        self.get_chatbot(tenant, chatbot).await?;
+        self.conversations
+            .get(tenant.org_id(), Actor::ApiKey(key), id)
+            .await?
+            .filter(|c| c.chatbot_id == chatbot)
+            .ok_or(ChatError::ConversationNotFound)?;
+        let rows = self
+            .conversations
+            .messages(tenant.org_id(), id, page)
+            .await?;
+        Ok(Page::from_rows(rows, page, |m| m.id.as_uuid()))
     }
 
     /// One of the caller's conversations with a chatbot.

@@ -295,6 +295,8 @@ impl From<KeyError> for ApiError {
             KeyError::InsufficientScope(_) | KeyError::CreatorLacks(_) => {
                 (StatusCode::FORBIDDEN, "insufficient_scope")
             }
+            KeyError::PublishableOnly => (StatusCode::FORBIDDEN, "publishable_key"),
+            KeyError::OriginRefused => (StatusCode::FORBIDDEN, "origin_refused"),
             KeyError::RateLimited(decision) => {
                 let wait = decision.retry_after.unwrap_or(decision.reset);
                 return Self::rate_limited("rate_limited", message, wait);

@@ -56,6 +56,12 @@ pub enum KeyError {
     /// The key does not exist in this organization.
     #[error("API key not found")]
     NotFound,
+    /// A publishable key on a route other than the chat widget's.
+    #[error("a publishable key (dk_pub_) works only for the chat widget; use a secret key here")]
+    PublishableOnly,
+    /// A publishable key from a web origin it does not allow (or with no origin at all).
+    #[error("this key is not accepted from this website")]
+    OriginRefused,
     /// Paging parameters are invalid.
     #[error(transparent)]
     Paging(#[from] PagingError),
@@ -73,7 +79,10 @@ impl KeyError {
                 ErrorKind::InvalidInput
             }
             Self::InvalidKey => ErrorKind::Unauthenticated,
-            Self::InsufficientScope(_) | Self::CreatorLacks(_) => ErrorKind::Forbidden,
+            Self::InsufficientScope(_)
+            | Self::CreatorLacks(_)
+            | Self::PublishableOnly
+            | Self::OriginRefused => ErrorKind::Forbidden,
             Self::RateLimited(_) | Self::QuotaExceeded { .. } => ErrorKind::RateLimited,
             Self::InvalidRange(_) => ErrorKind::InvalidInput,
             Self::NotFound | Self::ChatbotNotFound(_) => ErrorKind::NotFound,

@@ -15,5 +15,8 @@ pub use model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
 pub use ports::{ApiKeyRepo, ChatbotDirectory, KeyRateLimiter, RateDecision, UsageLedger};
 pub use quota::{MonthlyQuota, ReportedUsage, Reservation};
 pub use secret::{KeyFormatError, KeyParts};
-pub use service::{KeyPorts, KeyRequest, KeyService, require_scope};
+pub use service::{
+    ADDRESS_RATE_PER_MINUTE, KeyPorts, KeyRequest, KeyService, PUBLISHABLE_DEFAULT_RATE_PER_MINUTE,
+    VISITOR_RATE_PER_MINUTE, require_scope,
+};
 pub use usage::{DayRange, UsageDelta, UsageGroup, UsageRow, UsageTotals};

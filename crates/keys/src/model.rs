@@ -79,6 +79,18 @@ pub struct KeySettings {
     pub monthly_message_quota: Option<u64>,
     /// Model tokens per calendar month (UTC).
     pub monthly_token_quota: Option<u64>,
+    /// For a publishable key (the chat widget's): the web origins (`https://example.com`) it
+    /// is accepted from. `None` for a secret key.
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+impl KeySettings {
+    /// Whether this is a publishable key: `chat` on one chatbot, from its allowed origins only,
+    /// and through the widget's routes only.
+    #[must_use]
+    pub const fn is_publishable(&self) -> bool {
+        self.allowed_origins.is_some()
+    }
 }
 
 /// An API key as stored (never the secret).

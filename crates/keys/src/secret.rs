@@ -1,5 +1,6 @@
-//! The key format: `dk_live_` + 43 random base62 characters (256 bits) + a 6-character base62
-//! CRC32 checksum of everything before it.
+//! The key format: `dk_live_` (or `dk_pub_` for a publishable key, made to sit in a web page) +
+//! 43 random base62 characters (256 bits) + a 6-character base62 CRC32 checksum of everything
+//! before it.
 //!
 //! The checksum lets a mistyped or truncated key be refused before any database lookup; it is no
 //! protection against forgery (the 256 random bits are). Only the SHA-256 hash of a key is stored.
@@ -12,10 +13,12 @@ use rand::distr::Alphanumeric;
 pub const PREFIX: &str = "dk_live_";
 const RANDOM_LEN: usize = 43;
 const CHECKSUM_LEN: usize = 6;
-/// The length of a whole key.
+/// The visible prefix of a publishable key (the chat widget's, safe in a web page).
+pub const PUBLISHABLE_PREFIX: &str = "dk_pub_";
+/// The length of a whole live key.
 pub const KEY_LEN: usize = PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
-/// How many characters of a key are kept in clear to tell keys apart in lists.
-const SHOWN_PREFIX_LEN: usize = PREFIX.len() + 4;
+/// How many characters after the prefix are kept in clear to tell keys apart in lists.
+const SHOWN_AFTER_PREFIX: usize = 4;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -58,38 +61,65 @@ fn checksum(body: &str) -> String {
 fn parts_of(key: &str) -> KeyParts {
     KeyParts {
         hash: TokenHash::of(key),
-        prefix: key.chars().take(SHOWN_PREFIX_LEN).collect(),
-        last4: key.chars().skip(KEY_LEN - 4).collect(),
+        prefix: key
+            .chars()
+            .take(prefix_of(key).map_or(0, str::len) + SHOWN_AFTER_PREFIX)
+            .collect(),
+        last4: key.chars().skip(key.len().saturating_sub(4)).collect(),
     }
+}
+
+/// The prefix `key` starts with, if it is one of ours.
+fn prefix_of(key: &str) -> Option<&'static str> {
+    [PREFIX, PUBLISHABLE_PREFIX]
+        .into_iter()
+        .find(|p| key.starts_with(p))
 }
 
 /// A fresh key (shown to its creator once) and what is stored of it.
 #[must_use]
 pub fn generate() -> (SecretString, KeyParts) {
+    generate_with(PREFIX)
+}
+
+/// A fresh publishable key (`dk_pub_…`) and what is stored of it.
+#[must_use]
+pub fn generate_publishable() -> (SecretString, KeyParts) {
+    generate_with(PUBLISHABLE_PREFIX)
+}
+
+fn generate_with(prefix: &str) -> (SecretString, KeyParts) {
     let random: String = rand::rng()
         .sample_iter(Alphanumeric)
         .take(RANDOM_LEN)
         .map(char::from)
         .collect();
-    let body = format!("{PREFIX}{random}");
+    let body = format!("{prefix}{random}");
     let key = format!("{body}{}", checksum(&body));
     let parts = parts_of(&key);
     (SecretString::from(key), parts)
 }
 
+/// Whether `presented` is shaped like a publishable key (its prefix only; nothing is checked).
+#[must_use]
+pub fn is_publishable(presented: &str) -> bool {
+    presented.starts_with(PUBLISHABLE_PREFIX)
+}
+
 /// Checks a presented key's shape and checksum, without any lookup.
 pub fn parse(presented: &str) -> Result<KeyParts, KeyFormatError> {
-    if !presented.starts_with(PREFIX) {
+    let Some(prefix) = prefix_of(presented) else {
         return Err(KeyFormatError::Prefix);
-    }
-    if presented.len() != KEY_LEN
-        || !presented[PREFIX.len()..]
+    };
+    let len = prefix.len() + RANDOM_LEN + CHECKSUM_LEN;
+    if presented.len() != len
+        || !presented[prefix.len()..]
             .bytes()
             .all(|b| b.is_ascii_alphanumeric())
     {
         return Err(KeyFormatError::Shape);
     }
-    let (body, sum) = presented.split_at(KEY_LEN - CHECKSUM_LEN);
+    let (body, sum) = presented.split_at(len - CHECKSUM_LEN);
     if checksum(body) != sum {
         return Err(KeyFormatError::Checksum);
     }
@@ -112,6 +142,22 @@ mod tests {
         assert_eq!(parts.hash, TokenHash::of(key));
         assert!(key.starts_with(&parts.prefix) && key.ends_with(&parts.last4));
         assert_eq!(parts.prefix.len(), 12);
+    }
+
+    #[test]
+    fn publishable_keys_round_trip_and_say_what_they_are() {
+        let (key, parts) = generate_publishable();
+        let key = key.expose_secret();
+        assert!(key.starts_with("dk_pub_") && is_publishable(key));
+        assert_eq!(key.len(), KEY_LEN - 1);
+        assert_eq!(parse(key), Ok(parts.clone()));
+        assert_eq!(parts.prefix.len(), "dk_pub_".len() + 4);
+        assert!(key.ends_with(&parts.last4));
+        let (live, _) = generate();
+        assert!(!is_publishable(live.expose_secret()));
+        // A live key's body under the publishable prefix fails its checksum.
+        let swapped = live.expose_secret().replacen("dk_live_", "dk_pub_", 1);
+        assert!(parse(&swapped).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use docent_kernel::{
     ApiKeyId, AuditEvent, AuditLog, ChatbotId, Clock, Page, PageRequest, TenantCtx, UserId,
     record_or_log,
 };
+use sha2::{Digest as _, Sha256};
 
 use crate::error::KeyError;
 use crate::model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
@@ -22,6 +23,15 @@ const TOUCH_INTERVAL_SECS: i64 = 60;
 const MAX_RATE_PER_MINUTE: u32 = 1_000_000;
 /// The longest chatbot allow-list.
 const MAX_ALLOWED_CHATBOTS: usize = 100;
+/// The most origins a publishable key may allow.
+const MAX_ORIGINS: usize = 20;
+/// A publishable key's rate limit when its creator sets none: it sits in a public page.
+pub const PUBLISHABLE_DEFAULT_RATE_PER_MINUTE: u32 = 60;
+/// Questions per minute one visitor of a website (one browser) may ask through a publishable key.
+pub const VISITOR_RATE_PER_MINUTE: u32 = 10;
+/// Questions per minute one network address may ask through a publishable key (visitors behind
+/// one address share it; a visitor who changes its id does not escape it).
+pub const ADDRESS_RATE_PER_MINUTE: u32 = 60;
 
 /// A key as a client asks for it, before validation.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +50,8 @@ pub struct KeyRequest {
     pub monthly_message_quota: Option<u64>,
     /// Tokens per month.
     pub monthly_token_quota: Option<u64>,
+    /// For a publishable key: the web origins it is accepted from.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// What the key service is built from.
@@ -150,14 +162,39 @@ impl KeyService {
         if request.monthly_message_quota == Some(0) || request.monthly_token_quota == Some(0) {
             return Err(invalid("monthly quota", "a quota must be at least 1"));
         }
+        let mut rate_limit_per_minute = request.rate_limit_per_minute;
+        let allowed_origins = match request.allowed_origins {
+            None => None,
+            Some(raw) => {
+                if scopes.len() != 1 || !scopes.contains(&Scope::Chat) {
+                    return Err(invalid(
+                        "scopes",
+                        "a publishable key has the `chat` scope only",
+                    ));
+                }
+                if request
+                    .chatbot_ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.len() != 1)
+                {
+                    return Err(invalid(
+                        "chatbot_ids",
+                        "a publishable key is for exactly one chatbot",
+                    ));
+                }
+                rate_limit_per_minute.get_or_insert(PUBLISHABLE_DEFAULT_RATE_PER_MINUTE);
+                Some(origins(&raw)?)
+            }
+        };
         Ok(KeySettings {
             name,
             scopes,
             chatbot_ids: request.chatbot_ids,
             expires_at: request.expires_at,
-            rate_limit_per_minute: request.rate_limit_per_minute,
+            rate_limit_per_minute,
             monthly_message_quota: request.monthly_message_quota,
             monthly_token_quota: request.monthly_token_quota,
+            allowed_origins,
         })
     }
 
@@ -179,7 +216,11 @@ impl KeyService {
                 return Err(KeyError::ChatbotNotFound(*unknown));
             }
         }
-        let (secret, parts) = secret::generate();
+        let (secret, parts) = if settings.is_publishable() {
+            secret::generate_publishable()
+        } else {
+            secret::generate()
+        };
         let key = ApiKey {
             id: ApiKeyId::generate(),
             org_id: tenant.org_id(),
@@ -242,6 +283,57 @@ impl KeyService {
     /// is refused before any lookup; the key is read from storage on every request, so revocation
     /// takes effect at once everywhere.
     pub async fn authenticate(&self, presented: &str) -> Result<KeyPrincipal, KeyError> {
+        // A publishable key sits in web pages: it opens the widget's routes only.
+        if secret::is_publishable(presented) {
+            return Err(KeyError::PublishableOnly);
+        }
+        self.verify(presented).await
+    }
+
+    /// Authenticates a publishable key presented by the chat widget from `origin` (the request's
+    /// `Origin` header), and counts the request against its rate limit: `OriginRefused` unless
+    /// the origin is one the key allows.
+    pub async fn authenticate_publishable(
+        &self,
+        presented: &str,
+        origin: Option<&str>,
+    ) -> Result<KeyPrincipal, KeyError> {
+        if !secret::is_publishable(presented) {
+            return Err(KeyError::InvalidKey);
+        }
+        let key = self.verify(presented).await?;
+        let allowed = key
+            .key
+            .settings
+            .allowed_origins
+            .as_deref()
+            .unwrap_or_default();
+        match origin {
+            Some(origin) if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) => Ok(key),
+            Some(_) | None => Err(KeyError::OriginRefused),
+        }
+    }
+
+    /// Counts one question of `visitor` (the widget's random id for a browser, or its address)
+    /// against `per_minute` on `key`.
+    pub async fn check_visitor(
+        &self,
+        key: &ApiKey,
+        visitor: &str,
+        per_minute: u32,
+    ) -> Result<(), KeyError> {
+        let digest = Sha256::digest(format!("{}\u{0}{visitor}", key.id).as_bytes());
+        let mut bytes = [0_u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        let slot = ApiKeyId::from_uuid(uuid::Uuid::from_bytes(bytes));
+        let decision = self.limiter.check(slot, per_minute).await;
+        if decision.retry_after.is_some() {
+            return Err(KeyError::RateLimited(decision));
+        }
+        Ok(())
+    }
+
+    async fn verify(&self, presented: &str) -> Result<KeyPrincipal, KeyError> {
         let parts = secret::parse(presented).map_err(|_| KeyError::InvalidKey)?;
         let key = self
             .repo
@@ -388,4 +480,40 @@ fn seconds_to_next_month(now: DateTime<Utc>) -> u64 {
         .map(|start| start.and_utc() - now)
         .and_then(|left| u64::try_from(left.num_seconds()).ok())
         .unwrap_or(0)
+}
+
+/// The origins a publishable key allows, normalized (`scheme://host[:port]`, lower case, no
+/// path), or why they are not origins.
+fn origins(raw: &[String]) -> Result<Vec<String>, KeyError> {
+    let mut out: Vec<String> = Vec::new();
+    for entry in raw.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        let refused = || {
+            invalid(
+                "allowed_origins",
+                format!("{entry:?} is not a web origin such as https://example.com"),
+            )
+        };
+        let (scheme, rest) = entry.split_once("://").ok_or_else(refused)?;
+        let scheme = scheme.to_ascii_lowercase();
+        let host = rest.strip_suffix('/').unwrap_or(rest).to_ascii_lowercase();
+        let well_formed = matches!(scheme.as_str(), "http" | "https")
+            && !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !well_formed {
+            return Err(refused());
+        }
+        let origin = format!("{scheme}://{host}");
+        if !out.contains(&origin) {
+            out.push(origin);
+        }
+    }
+    if out.is_empty() || out.len() > MAX_ORIGINS {
+        return Err(invalid(
+            "allowed_origins",
+            format!("a publishable key allows 1 to {MAX_ORIGINS} web origins"),
+        ));
+    }
+    Ok(out)
 }

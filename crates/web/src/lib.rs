@@ -11,6 +11,7 @@ mod csrf;
 mod pages;
 mod render;
 mod session;
+mod widget;
 
 use poem::{EndpointExt as _, Route, get, post};
 
@@ -179,7 +180,26 @@ pub fn mount(services: Services) -> impl FnOnce(Route) -> Route + Send {
                 ),
             )
             .at("/orgs/:org/usage", pages(get(pages::usage::usage).boxed()))
+            .at(
+                "/orgs/:org/chatbots/:bot/visitors",
+                pages(get(pages::chatbots::visitors).boxed()),
+            )
             .at("/static/console.js", pages(get(pages::script).boxed()))
+            // The widget's: any website's pages call these, so they carry no console headers;
+            // each request is admitted by its publishable key and origin.
+            .at("/widget.js", get(widget::script).data(console.clone()))
+            .at(
+                "/widget/v1/config",
+                get(widget::config)
+                    .options(widget::preflight)
+                    .data(console.clone()),
+            )
+            .at(
+                "/widget/v1/chat",
+                post(widget::chat)
+                    .options(widget::preflight)
+                    .data(console.clone()),
+            )
             .at("/static/console.css", pages(get(pages::stylesheet).boxed()))
             .at("/static/favicon.svg", pages(get(pages::favicon).boxed()))
     }

@@ -43,6 +43,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("keys.html", include_str!("../templates/keys.html")),
     ("usage.html", include_str!("../templates/usage.html")),
+    ("visitors.html", include_str!("../templates/visitors.html")),
 ];
 
 /// The compiled templates.
@@ -145,15 +146,17 @@ mod tests {
             choices => minijinja::context! { providers => vec![minijinja::context! { id => "p", name => "n", model => "m" }], tones => vec![minijinja::context! { id => "concise", description => "d" }], styles => vec!["inline"], documents => vec![minijinja::context! { id => "d", title => "t" }] },
             preview => "p", conversation => "c",
             messages => vec![minijinja::context! { role => "assistant", incomplete => true, pieces => vec![minijinja::context! { text => "[1]", n => 1, href => "/h" }], citations => vec![minijinja::context! { n => 1, title => "t", page => 2, section => "s", href => "/h" }] }],
-            keys => vec![minijinja::context! { id => "k", name => "n", shown => "dk_…abcd", scopes => vec!["chat"], chatbots => vec!["b"], expires_at => "e", rate_limit => 1, message_quota => 2, token_quota => 3, status => "active", created_at => "c", last_used_at => "l", requests => 4, tokens => 5 }],
+            keys => vec![minijinja::context! { id => "k", name => "n", shown => "dk_…abcd", scopes => vec!["chat"], chatbots => vec!["b"], expires_at => "e", rate_limit => 1, message_quota => 2, token_quota => 3, status => "active", origins => vec!["https://a.example"], created_at => "c", last_used_at => "l", requests => 4, tokens => 5 }],
             scopes => vec![minijinja::context! { id => "chat", meaning => "m" }], bots => vec![minijinja::context! { id => "b", name => "n" }],
-            key => minijinja::context! { name => "n", scopes => vec!["chat"], every_chatbot => false, chatbots => vec!["b"], expires_on => "2027-01-01", rate_limit => "1", message_quota => "2", token_quota => "3" },
-            issued => minijinja::context! { name => "n", secret => "dk_live_x" },
+            key => minijinja::context! { name => "n", scopes => vec!["chat"], every_chatbot => false, chatbots => vec!["b"], expires_on => "2027-01-01", rate_limit => "1", message_quota => "2", token_quota => "3", chatbot => "b", origins => "https://a.example" },
+            issued => minijinja::context! { name => "n", secret => "dk_live_x", embed => "<script>" },
             charts => vec![minijinja::context! { title => "t", unit => "u", max => 3, first => "f", last => "l", bars => vec![minijinja::context! { x => 1, y => 2, width => 3, height => 4, label => "l", value => 5 }] }],
             width => 600, height => 160, month => "December 2026",
             per_bot => vec![minijinja::context! { name => "n", requests => 1, tokens => 2 }],
             per_key => vec![minijinja::context! { name => "n", requests => 1, tokens => 2 }],
             quota => vec![minijinja::context! { what => "Messages", used => 1, limit => 10, left => 9, percent => 10 }],
+            widget_keys => 1, embed => "<script>", publishable => true,
+            conversations => vec![minijinja::context! { key => "k", key_name => "n", id => "c", title => "t", started => "s", open => true }],
             failure_code => "extract_error", advice => "a", can_reprocess => true, first_page => true, max_upload => "50 MB",
         };
         for (name, _) in TEMPLATES {

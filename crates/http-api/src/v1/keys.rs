@@ -50,6 +50,8 @@ pub(crate) struct ApiKeyDto {
     pub monthly_message_quota: Option<u64>,
     /// Model tokens per calendar month (UTC); `null` means unlimited.
     pub monthly_token_quota: Option<u64>,
+    /// A publishable key's (`dk_pub_…`) web origins; absent for a secret key.
+    pub allowed_origins: Option<Vec<String>>,
     /// Who created the key.
     pub created_by: Uuid,
     /// When it was created.
@@ -81,6 +83,7 @@ impl From<&ApiKey> for ApiKeyDto {
             rate_limit_per_minute: settings.rate_limit_per_minute,
             monthly_message_quota: settings.monthly_message_quota,
             monthly_token_quota: settings.monthly_token_quota,
+            allowed_origins: settings.allowed_origins.clone(),
             created_by: key.created_by.as_uuid(),
             created_at: key.created_at,
             last_used_at: key.last_used_at,
@@ -93,7 +96,8 @@ impl From<&ApiKey> for ApiKeyDto {
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub(crate) struct CreatedApiKeyDto {
-    /// The secret (`dk_live_…`). Store it now: it is never shown again.
+    /// The secret (`dk_live_…`, or `dk_pub_…` for a publishable key). Store it now: it is never
+    /// shown again.
     pub key: String,
     /// The key's details.
     #[oai(flatten)]
@@ -122,6 +126,11 @@ pub(crate) struct CreateApiKeyRequest {
     pub monthly_message_quota: Option<u64>,
     /// Model tokens per calendar month; absent for unlimited.
     pub monthly_token_quota: Option<u64>,
+    /// Makes a publishable key (`dk_pub_…`) for the chat widget: the web origins it is accepted
+    /// from (`https://example.com`, 1–20). It must have exactly the `chat` scope and one chatbot,
+    /// works only on the widget's routes, and gets a rate limit of 60 a minute unless one is set.
+    #[oai(validator(max_items = 20))]
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// A page of keys.
@@ -179,6 +188,7 @@ impl KeysApi {
             rate_limit_per_minute: body.rate_limit_per_minute,
             monthly_message_quota: body.monthly_message_quota,
             monthly_token_quota: body.monthly_token_quota,
+            allowed_origins: body.allowed_origins,
         };
         let issued = self
             .state

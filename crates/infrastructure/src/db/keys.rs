@@ -50,6 +50,9 @@ fn key_from(model: api_keys::Model) -> Result<ApiKey, StoreError> {
                 .and_then(|v| u32::try_from(v).ok()),
             monthly_message_quota: positive(model.monthly_message_quota),
             monthly_token_quota: positive(model.monthly_token_quota),
+            allowed_origins: model
+                .allowed_origins
+                .map(|o| o.split(' ').map(str::to_owned).collect()),
         },
         created_at: model.created_at,
         revoked_at: model.revoked_at,
@@ -94,6 +97,7 @@ impl ApiKeyRepo for SqlStore {
             created_at: Set(key.created_at),
             revoked_at: Set(key.revoked_at),
             last_used_at: Set(key.last_used_at),
+            allowed_origins: Set(settings.allowed_origins.as_ref().map(|o| o.join(" "))),
         }
         .insert(&self.db)
         .await

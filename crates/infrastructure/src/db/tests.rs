@@ -628,6 +628,7 @@ async fn api_keys_are_found_by_hash_while_usable(store: SqlStore) {
             rate_limit_per_minute: Some(60),
             monthly_message_quota: Some(1000),
             monthly_token_quota: None,
+            allowed_origins: None,
         },
         created_at: Utc::now(),
         revoked_at: None,
@@ -840,6 +841,7 @@ async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
                 scopes: vec!["chat".to_owned()],
                 monthly_message_quota: Some(2),
                 monthly_token_quota: Some(1000),
+                allowed_origins: None,
                 ..KeyRequest::default()
             },
         )
@@ -888,6 +890,7 @@ async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
                 name: "tokens".to_owned(),
                 scopes: vec!["chat".to_owned()],
                 monthly_token_quota: Some(500),
+                allowed_origins: None,
                 ..KeyRequest::default()
             },
         )

@@ -840,6 +840,111 @@ pub(crate) async fn ask_streamed(
         .into_response()
 }
 
+#[derive(Debug, Default, serde::Deserialize)]
+struct VisitorsQuery {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    conversation: String,
+}
+
+#[derive(Debug, Serialize)]
+struct VisitorConversation {
+    key: String,
+    key_name: String,
+    id: String,
+    title: String,
+    started: String,
+    open: bool,
+}
+
+/// `GET /orgs/:org/chatbots/:bot/visitors`: the conversations website visitors had with the
+/// chatbot through its publishable keys (the widget), and one of them in full.
+#[handler]
+pub(crate) async fn visitors(
+    req: &Request,
+    Path((org, bot)): Path<(String, String)>,
+    console: Data<&Console>,
+) -> Response {
+    let inside = match enter(&console, req, &org, Need::ChatbotsRead).await {
+        Ok(inside) => inside,
+        Err(refused) => return refused,
+    };
+    let bot = match chatbot_of(&console, &inside, &bot).await {
+        Ok(bot) => bot,
+        Err(page) => return page,
+    };
+    let services = &console.services;
+    let query: VisitorsQuery = super::query(req);
+    let keys: Vec<docent_keys::ApiKey> = listed(
+        "API keys",
+        services
+            .keys
+            .list(inside.tenant(), &PageRequest::largest_first())
+            .await,
+    )
+    .into_iter()
+    .filter(|k| {
+        k.settings.is_publishable() && k.settings.chatbot_ids.as_deref() == Some(&[bot.id][..])
+    })
+    .collect();
+    let mut conversations = Vec::new();
+    for key in &keys {
+        let listed = listed(
+            "visitors' conversations",
+            services
+                .chat
+                .visitor_conversations(
+                    inside.tenant(),
+                    bot.id,
+                    key.id,
+                    &PageRequest::largest_first(),
+                )
+                .await,
+        );
+        conversations.extend(listed.into_iter().map(|c| VisitorConversation {
+            key: key.id.to_string(),
+            key_name: key.settings.name.clone(),
+            open: c.id.to_string() == query.conversation,
+            id: c.id.to_string(),
+            title: c.title,
+            started: c.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        }));
+    }
+    conversations.sort_by(|a, b| b.started.cmp(&a.started));
+    let org_id = inside.org_id();
+    let opened = match (
+        query.key.parse::<uuid::Uuid>(),
+        conversation_id(&query.conversation),
+    ) {
+        (Ok(key), Some(id)) => listed(
+            "a visitor's messages",
+            services
+                .chat
+                .visitor_messages(
+                    inside.tenant(),
+                    bot.id,
+                    docent_kernel::ApiKeyId::from_uuid(key),
+                    id,
+                    &PageRequest::largest_first(),
+                )
+                .await,
+        )
+        .iter()
+        .map(|m| said(&org_id, m))
+        .collect(),
+        (_, _) => Vec::new(),
+    };
+    let context = minijinja::context! {
+        chatbot => minijinja::context! { id => bot.id.to_string(), name => bot.name.as_str() },
+        widget_keys => keys.len(),
+        conversations => minijinja::value::Value::from(minijinja::value::Serde(&conversations)),
+        messages => minijinja::value::Value::from(minijinja::value::Serde(&opened)),
+        ..frame(&console, &inside, "chatbots").await
+    };
+    form_page(&console, req, "visitors.html", StatusCode::OK, context)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

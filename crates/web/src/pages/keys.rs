@@ -39,11 +39,20 @@ struct KeyRow {
     rate_limit: Option<u32>,
     message_quota: Option<u64>,
     token_quota: Option<u64>,
+    origins: Option<Vec<String>>,
     status: &'static str,
     created_at: String,
     last_used_at: Option<String>,
     requests: u64,
     tokens: u64,
+}
+
+/// A key just created: its secret (shown once) and, for a publishable key, the snippet that puts
+/// the widget on a website.
+struct Issued {
+    name: String,
+    secret: String,
+    embed: Option<String>,
 }
 
 /// The form as typed, kept for the page after a refusal.
@@ -57,6 +66,9 @@ struct KeyFields {
     rate_limit: String,
     message_quota: String,
     token_quota: String,
+    /// A publishable key's chatbot and origins (one per line).
+    chatbot: String,
+    origins: String,
 }
 
 impl KeyFields {
@@ -78,7 +90,37 @@ impl KeyFields {
             rate_limit: fields.get("rate_limit").to_owned(),
             message_quota: fields.get("message_quota").to_owned(),
             token_quota: fields.get("token_quota").to_owned(),
+            chatbot: fields.get("chatbot").to_owned(),
+            origins: fields.get("origins").to_owned(),
         }
+    }
+
+    /// A publishable key for the widget: `chat` on the one chatbot, from the origins.
+    fn publishable(&self) -> Result<KeyRequest, docent_keys::KeyError> {
+        if self.chatbot.parse::<uuid::Uuid>().is_err() {
+            return Err(docent_keys::KeyError::Invalid {
+                field: "chatbot_ids",
+                reason: "choose the chatbot the widget talks to".to_owned(),
+            });
+        }
+        let mut request = Self {
+            name: self.name.clone(),
+            scopes: vec![Scope::Chat.as_str().to_owned()],
+            every_chatbot: false,
+            chatbots: vec![self.chatbot.clone()],
+            rate_limit: self.rate_limit.clone(),
+            ..Self::default()
+        }
+        .request()?;
+        request.allowed_origins = Some(
+            self.origins
+                .split(['\n', ' ', ','])
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        );
+        Ok(request)
     }
 
     fn request(&self) -> Result<KeyRequest, docent_keys::KeyError> {
@@ -129,6 +171,7 @@ impl KeyFields {
             rate_limit_per_minute: number("rate_limit_per_minute", &self.rate_limit)?,
             monthly_message_quota: number("monthly_message_quota", &self.message_quota)?,
             monthly_token_quota: number("monthly_token_quota", &self.token_quota)?,
+            allowed_origins: None,
         })
     }
 }
@@ -146,7 +189,7 @@ async fn keys_page(
     req: &Request,
     inside: &Inside,
     status: StatusCode,
-    shown: (Option<String>, Option<(String, String)>, KeyFields),
+    shown: (Option<String>, Option<Issued>, KeyFields),
 ) -> Response {
     let (error, issued, fields) = shown;
     let services = &console.services;
@@ -203,6 +246,7 @@ async fn keys_page(
             rate_limit: settings.rate_limit_per_minute,
             message_quota: settings.monthly_message_quota,
             token_quota: settings.monthly_token_quota,
+            origins: settings.allowed_origins.clone(),
             status: if key.revoked_at.is_some() {
                 "revoked"
             } else if key.is_active(now) {
@@ -227,7 +271,8 @@ async fn keys_page(
         .iter()
         .map(|b| minijinja::context! { id => b.id.to_string(), name => b.name.as_str() })
         .collect();
-    let issued = issued.map(|(name, secret)| minijinja::context! { name, secret });
+    let issued = issued
+        .map(|i| minijinja::context! { name => i.name, secret => i.secret, embed => i.embed });
     let context = minijinja::context! {
         keys => minijinja::value::Value::from(minijinja::value::Serde(&rows)),
         scopes,
@@ -281,9 +326,14 @@ pub(crate) async fn update_keys(
     };
     let keys = &console.services.keys;
     match fields.get("action") {
-        "create" => {
+        action @ ("create" | "create_publishable") => {
             let form = KeyFields::posted(&fields);
-            let created = match form.request() {
+            let request = if action == "create" {
+                form.request()
+            } else {
+                form.publishable()
+            };
+            let created = match request {
                 Ok(request) => {
                     keys.create(inside.tenant(), inside.principal.user.id, request)
                         .await
@@ -293,7 +343,19 @@ pub(crate) async fn update_keys(
             match created {
                 Ok(issued) => {
                     let secret = issued.secret.expose_secret().to_owned();
-                    let shown = (None, Some((issued.key.settings.name, secret)), fresh());
+                    let embed = issued.key.settings.chatbot_ids.as_deref().and_then(|ids| {
+                        let bot = ids.first().filter(|_| issued.key.settings.is_publishable())?;
+                        Some(format!(
+                            r#"<script src="{}/widget.js" data-chatbot="{bot}" data-key="{secret}" async></script>"#,
+                            console.services.config.public_url().trim_end_matches('/')
+                        ))
+                    });
+                    let issued = Issued {
+                        name: issued.key.settings.name,
+                        secret,
+                        embed,
+                    };
+                    let shown = (None, Some(issued), fresh());
                     keys_page(&console, req, &inside, StatusCode::CREATED, shown).await
                 }
                 Err(error) => {
