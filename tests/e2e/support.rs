@@ -46,6 +46,15 @@ impl Reply {
         self.body
     }
 
+    /// Asserts the status and returns the body's `id` (of what was just created).
+    #[track_caller]
+    pub fn expect_id(self, status: u16) -> String {
+        self.expect(status)["id"]
+            .as_str()
+            .expect("the body has an id")
+            .to_owned()
+    }
+
     /// Asserts an error status and code, and the error body's shape.
     #[track_caller]
     pub fn expect_error(self, status: u16, code: &str) -> Value {

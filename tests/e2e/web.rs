@@ -1398,21 +1398,15 @@ async fn chatbot_pages_preview_the_prompt_and_the_playground_streams_cited_answe
             serde_json::json!({"name": "Offline", "kind": "extractive"}),
         )
         .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .expect_id(201);
     let document = app
         .post(
             &format!("/v1/orgs/{org}/documents/text"),
             Some(&owner),
-            serde_json::json!({"title": "Returns policy", "text": "Customers may return any unopened product within 45 days of delivery for a full refund. Refunds are issued to the original payment method within five business days."}),
+            serde_json::json!({"title": "Returns policy", "text": "Customers may return any unopened product within 45 days of delivery for a full refund <script>alert(1)</script> [form](javascript:alert(2)). Refunds are issued to the original payment method within five business days."}),
         )
         .await
-        .expect(202)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .expect_id(202);
     crate::documents::settled(&app, &owner, &org, &document).await;
 
     let list = format!("/orgs/{org}/chatbots");
@@ -1642,6 +1636,24 @@ async fn chatbot_pages_preview_the_prompt_and_the_playground_streams_cited_answe
     let transcript = member.get(&conversation).await;
     assert!(transcript.body.contains(question), "{}", transcript.body);
     assert!(transcript.body.contains("45 days"), "{}", transcript.body);
+    // The answer quotes the hostile passage as text.
+    assert!(
+        transcript
+            .body
+            .contains("refund &lt;script&gt;alert(1)&lt;"),
+        "{}",
+        transcript.body
+    );
+    assert!(
+        !transcript.body.contains("<script>alert"),
+        "{}",
+        transcript.body
+    );
+    assert!(
+        !transcript.body.contains(r#"href="javascript"#),
+        "{}",
+        transcript.body
+    );
     assert!(
         transcript.body.contains(&format!(
             r#"<a href="{}">[1] Returns policy"#,
@@ -1684,10 +1696,7 @@ async fn the_keys_page_shows_a_new_secret_once_and_revokes() {
             serde_json::json!({"name": "Offline", "kind": "extractive"}),
         )
         .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .expect_id(201);
     let mut bots = Vec::new();
     for name in ["Front <desk>", "Back office"] {
         bots.push(
@@ -1697,10 +1706,7 @@ async fn the_keys_page_shows_a_new_secret_once_and_revokes() {
                 serde_json::json!({"name": name, "provider_id": provider}),
             )
             .await
-            .expect(201)["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
+            .expect_id(201),
         );
     }
     let keys = format!("/orgs/{org}/keys");
@@ -1819,10 +1825,7 @@ async fn the_usage_page_charts_messages_and_shows_the_quota_left() {
             serde_json::json!({"name": "Offline", "kind": "extractive"}),
         )
         .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .expect_id(201);
     let bot = app
         .post(
             &format!("/v1/orgs/{org}/chatbots"),
@@ -1830,10 +1833,7 @@ async fn the_usage_page_charts_messages_and_shows_the_quota_left() {
             serde_json::json!({"name": "Desk <b>bot</b>", "provider_id": provider}),
         )
         .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .expect_id(201);
     let document = app
         .post(
             &format!("/v1/orgs/{org}/documents/text"),
@@ -1841,10 +1841,7 @@ async fn the_usage_page_charts_messages_and_shows_the_quota_left() {
             serde_json::json!({"title": "Hours", "text": "The front desk is open from eight in the morning until six in the evening on weekdays."}),
         )
         .await
-        .expect(202)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .expect_id(202);
     crate::documents::settled(&app, &owner, &org, &document).await;
     let mut person = Browser::new(&app);
     person.sign_in("owner-usage@example.com", PW).await;
@@ -1898,6 +1895,35 @@ async fn the_usage_page_charts_messages_and_shows_the_quota_left() {
             .contains("people in the console and with sessions"),
         "{}",
         page.body
+    );
+    // The charts for one chatbot: its messages, and none for another.
+    let other = app
+        .post(
+            &format!("/v1/orgs/{org}/chatbots"),
+            Some(&owner),
+            serde_json::json!({"name": "Other", "provider_id": provider}),
+        )
+        .await
+        .expect_id(201);
+    let one = person.get(&format!("{usage}?chatbot={bot}")).await;
+    assert!(
+        one.body
+            .contains(&format!("<title>{today}: 2 messages</title>")),
+        "{}",
+        one.body
+    );
+    assert!(
+        one.body
+            .contains(&format!(r#"<option value="{bot}" selected>"#)),
+        "{}",
+        one.body
+    );
+    let none = person.get(&format!("{usage}?chatbot={other}")).await;
+    assert!(
+        none.body
+            .contains(&format!("<title>{today}: 0 messages</title>")),
+        "{}",
+        none.body
     );
     let mut viewer = Browser::new(&app);
     viewer.sign_in("viewer-usage@example.com", PW).await;

@@ -59,10 +59,7 @@ async fn the_widget_answers_only_its_origins_and_its_key_opens_nothing_else() {
             json!({"name": "Offline", "kind": "extractive"}),
         )
         .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .expect_id(201);
     let bot = app
         .post(
             &format!("/v1/orgs/{org}/chatbots"),
@@ -70,10 +67,7 @@ async fn the_widget_answers_only_its_origins_and_its_key_opens_nothing_else() {
             json!({"name": "Shop helper", "provider_id": provider, "welcome_message": "Hi! Ask about returns."}),
         )
         .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .expect_id(201);
     let document = app
         .post(
             &format!("/v1/orgs/{org}/documents/text"),
@@ -81,10 +75,7 @@ async fn the_widget_answers_only_its_origins_and_its_key_opens_nothing_else() {
             json!({"title": "Returns", "text": "Customers may return any unopened product within 45 days of delivery for a full refund."}),
         )
         .await
-        .expect(202)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .expect_id(202);
     crate::documents::settled(&app, &owner, &org, &document).await;
 
     // Publishable keys: chat on one chatbot from named origins, nothing more.
@@ -330,10 +321,7 @@ async fn the_keys_page_makes_a_publishable_key_with_its_snippet() {
             json!({"name": "Offline", "kind": "extractive"}),
         )
         .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .expect_id(201);
     let bot = app
         .post(
             &format!("/v1/orgs/{org}/chatbots"),
@@ -341,10 +329,7 @@ async fn the_keys_page_makes_a_publishable_key_with_its_snippet() {
             json!({"name": "Helper", "provider_id": provider}),
         )
         .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .expect_id(201);
     let mut console = crate::web::Browser::new(&app);
     console.sign_in("owner-pub@example.com", PW).await;
     let keys = format!("/orgs/{org}/keys");

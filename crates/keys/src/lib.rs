@@ -19,4 +19,4 @@ pub use service::{
     ADDRESS_RATE_PER_MINUTE, KeyPorts, KeyRequest, KeyService, PUBLISHABLE_DEFAULT_RATE_PER_MINUTE,
     VISITOR_RATE_PER_MINUTE, require_scope,
 };
-pub use usage::{DayRange, UsageDelta, UsageGroup, UsageRow, UsageTotals};
+pub use usage::{DayRange, UsageDelta, UsageFilter, UsageGroup, UsageRow, UsageTotals};

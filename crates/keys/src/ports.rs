@@ -70,11 +70,11 @@ pub trait UsageLedger: Send + Sync + std::fmt::Debug {
         range: &crate::usage::DayRange,
     ) -> Result<crate::usage::UsageTotals, StoreError>;
 
-    /// The sums for `org` (and, when given, one key) over `range`, grouped; rows ordered by group.
+    /// The sums for `org` (only what `filter` names) over `range`, grouped; rows ordered by group.
     async fn report(
         &self,
         org: OrgId,
-        key: Option<ApiKeyId>,
+        filter: &crate::usage::UsageFilter,
         range: &crate::usage::DayRange,
         group: crate::usage::UsageGroup,
     ) -> Result<Vec<crate::usage::UsageRow>, StoreError>;

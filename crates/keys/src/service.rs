@@ -15,7 +15,7 @@ use crate::model::{ApiKey, IssuedApiKey, KeyPrincipal, KeySettings, Scope};
 use crate::ports::{ApiKeyRepo, ChatbotDirectory, KeyRateLimiter, UsageLedger};
 use crate::quota::{Check, Holder, InFlight, MonthlyQuota, ReportedUsage, Reservation};
 use crate::secret;
-use crate::usage::{DayRange, UsageDelta, UsageGroup, UsageRow};
+use crate::usage::{DayRange, UsageDelta, UsageFilter, UsageGroup, UsageRow};
 
 /// How long a key may go without its `last_used_at` being written again.
 const TOUCH_INTERVAL_SECS: i64 = 60;
@@ -439,11 +439,11 @@ impl KeyService {
     pub async fn usage_report(
         &self,
         tenant: &TenantCtx,
-        key: Option<ApiKeyId>,
+        filter: UsageFilter,
         range: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
         group: UsageGroup,
     ) -> Result<(DayRange, Vec<UsageRow>), KeyError> {
-        if let Some(key) = key {
+        if let Some(key) = filter.key {
             self.get(tenant, key).await?;
         }
         let range = match range {
@@ -452,7 +452,7 @@ impl KeyService {
         };
         let rows = self
             .usage
-            .report(tenant.org_id(), key, &range, group)
+            .report(tenant.org_id(), &filter, &range, group)
             .await?;
         Ok((range, rows))
     }

@@ -25,6 +25,26 @@ pub struct UsageDelta {
     pub embedded_tokens: u64,
 }
 
+/// Which part of an organization's usage a report covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageFilter {
+    /// Only what this key did.
+    pub key: Option<ApiKeyId>,
+    /// Only this chatbot's chats.
+    pub chatbot: Option<ChatbotId>,
+}
+
+impl UsageFilter {
+    /// One key's usage.
+    #[must_use]
+    pub const fn key(key: ApiKeyId) -> Self {
+        Self {
+            key: Some(key),
+            chatbot: None,
+        }
+    }
+}
+
 /// Summed usage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UsageTotals {

@@ -7,6 +7,7 @@
 //!
 //! [`mount`] adds the console's routes to the application the binaries serve.
 
+mod answers;
 mod csrf;
 mod pages;
 mod render;

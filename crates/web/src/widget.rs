@@ -11,15 +11,13 @@
 //! tag matches: another visitor of the same site cannot continue (and so read) it.
 
 use docent_app::{AccessError, Widget};
-use docent_chat::{AnswerEvent, ChatError};
+use docent_chat::ChatError;
 use docent_kernel::{ConversationId, ErrorKind};
 use docent_keys::{ADDRESS_RATE_PER_MINUTE, KeyError, VISITOR_RATE_PER_MINUTE};
-use futures_util::StreamExt as _;
 use poem::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use poem::http::{HeaderValue, StatusCode};
 use poem::web::Data;
-use poem::web::sse::{Event, SSE};
-use poem::{Body, IntoResponse as _, Request, Response, handler};
+use poem::{Body, Request, Response, handler};
 use sha2::{Digest as _, Sha256};
 
 use crate::Console;
@@ -286,45 +284,15 @@ pub(crate) async fn chat(req: &Request, body: Body, console: Data<&Console>) -> 
         Ok(answer) => answer,
         Err(error) => return chat_refusal(&error, origin),
     };
-    let first = Event::message(conversation.to_string()).event_type("conversation");
-    let events = answer.filter_map(|event| {
-        let out = match event {
-            AnswerEvent::Delta(text) => Some(
-                Event::message(serde_json::json!({ "text": text }).to_string()).event_type("delta"),
-            ),
-            AnswerEvent::Citations(citations) => {
-                let shown: Vec<serde_json::Value> = citations
-                    .iter()
-                    .map(|c| {
-                        serde_json::json!({
-                            "n": c.n,
-                            "title": c.title,
-                            "page": c.page,
-                            "section": c.section,
-                            "snippet": c.snippet,
-                        })
-                    })
-                    .collect();
-                Some(
-                    Event::message(serde_json::json!({ "citations": shown }).to_string())
-                        .event_type("citations"),
-                )
-            }
-            AnswerEvent::Usage(_) => None,
-            AnswerEvent::Done(_) => Some(Event::message("{}").event_type("done")),
-            AnswerEvent::Error(error) => {
-                let (_, message) = crate::pages::failure(error.kind(), &error);
-                Some(
-                    Event::message(serde_json::json!({ "message": message }).to_string())
-                        .event_type("error"),
-                )
-            }
-        };
-        std::future::ready(out)
+    let response = crate::answers::stream(conversation, answer, |c| {
+        serde_json::json!({
+            "n": c.n,
+            "title": c.title,
+            "page": c.page,
+            "section": c.section,
+            "snippet": c.snippet,
+        })
     });
-    let response = SSE::new(futures_util::stream::iter([first]).chain(events))
-        .keep_alive(std::time::Duration::from_secs(15))
-        .into_response();
     allow(response, origin)
 }
 

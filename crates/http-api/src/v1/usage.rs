@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use docent_app::Need;
 use docent_kernel::ApiKeyId;
-use docent_keys::{DayRange, UsageGroup, UsageRow};
+use docent_keys::{DayRange, UsageFilter, UsageGroup, UsageRow};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
@@ -141,7 +141,12 @@ impl UsageApi {
         let (range, rows) = self
             .state
             .keys()?
-            .usage_report(tenant.ctx(), None, range(from.0, to.0)?, group_by.into())
+            .usage_report(
+                tenant.ctx(),
+                UsageFilter::default(),
+                range(from.0, to.0)?,
+                group_by.into(),
+            )
             .await?;
         Ok(Json(report(range, group_by, &rows)))
     }
@@ -174,7 +179,7 @@ impl UsageApi {
             .keys()?
             .usage_report(
                 &access.tenant,
-                Some(ApiKeyId::from_uuid(key_id.0)),
+                UsageFilter::key(ApiKeyId::from_uuid(key_id.0)),
                 range(from.0, to.0)?,
                 group_by.into(),
             )

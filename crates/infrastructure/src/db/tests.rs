@@ -774,7 +774,12 @@ async fn usage_adds_up_per_day_chatbot_and_key(store: SqlStore) {
     );
 
     let days = store
-        .report(org.id, None, &november, UsageGroup::Day)
+        .report(
+            org.id,
+            &docent_keys::UsageFilter::default(),
+            &november,
+            UsageGroup::Day,
+        )
         .await
         .unwrap();
     let days: Vec<_> = days
@@ -787,7 +792,12 @@ async fn usage_adds_up_per_day_chatbot_and_key(store: SqlStore) {
     );
     let wide = DayRange::new(day("2026-10-01"), day("2026-11-30")).unwrap();
     let keys = store
-        .report(org.id, None, &wide, UsageGroup::ApiKey)
+        .report(
+            org.id,
+            &docent_keys::UsageFilter::default(),
+            &wide,
+            UsageGroup::ApiKey,
+        )
         .await
         .unwrap();
     let mut keys: Vec<_> = keys
@@ -797,7 +807,12 @@ async fn usage_adds_up_per_day_chatbot_and_key(store: SqlStore) {
     keys.sort();
     assert_eq!(keys, vec![(None, 2), (Some(key.to_string()), 7)]);
     let bots = store
-        .report(org.id, None, &wide, UsageGroup::Chatbot)
+        .report(
+            org.id,
+            &docent_keys::UsageFilter::default(),
+            &wide,
+            UsageGroup::Chatbot,
+        )
         .await
         .unwrap();
     let mut bots: Vec<_> = bots
@@ -806,6 +821,41 @@ async fn usage_adds_up_per_day_chatbot_and_key(store: SqlStore) {
         .collect();
     bots.sort();
     assert_eq!(bots, vec![(None, 5), (Some(bot.to_string()), 4)]);
+    // One chatbot's days, and one key's with that chatbot.
+    let bot_days = store
+        .report(
+            org.id,
+            &docent_keys::UsageFilter {
+                key: None,
+                chatbot: Some(bot),
+            },
+            &wide,
+            UsageGroup::Day,
+        )
+        .await
+        .unwrap();
+    let bot_days: Vec<_> = bot_days
+        .iter()
+        .map(|r| (r.group.clone().unwrap(), r.totals.requests))
+        .collect();
+    assert_eq!(
+        bot_days,
+        vec![("2026-11-01".to_owned(), 2), ("2026-11-02".to_owned(), 2)]
+    );
+    let both = store
+        .report(
+            org.id,
+            &docent_keys::UsageFilter {
+                key: Some(key),
+                chatbot: Some(bot),
+            },
+            &wide,
+            UsageGroup::Day,
+        )
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 1);
+    assert_eq!(both[0].totals.requests, 2);
 }
 
 async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
@@ -932,7 +982,12 @@ async fn quotas_are_reserved_before_use_and_settled_after(store: SqlStore) {
     ));
     drop(sixth);
     let (_, rows) = keys
-        .usage_report(&tenant, None, None, docent_keys::UsageGroup::ApiKey)
+        .usage_report(
+            &tenant,
+            docent_keys::UsageFilter::default(),
+            None,
+            docent_keys::UsageGroup::ApiKey,
+        )
         .await
         .unwrap();
     let mut rows: Vec<_> = rows

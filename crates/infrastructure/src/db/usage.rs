@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use docent_kernel::{ApiKeyId, OrgId, StoreError};
-use docent_keys::{DayRange, UsageDelta, UsageGroup, UsageLedger, UsageRow, UsageTotals};
+use docent_keys::{
+    DayRange, UsageDelta, UsageFilter, UsageGroup, UsageLedger, UsageRow, UsageTotals,
+};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, Func, OnConflict, SimpleExpr};
 use sea_orm::{
     ColumnTrait as _, EntityTrait as _, FromQueryResult, QueryFilter as _, QueryOrder as _,
@@ -50,12 +52,15 @@ impl SumRow {
 }
 
 /// The rows of `org` (and one key) within `range`: the ledger's tenant filter.
-fn rows(org: OrgId, key: Option<ApiKeyId>, range: &DayRange) -> Select<usage_daily::Entity> {
+fn rows(org: OrgId, filter: &UsageFilter, range: &DayRange) -> Select<usage_daily::Entity> {
     let mut query = usage_daily::Entity::of(org)
         .filter(Column::Day.gte(range.from().format(DAY_FORMAT).to_string()))
         .filter(Column::Day.lte(range.to().format(DAY_FORMAT).to_string()));
-    if let Some(key) = key {
+    if let Some(key) = filter.key {
         query = query.filter(Column::ApiKeyId.eq(key.as_uuid()));
+    }
+    if let Some(chatbot) = filter.chatbot {
+        query = query.filter(Column::ChatbotId.eq(chatbot.as_uuid()));
     }
     query
 }
@@ -116,7 +121,8 @@ impl UsageLedger for SqlStore {
         key: Option<ApiKeyId>,
         range: &DayRange,
     ) -> Result<UsageTotals, StoreError> {
-        let row = with_sums(rows(org, key, range).select_only())
+        let filter = UsageFilter { key, chatbot: None };
+        let row = with_sums(rows(org, &filter, range).select_only())
             .expr_as(Expr::val(Option::<String>::None), "group_key")
             .into_model::<SumRow>()
             .one(&self.db)
@@ -128,7 +134,7 @@ impl UsageLedger for SqlStore {
     async fn report(
         &self,
         org: OrgId,
-        key: Option<ApiKeyId>,
+        filter: &UsageFilter,
         range: &DayRange,
         group: UsageGroup,
     ) -> Result<Vec<UsageRow>, StoreError> {
@@ -137,7 +143,7 @@ impl UsageLedger for SqlStore {
             UsageGroup::Chatbot => Column::ChatbotId,
             UsageGroup::ApiKey => Column::ApiKeyId,
         };
-        let query = with_sums(rows(org, key, range).select_only())
+        let query = with_sums(rows(org, filter, range).select_only())
             .column_as(column, "group_key")
             .group_by(column)
             .order_by_asc(column);

@@ -6,15 +6,12 @@
 
 use docent_app::Need;
 use docent_chat::{
-    AnswerEvent, ChatError, Chatbot, ChatbotInput, Citation, CitationStyle, KnowledgeScope,
-    Message, Tone,
+    ChatError, Chatbot, ChatbotInput, Citation, CitationStyle, KnowledgeScope, Message, Tone,
 };
 use docent_kernel::{ChatbotId, ConversationId, DocumentId, PageRequest, ProviderId};
-use futures_util::StreamExt as _;
 use poem::http::StatusCode;
-use poem::web::sse::{Event, SSE};
 use poem::web::{Data, Path};
-use poem::{Body, IntoResponse as _, Request, Response, handler};
+use poem::{Body, Request, Response, handler};
 use serde::Serialize;
 
 use super::org::{Inside, enter, frame, not_found};
@@ -695,6 +692,21 @@ async fn conversation_for(
         .map(|(c, _)| c.id)
 }
 
+/// A question posted to the playground: its form (with the page's CSRF token), the member
+/// admitted to talk to chatbots, and the chatbot; or the page to answer with.
+async fn asking(
+    console: &Console,
+    req: &Request,
+    org: &str,
+    bot: &str,
+    body: Body,
+) -> Result<(Fields, Inside, Chatbot), Response> {
+    let fields = posted_fields(console, req, body).await?;
+    let inside = enter(console, req, org, Need::Chat).await?;
+    let bot = chatbot_of(console, &inside, bot).await?;
+    Ok((fields, inside, bot))
+}
+
 /// `POST /orgs/:org/chatbots/:bot/playground`: asks, waits for the whole answer, and shows the
 /// conversation (the page without its script).
 #[handler]
@@ -704,17 +716,9 @@ pub(crate) async fn ask(
     body: Body,
     console: Data<&Console>,
 ) -> Response {
-    let fields = match posted_fields(&console, req, body).await {
-        Ok(fields) => fields,
+    let (fields, inside, bot) = match asking(&console, req, &org, &bot, body).await {
+        Ok(asking) => asking,
         Err(refused) => return refused,
-    };
-    let inside = match enter(&console, req, &org, Need::Chat).await {
-        Ok(inside) => inside,
-        Err(refused) => return refused,
-    };
-    let bot = match chatbot_of(&console, &inside, &bot).await {
-        Ok(bot) => bot,
-        Err(page) => return page,
     };
     let question = fields.get("question").to_owned();
     let chat = &console.services.chat;
@@ -769,25 +773,12 @@ pub(crate) async fn ask_streamed(
     body: Body,
     console: Data<&Console>,
 ) -> Response {
-    let fields = match posted_fields(&console, req, body).await {
-        Ok(fields) => fields,
+    let (fields, inside, bot) = match asking(&console, req, &org, &bot, body).await {
+        Ok(asking) => asking,
         Err(refused) => return refused,
-    };
-    let inside = match enter(&console, req, &org, Need::Chat).await {
-        Ok(inside) => inside,
-        Err(refused) => return refused,
-    };
-    let bot = match chatbot_of(&console, &inside, &bot).await {
-        Ok(bot) => bot,
-        Err(page) => return page,
     };
     let question = fields.get("question").to_owned();
-    let refusal = |error: &ChatError| {
-        let (_, message) = failure(error.kind(), error);
-        let event = Event::message(serde_json::json!({ "message": message }).to_string())
-            .event_type("error");
-        SSE::new(futures_util::stream::iter([event])).into_response()
-    };
+    let refusal = |error: &ChatError| crate::answers::refusal(&failure(error.kind(), error).1);
     let conversation = match conversation_for(
         &console,
         &inside,
@@ -810,34 +801,9 @@ pub(crate) async fn ask_streamed(
         Err(error) => return refusal(&error),
     };
     let org = inside.org_id();
-    let first = Event::message(conversation.to_string()).event_type("conversation");
-    let events = answer.filter_map(move |event| {
-        let out = match event {
-            AnswerEvent::Delta(text) => Some(
-                Event::message(serde_json::json!({ "text": text }).to_string()).event_type("delta"),
-            ),
-            AnswerEvent::Citations(citations) => {
-                let shown: Vec<Cited> = citations.iter().map(|c| cited(&org, c)).collect();
-                Some(
-                    Event::message(serde_json::json!({ "citations": shown }).to_string())
-                        .event_type("citations"),
-                )
-            }
-            AnswerEvent::Usage(_) => None,
-            AnswerEvent::Done(_) => Some(Event::message("{}").event_type("done")),
-            AnswerEvent::Error(error) => {
-                let (_, message) = failure(error.kind(), &error);
-                Some(
-                    Event::message(serde_json::json!({ "message": message }).to_string())
-                        .event_type("error"),
-                )
-            }
-        };
-        std::future::ready(out)
-    });
-    SSE::new(futures_util::stream::iter([first]).chain(events))
-        .keep_alive(std::time::Duration::from_secs(15))
-        .into_response()
+    crate::answers::stream(conversation, answer, move |c| {
+        serde_json::to_value(cited(&org, c)).unwrap_or(serde_json::Value::Null)
+    })
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

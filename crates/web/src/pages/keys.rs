@@ -210,7 +210,12 @@ async fn keys_page(
     );
     let usage = match services
         .keys
-        .usage_report(inside.tenant(), None, None, UsageGroup::ApiKey)
+        .usage_report(
+            inside.tenant(),
+            docent_keys::UsageFilter::default(),
+            None,
+            UsageGroup::ApiKey,
+        )
         .await
     {
         Ok((_, rows)) => rows,

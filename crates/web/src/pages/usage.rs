@@ -5,7 +5,7 @@
 use chrono::{Datelike as _, NaiveDate};
 use docent_app::Need;
 use docent_kernel::PageRequest;
-use docent_keys::{UsageGroup, UsageRow, UsageTotals};
+use docent_keys::{UsageFilter, UsageGroup, UsageRow, UsageTotals};
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
@@ -79,6 +79,14 @@ fn chart(title: &'static str, unit: &'static str, from: NaiveDate, values: &[u64
     }
 }
 
+#[derive(Debug, Default, serde::Deserialize)]
+struct ChartQuery {
+    #[serde(default)]
+    chatbot: String,
+    #[serde(default)]
+    key: String,
+}
+
 #[derive(Debug, Serialize)]
 struct Share {
     name: String,
@@ -134,11 +142,45 @@ pub(crate) async fn usage(
     };
     let services = &console.services;
     let keys = &services.keys;
+    let can_keys = docent_tenancy::Permission::ManageKeys.allowed_for(inside.access().role);
+    let bots = listed(
+        "chatbots",
+        services
+            .chat
+            .list_chatbots(inside.tenant(), &PageRequest::largest_first())
+            .await,
+    );
+    let api_keys = if can_keys {
+        listed(
+            "API keys",
+            keys.list(inside.tenant(), &PageRequest::largest_first())
+                .await,
+        )
+    } else {
+        Vec::new()
+    };
+    // The charts show the whole organization, one chatbot, or (for admins) one key.
+    let query: ChartQuery = super::query(req);
+    let filter = UsageFilter {
+        chatbot: bots
+            .iter()
+            .find(|b| b.id.to_string() == query.chatbot)
+            .map(|b| b.id),
+        key: api_keys
+            .iter()
+            .find(|k| k.id.to_string() == query.key)
+            .map(|k| k.id),
+    };
     let today = chrono::Utc::now().date_naive();
     let from = today - chrono::Duration::days(DAYS - 1);
     let daily = report(
-        keys.usage_report(inside.tenant(), None, Some((from, today)), UsageGroup::Day)
-            .await,
+        keys.usage_report(
+            inside.tenant(),
+            filter,
+            Some((from, today)),
+            UsageGroup::Day,
+        )
+        .await,
     );
     let on = |day: NaiveDate| {
         let key = day.format("%Y-%m-%d").to_string();
@@ -168,15 +210,15 @@ pub(crate) async fn usage(
     );
     // This month: per chatbot, per key, and against the quota.
     let month_start = today.with_day(1).unwrap_or(today);
-    let month = |group| keys.usage_report(inside.tenant(), None, Some((month_start, today)), group);
+    let month = |group| {
+        keys.usage_report(
+            inside.tenant(),
+            UsageFilter::default(),
+            Some((month_start, today)),
+            group,
+        )
+    };
     let per_bot = report(month(UsageGroup::Chatbot).await);
-    let bots = listed(
-        "chatbots",
-        services
-            .chat
-            .list_chatbots(inside.tenant(), &PageRequest::largest_first())
-            .await,
-    );
     let shares = |rows: &[UsageRow], name: &dyn Fn(&str) -> String, none: &str| -> Vec<Share> {
         rows.iter()
             .map(|r| Share {
@@ -192,14 +234,8 @@ pub(crate) async fn usage(
             .map_or_else(|| "a deleted chatbot".to_owned(), |b| b.name.clone())
     };
     let per_bot = shares(&per_bot, &bot_name, "no chatbot (searches, embeddings)");
-    let can_keys = docent_tenancy::Permission::ManageKeys.allowed_for(inside.access().role);
     let per_key = if can_keys {
         let rows = report(month(UsageGroup::ApiKey).await);
-        let api_keys = listed(
-            "API keys",
-            keys.list(inside.tenant(), &PageRequest::largest_first())
-                .await,
-        );
         let key_name = |id: &str| {
             api_keys
                 .iter()
@@ -236,6 +272,9 @@ pub(crate) async fn usage(
         per_key => per_key.map(|k| minijinja::value::Value::from(minijinja::value::Serde(k))),
         quota => minijinja::value::Value::from(minijinja::value::Serde(&quota)),
         month => today.format("%B %Y").to_string(),
+        filter_bots => bots.iter().map(|b| minijinja::context! { id => b.id.to_string(), name => b.name.as_str(), selected => filter.chatbot == Some(b.id) }).collect::<Vec<_>>(),
+        filter_keys => api_keys.iter().map(|k| minijinja::context! { id => k.id.to_string(), name => k.settings.name.as_str(), selected => filter.key == Some(k.id) }).collect::<Vec<_>>(),
+        can_filter_keys => can_keys,
         ..frame(&console, &inside, "usage").await
     };
     form_page(&console, req, "usage.html", StatusCode::OK, context)
