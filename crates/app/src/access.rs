@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use docent_identity::{IdentityError, IdentityService, Principal};
-use docent_kernel::{ChatbotId, OrgId, RequestMeta, TenantCtx};
-use docent_keys::{ApiKey, KeyError, KeyPrincipal, KeyService, RateDecision, Scope, require_scope};
+use docent_kernel::{ApiKeyId, ChatbotId, OrgId, RequestMeta, TenantCtx};
+use docent_keys::{KeyError, KeyPrincipal, KeyService, RateDecision, Scope, require_scope};
 use docent_tenancy::{OrgAccess, Permission, TenancyError, TenancyService};
 
 /// What a route needs from its caller in an organization.
@@ -209,7 +209,7 @@ pub struct Widget {
     /// The tenant scope: the key's organization, acting as the key, on its one chatbot.
     pub tenant: Tenant,
     /// The publishable key.
-    pub key: ApiKey,
+    pub key: ApiKeyId,
     /// The chatbot the key is for.
     pub chatbot: ChatbotId,
 }
@@ -338,14 +338,13 @@ impl Access {
             .and_then(<[ChatbotId]>::first)
             .copied()
             .ok_or(KeyError::InvalidKey)?;
-        let api_key = key.key.clone();
-        let org = api_key.org_id;
+        let (id, org) = (key.key.id, key.key.org_id);
         let tenant = self
             .tenant(Caller::Key(Box::new(key)), org, Need::Chat, request)
             .await?;
         Ok(Widget {
             tenant,
-            key: api_key,
+            key: id,
             chatbot,
         })
     }

@@ -314,21 +314,28 @@ impl KeyService {
         }
     }
 
-    /// Counts one question of `visitor` (the widget's random id for a browser, or its address)
-    /// against `per_minute` on `key`.
+    /// Counts one question through the publishable key `key` against the limits of its asker:
+    /// [`VISITOR_RATE_PER_MINUTE`] for `visitor` (the widget's random id for a browser) and
+    /// [`ADDRESS_RATE_PER_MINUTE`] for `address` (so a visitor who changes its id does not escape).
     pub async fn check_visitor(
         &self,
-        key: &ApiKey,
+        key: ApiKeyId,
         visitor: &str,
-        per_minute: u32,
+        address: &str,
     ) -> Result<(), KeyError> {
-        let digest = Sha256::digest(format!("{}\u{0}{visitor}", key.id).as_bytes());
-        let mut bytes = [0_u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        let slot = ApiKeyId::from_uuid(uuid::Uuid::from_bytes(bytes));
-        let decision = self.limiter.check(slot, per_minute).await;
-        if decision.retry_after.is_some() {
-            return Err(KeyError::RateLimited(decision));
+        for (who, per_minute) in [
+            (format!("visitor:{visitor}"), VISITOR_RATE_PER_MINUTE),
+            (format!("address:{address}"), ADDRESS_RATE_PER_MINUTE),
+        ] {
+            // One limiter slot per asker of this key, with an id of its own.
+            let digest = Sha256::digest(format!("{key}\u{0}{who}").as_bytes());
+            let mut bytes = [0_u8; 16];
+            bytes.copy_from_slice(&digest[..16]);
+            let slot = ApiKeyId::from_uuid(uuid::Uuid::from_bytes(bytes));
+            let decision = self.limiter.check(slot, per_minute).await;
+            if decision.retry_after.is_some() {
+                return Err(KeyError::RateLimited(decision));
+            }
         }
         Ok(())
     }

@@ -13,7 +13,7 @@
 use docent_app::{AccessError, Widget};
 use docent_chat::ChatError;
 use docent_kernel::{ConversationId, ErrorKind};
-use docent_keys::{ADDRESS_RATE_PER_MINUTE, KeyError, VISITOR_RATE_PER_MINUTE};
+use docent_keys::KeyError;
 use poem::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use poem::http::{HeaderValue, StatusCode};
 use poem::web::Data;
@@ -191,8 +191,7 @@ pub(crate) async fn chat(req: &Request, body: Body, console: Data<&Console>) -> 
         Ok(widget) => widget,
         Err(refusal) => return refusal,
     };
-    let origin = origin(req).map(str::to_owned);
-    let origin = origin.as_deref();
+    let origin = origin(req);
     let bytes = match body.into_bytes_limit(MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(_) => {
@@ -220,24 +219,20 @@ pub(crate) async fn chat(req: &Request, body: Body, console: Data<&Console>) -> 
             origin,
         );
     }
-    let keys = &console.services.keys;
     let address =
         crate::pages::client_ip(&console, req).map_or_else(String::new, |ip| ip.to_string());
-    for (who, per_minute) in [
-        (
-            format!("visitor:{}", asked.visitor),
-            VISITOR_RATE_PER_MINUTE,
-        ),
-        (format!("address:{address}"), ADDRESS_RATE_PER_MINUTE),
-    ] {
-        if let Err(error) = keys.check_visitor(&widget.key, &who, per_minute).await {
-            return refusal(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                &format!("{error}; wait a minute and ask again"),
-                origin,
-            );
-        }
+    if let Err(error) = console
+        .services
+        .keys
+        .check_visitor(widget.key, &asked.visitor, &address)
+        .await
+    {
+        return refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            &format!("{error}; wait a minute and ask again"),
+            origin,
+        );
     }
     let chat = &console.services.chat;
     let tenant = widget.tenant.ctx();

@@ -233,49 +233,56 @@ pub(crate) async fn upload(
         Err(refused) if scripted => return plain(refused.status(), "You cannot upload here."),
         Err(refused) => return refused,
     };
-    let outcomes = match read_upload(&console, req, &inside, body).await {
-        Ok(outcomes) => outcomes,
-        Err(Unread::Csrf) if scripted => {
-            return plain(
-                StatusCode::FORBIDDEN,
-                "The page is too old: reload it and upload again.",
-            );
+    let (status, message) = match read_upload(&console, req, &inside, body).await {
+        Ok(outcomes) if !outcomes.is_empty() => {
+            return uploaded(&console, req, &inside, scripted, outcomes).await;
         }
-        Err(Unread::Csrf) => return super::forbidden(&console),
-        Err(unread) => {
-            let message = match unread {
-                Unread::Form(reason) => format!("The upload could not be read: {reason}"),
-                Unread::TooManyFiles | Unread::Csrf => {
-                    format!("Upload at most {MAX_FILES} files at once.")
-                }
-            };
-            if scripted {
-                return plain(StatusCode::BAD_REQUEST, &message);
-            }
-            return list_page(
-                &console,
-                req,
-                &inside,
-                StatusCode::BAD_REQUEST,
-                Some(message),
-            )
-            .await;
-        }
-    };
-    if outcomes.is_empty() {
-        let message = "Choose at least one file to upload.";
-        if scripted {
-            return plain(StatusCode::UNPROCESSABLE_ENTITY, message);
-        }
-        return list_page(
-            &console,
-            req,
-            &inside,
+        Ok(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(message.to_owned()),
-        )
-        .await;
+            "Choose at least one file to upload.".to_owned(),
+        ),
+        Err(Unread::Csrf) if scripted => (
+            StatusCode::FORBIDDEN,
+            "The page is too old: reload it and upload again.".to_owned(),
+        ),
+        Err(Unread::Csrf) => return super::forbidden(&console),
+        Err(Unread::Form(reason)) => (
+            StatusCode::BAD_REQUEST,
+            format!("The upload could not be read: {reason}"),
+        ),
+        Err(Unread::TooManyFiles) => (
+            StatusCode::BAD_REQUEST,
+            format!("Upload at most {MAX_FILES} files at once."),
+        ),
+    };
+    refuse_upload(&console, req, &inside, scripted, status, message).await
+}
+
+/// An upload refused as a whole: in words for the page's script, or on the documents page.
+async fn refuse_upload(
+    console: &Console,
+    req: &Request,
+    inside: &Inside,
+    scripted: bool,
+    status: StatusCode,
+    message: String,
+) -> Response {
+    if scripted {
+        plain(status, &message)
+    } else {
+        list_page(console, req, inside, status, Some(message)).await
     }
+}
+
+/// What the files of an upload became: all queued (the list again, with the news), or some
+/// refused (each in words, with the first refusal's status).
+async fn uploaded(
+    console: &Console,
+    req: &Request,
+    inside: &Inside,
+    scripted: bool,
+    outcomes: Vec<Outcome>,
+) -> Response {
     let mut queued = Vec::new();
     let mut refused = Vec::new();
     let mut status = StatusCode::OK;
@@ -291,32 +298,30 @@ pub(crate) async fn upload(
             }
         }
     }
-    let summary = match queued.len() {
-        0 => String::new(),
-        1 => format!("{} is queued for processing.", queued.join("")),
-        n => format!("{n} documents are queued for processing."),
+    let summary = match queued.as_slice() {
+        [] => String::new(),
+        [title] => format!("{title} is queued for processing."),
+        many => format!("{} documents are queued for processing.", many.len()),
     };
-    if scripted {
-        return match refused.first() {
-            Some(message) => plain(status, message),
-            None => plain(StatusCode::CREATED, &summary),
+    if refused.is_empty() {
+        return if scripted {
+            plain(StatusCode::CREATED, &summary)
+        } else {
+            redirect(
+                &format!("/orgs/{}/documents", inside.org_id()),
+                vec![flash(console, &summary)],
+            )
         };
     }
-    if refused.is_empty() {
-        return redirect(
-            &format!("/orgs/{}/documents", inside.org_id()),
-            vec![flash(&console, &summary)],
-        );
-    }
-    let error = format!("{summary} Not uploaded — {}", refused.join("; "));
-    list_page(
-        &console,
-        req,
-        &inside,
-        status,
-        Some(error.trim().to_owned()),
-    )
-    .await
+    // The script posts one file at a time: its one refusal is the answer.
+    let message = if scripted {
+        refused.join("; ")
+    } else {
+        format!("{summary} Not uploaded — {}", refused.join("; "))
+            .trim()
+            .to_owned()
+    };
+    refuse_upload(console, req, inside, scripted, status, message).await
 }
 
 /// How a refused file is explained on the page.

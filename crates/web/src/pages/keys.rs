@@ -208,22 +208,17 @@ async fn keys_page(
             .list_chatbots(inside.tenant(), &PageRequest::largest_first())
             .await,
     );
-    let usage = match services
-        .keys
-        .usage_report(
-            inside.tenant(),
-            docent_keys::UsageFilter::default(),
-            None,
-            UsageGroup::ApiKey,
-        )
-        .await
-    {
-        Ok((_, rows)) => rows,
-        Err(error) => {
-            tracing::warn!(%error, "the console could not read the keys' usage");
-            Vec::new()
-        }
-    };
+    let usage = super::usage::report(
+        services
+            .keys
+            .usage_report(
+                inside.tenant(),
+                docent_keys::UsageFilter::default(),
+                None,
+                UsageGroup::ApiKey,
+            )
+            .await,
+    );
     let bot_name = |id: &ChatbotId| {
         bots.iter()
             .find(|b| b.id == *id)

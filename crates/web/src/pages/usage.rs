@@ -116,8 +116,8 @@ fn left(what: &'static str, used: u64, limit: Option<u64>) -> Left {
     }
 }
 
-/// The report's rows, or none (logged) when it could not be read.
-fn report(
+/// The report's rows, or none (logged) when it could not be read: the page still renders.
+pub(crate) fn report(
     rows: Result<(docent_keys::DayRange, Vec<UsageRow>), docent_keys::KeyError>,
 ) -> Vec<UsageRow> {
     match rows {
