@@ -51,12 +51,12 @@ browser: models
 migrate ACTION="up":
     cargo run --locked -p docent-api -- migrate {{ACTION}}
 
-# Benchmarks, printed as ratios against a baseline measured in the same run (release build):
-# request throughput, ingestion throughput, retrieval latency at 10^5 chunks.
+# Benchmarks (release build), each figure against a baseline measured in the same run: reads under
+# wrk (its own process) at 16 and 64 connections, ingestion of git's HTML manual pages against the
+# bare embedder, search at 10^5 chunks, time to first token against llama.cpp, cold start and
+# memory; the table goes into docs/benchmarks.md.
 bench: models
-    cargo bench --locked -p docent-tests --bench http
-    cargo bench --locked -p docent-tests --bench documents
-    scripts/with-llm cargo bench --locked -p docent-tests --bench chat
+    scripts/bench
 
 # Soak: the release docent-api under 64 connections of mixed reads, searches, uploads and answers
 # for DOCENT_SOAK_SECS (default 300); zero errors and flat memory, results in docs/reliability.md.

@@ -13,6 +13,7 @@ mod m20261126_000007_providers;
 mod m20261126_000008_chat;
 mod m20261201_000009_chunk_sections;
 mod m20261202_000010_publishable_keys;
+mod m20261202_000011_auth_epoch;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_chat::Migration),
             Box::new(m20261201_000009_chunk_sections::Migration),
             Box::new(m20261202_000010_publishable_keys::Migration),
+            Box::new(m20261202_000011_auth_epoch::Migration),
         ]
     }
 }

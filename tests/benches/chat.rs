@@ -11,17 +11,18 @@
     clippy::panic
 )]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
-use docent_app::{Config, bootstrap};
+use common::{Row, median, record};
+
 use docent_chat::prompt::{self, Source};
 use docent_chat::{AnswerEvent, ChatbotInput, RetrievalSettings};
 use docent_documents::ports::DocumentRepo as _;
 use docent_documents::{DocumentStatus, SearchRequest, Upload};
-use docent_identity::NewSessionInfo;
 use docent_infrastructure::chat_models::ProviderClients;
-use docent_infrastructure::testing::models_dir;
-use docent_kernel::{Actor, RequestMeta, SecretString, TenantCtx};
 use docent_providers::chat::{ChatChunk, ChatRequest};
 use docent_providers::{ChatModels as _, NewProvider, ProviderKind};
 use futures_util::StreamExt as _;
@@ -29,11 +30,6 @@ use futures_util::StreamExt as _;
 const RUNS: usize = 15;
 const QUESTION: &str = "How many days do customers have to return a product?";
 const RETURNS: &str = "Customers may return any unopened product within 45 days of delivery for a full refund. Refunds are issued to the original payment method within five business days.";
-
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values[values.len() / 2]
-}
 
 #[tokio::main]
 async fn main() {
@@ -44,38 +40,11 @@ async fn main() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    config.models.dir = Some(models_dir());
-    config.log.filter = "warn".to_owned();
-    config.documents.extractor_program = Some(env!("CARGO_BIN_EXE_docent-extract").into());
+    let mut config = common::embedded_config(dir.path());
     config.worker.poll_interval_ms = 10;
     config.providers.allow_private_base_urls = true;
-    config.database.url = Some(SecretString::from(format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    )));
-    let services = bootstrap(&config, true).await.unwrap();
-    let (user, _) = services
-        .identity
-        .signup(
-            "bench@example.com",
-            &SecretString::from("correct horse battery"),
-            "Bench",
-            NewSessionInfo::default(),
-        )
-        .await
-        .unwrap();
-    let org = services
-        .tenancy
-        .create_org(user.id, "Bench", &RequestMeta::default())
-        .await
-        .unwrap()
-        .org
-        .id;
-    let tenant = TenantCtx::new(org, Actor::User(user.id));
+    let (services, signed) = common::services_with_user(&config, "bench@example.com").await;
+    let common::SignedUp { org, tenant, .. } = signed;
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(services.worker("bench").run_until(async move {
@@ -222,15 +191,17 @@ async fn main() {
     }
     let direct = median(direct);
     let through = median(through);
+    let added = through.as_secs_f64() * 1000.0 - direct.as_secs_f64() * 1000.0;
     println!(
-        "time to first token, median of {RUNS} ({} prompt tokens estimated)",
+        "  (median of {RUNS}, {} prompt tokens estimated)",
         built.estimated_tokens
     );
-    println!("  the model server directly   {direct:>10.2?}");
-    println!("  through docent (ask)        {through:>10.2?}");
-    println!(
-        "  added by docent: {:.2?} ({:.2}x the provider's own)",
-        through.saturating_sub(direct),
-        through.as_secs_f64() / direct.as_secs_f64()
-    );
+    record(&Row {
+        figure: "time to first token through a chatbot vs llama.cpp directly (same prompt)",
+        measured: format!("{:.1} ms", through.as_secs_f64() * 1000.0),
+        baseline: format!("{:.1} ms", direct.as_secs_f64() * 1000.0),
+        result: format!("{added:+.1} ms"),
+        target: "≤ +15 ms p50",
+        met: added <= 15.0,
+    });
 }

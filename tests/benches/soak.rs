@@ -12,87 +12,20 @@
     clippy::panic
 )]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use common::{Target, percentile, post, rss_mib, start};
+use serde_json::json;
 
 const CONNECTIONS: usize = 64;
 /// Resident memory is sampled this often.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
-
-/// The server, stopped when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(binary: &str) -> Server {
-    let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(binary)
-        .arg("serve")
-        .env("DOCENT_ADDR", "127.0.0.1:0")
-        .env("DOCENT_DATA_DIR", data.path())
-        .env("DOCENT_LOG__FORMAT", "json")
-        .env("DOCENT_LOG__FILTER", "warn,docent_api=info")
-        // One client address drives everything: lift the per-client limits.
-        .env("DOCENT_AUTH__MAX_FAILURES_PER_CLIENT", "100000")
-        .env("DOCENT_LIMITS__SIGNUPS_PER_CLIENT_PER_HOUR", "100000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (found, addr) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("docent-api listening") {
-                let value: Value = serde_json::from_str(&line).unwrap();
-                let _ = found.send(value["fields"]["addr"].as_str().unwrap().to_owned());
-            }
-        }
-    });
-    let addr = addr.recv_timeout(Duration::from_secs(120)).unwrap();
-    Server {
-        child,
-        addr: format!("http://{addr}"),
-        _data: data,
-    }
-}
-
-/// The server's resident memory in MiB.
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// What one connection needs.
-#[derive(Clone)]
-struct Target {
-    base: String,
-    token: String,
-    org: String,
-    chatbot: String,
-}
 
 const TEXTS: [&str; 6] = [
     "Refunds are paid within fourteen days of a return, to the card that paid.",
@@ -103,65 +36,20 @@ const TEXTS: [&str; 6] = [
     "Parcels over thirty kilograms travel by freight, not by post.",
 ];
 
-async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
+/// The common organization, with [`TEXTS`] as documents.
 async fn setup(base: &str) -> Target {
+    let target = common::setup(base, "soak@example.com").await;
     let client = reqwest::Client::new();
-    let (_, signed) = post(
-        &client,
-        format!("{base}/v1/auth/signup"),
-        "",
-        json!({"email": "soak@example.com", "password": "correct horse battery", "name": "Soak"}),
-    )
-    .await;
-    let token = signed["session"]["token"].as_str().unwrap().to_owned();
-    let (_, org) = post(
-        &client,
-        format!("{base}/v1/orgs"),
-        &token,
-        json!({"name": "Soak"}),
-    )
-    .await;
-    let org = org["id"].as_str().unwrap().to_owned();
     for text in TEXTS {
         post(
             &client,
-            format!("{base}/v1/orgs/{org}/documents/text"),
-            &token,
+            format!("{base}/v1/orgs/{}/documents/text", target.org),
+            &target.token,
             json!({"title": text.split(' ').take(3).collect::<Vec<_>>().join(" "), "text": text}),
         )
         .await;
     }
-    let (_, provider) = post(
-        &client,
-        format!("{base}/v1/orgs/{org}/providers"),
-        &token,
-        json!({"name": "Offline", "kind": "extractive"}),
-    )
-    .await;
-    let (_, bot) = post(
-        &client,
-        format!("{base}/v1/orgs/{org}/chatbots"),
-        &token,
-        json!({"name": "Helper", "provider_id": provider["id"]}),
-    )
-    .await;
-    Target {
-        base: base.to_owned(),
-        token,
-        org,
-        chatbot: bot["id"].as_str().unwrap().to_owned(),
-    }
+    target
 }
 
 type Latencies = Arc<Mutex<BTreeMap<&'static str, Vec<Duration>>>>;
@@ -257,10 +145,6 @@ async fn connection(
     }
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
-}
-
 #[tokio::main]
 async fn main() {
     let binary = std::env::var("DOCENT_SOAK_BIN").expect(
@@ -270,7 +154,7 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(300);
-    let server = start(&binary);
+    let server = start(&binary, &[]);
     let pid = server.child.id();
     let target = setup(&server.addr).await;
     println!(

@@ -120,7 +120,7 @@ async fn documents_are_processed_searched_and_deleted(backend: Backend) {
         assert_eq!(document["status"], "ready", "{document}");
         assert!(document["chunk_count"].as_u64().unwrap() >= 1, "{document}");
         assert_eq!(document["progress"]["chunks_done"], document["chunk_count"]);
-        assert_eq!(document["embedding_model"], "all-MiniLM-L6-v2-int8");
+        assert_eq!(document["embedding_model"], "all-MiniLM-L6-v2-qint8");
         assert!(document["error"].is_null());
     }
     // Ingestion is charged to the usage ledger as embedded tokens.
@@ -865,9 +865,9 @@ async fn models_of(app: &TestApp, token: &str, org: &str) -> Vec<(String, String
 async fn a_new_embedding_model_is_built_in_the_background_and_searches_switch_when_done(
     backend: Backend,
 ) {
-    const OLD: &str = "all-MiniLM-L6-v2-int8";
+    const OLD: &str = "all-MiniLM-L6-v2-qint8";
     // The same network pooled by its [CLS] token: other vectors, so another model and collection.
-    const NEW: &str = "all-MiniLM-L6-v2-int8-cls";
+    const NEW: &str = "all-MiniLM-L6-v2-qint8-cls";
     let app = TestApp::start(backend).await;
     let (_, owner) = app.signup("models-owner@example.com", PW).await;
     let org = app.create_org(&owner, "Models").await;

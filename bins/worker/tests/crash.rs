@@ -229,7 +229,7 @@ async fn a_killed_worker_s_job_is_finished_by_another(backend: Backend) {
     assert_eq!(JobQueue::pending(&store).await.unwrap(), 0);
     let index = EdgeIndex::open(
         &config.data_dir.join("vectors"),
-        "all-MiniLM-L6-v2-int8",
+        "all-MiniLM-L6-v2-qint8",
         384,
     )
     .unwrap();

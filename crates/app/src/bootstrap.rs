@@ -288,7 +288,10 @@ pub async fn bootstrap(config: &Config, migrate: bool) -> Result<Services, Boots
             .await
             .map_err(|e| BootstrapError::Migration(e.to_string()))?;
     }
-    let store = SqlStore::new(connection);
+    // A serving process keeps verified credentials in memory, exactly (see `db::auth_cache`);
+    // the epoch's poll ends by itself once the services are dropped.
+    let store = SqlStore::with_auth_cache(connection);
+    drop(store.watch_auth_epoch());
     let mailer: Arc<dyn Mailer> = Arc::from(
         mail::from_config(&config.mail, config.mail_dir()).map_err(BootstrapError::Mail)?,
     );

@@ -1,6 +1,6 @@
-//! The local embedding model: all-MiniLM-L6-v2 (int8 ONNX, 384 dimensions) through fastembed, with
-//! ONNX Runtime loaded at run time from the library `scripts/fetch-models` unpacks. Nothing is
-//! downloaded here. Embedding runs on blocking threads, a bounded number at a time, so the API stays
+//! The local embedding model: all-MiniLM-L6-v2 (int8 matrix products, 384 dimensions) through
+//! fastembed, with ONNX Runtime loaded at run time from the library `scripts/fetch-models` unpacks.
+//! Nothing is downloaded here. Embedding runs on blocking threads, a bounded number at a time, so the API stays
 //! responsive while the worker embeds.
 
 use std::path::{Path, PathBuf};
@@ -16,9 +16,9 @@ use tokio::sync::Semaphore;
 /// The tokenizer of the default model, relative to the models directory.
 pub const TOKENIZER_FILE: &str = "all-minilm-l6-v2/tokenizer.json";
 /// The default model's identifier.
-pub const MINILM_ID: &str = "all-MiniLM-L6-v2-int8";
+pub const MINILM_ID: &str = "all-MiniLM-L6-v2-qint8";
 /// The default model's directory, relative to the models directory.
-const MINILM_DIR: &str = "all-minilm-l6-v2";
+const MINILM_DIR: &str = "all-minilm-l6-v2-qint8";
 
 /// How a model's token vectors become one text vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -68,8 +68,15 @@ impl LocalModel {
 pub fn runtime_library(models_dir: &Path) -> PathBuf {
     models_dir.join("onnxruntime/libonnxruntime.so")
 }
-/// Texts per inference batch (OFFLINE.md measured larger batches slower on two cores).
+/// Texts per inference batch at most (OFFLINE.md measured larger batches slower on two cores).
 const BATCH: usize = 32;
+/// The size of an inference batch in characters, counted as its longest text's length times its
+/// number of texts. Every text of a batch is padded to the longest, and attention's memory grows
+/// with the square of the length: one inference over chunks of 256 tokens held at its peak about
+/// 95 MB for one chunk, 120 MB for 2, 290 MB for 4 and 540 MB for 8, at no more tokens per second
+/// for the larger batches on two cores. So long chunks go two at a time (this budget), and short
+/// texts still go 32 at a time.
+const BATCH_CHARS: usize = 2048;
 /// The longest input in tokens; longer texts are truncated by the tokenizer.
 const MAX_TOKENS: usize = 256;
 
@@ -187,6 +194,51 @@ impl LocalEmbedder {
     }
 }
 
+/// Where each batch of texts of these ascending `lengths` ends: at most [`BATCH`] texts, and at
+/// most [`BATCH_CHARS`] counted as the longest one's length times their number (a text longer than
+/// that goes alone).
+fn batch_ends(lengths: &[usize]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut start = 0;
+    for (i, &length) in lengths.iter().enumerate() {
+        let count = i - start + 1;
+        if count > 1 && (count > BATCH || count * length.max(1) > BATCH_CHARS) {
+            ends.push(i);
+            start = i;
+        }
+    }
+    if start < lengths.len() {
+        ends.push(lengths.len());
+    }
+    ends
+}
+
+/// Embeds `texts` in batches of similar length ([`batch_ends`]), returning the vectors in the
+/// order of `texts`. Every text of a batch is padded to the batch's longest, so a batch costs its
+/// longest text's length for each member: grouping by length spends the model's time on tokens,
+/// not on padding, and bounds the memory a batch holds.
+fn embed_by_length(
+    model: &mut TextEmbedding,
+    texts: &[String],
+) -> fastembed::Result<Vec<Vec<f32>>> {
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let sorted: Vec<&str> = order.iter().map(|&i| texts[i].as_str()).collect();
+    let lengths: Vec<usize> = sorted.iter().map(|t| t.len()).collect();
+    let mut vectors = Vec::with_capacity(texts.len());
+    let mut start = 0;
+    for end in batch_ends(&lengths) {
+        let batch = &sorted[start..end];
+        vectors.extend(model.embed(batch, Some(batch.len()))?);
+        start = end;
+    }
+    let mut placed = vec![Vec::new(); texts.len()];
+    for (position, vector) in order.into_iter().zip(vectors) {
+        placed[position] = vector;
+    }
+    Ok(placed)
+}
+
 /// `vector` scaled to length 1 (unchanged when it is all zeros), so dot product is cosine.
 pub(crate) fn normalized(mut vector: Vec<f32>) -> Vec<f32> {
     let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -220,7 +272,7 @@ impl Embedder for LocalEmbedder {
         let model = self.model.clone();
         let vectors = tokio::task::spawn_blocking(move || {
             let mut model = model.lock().unwrap_or_else(PoisonError::into_inner);
-            model.embed(&texts, Some(BATCH))
+            embed_by_length(&mut model, &texts)
         })
         .await
         .map_err(|e| EmbedError::Transient(format!("the embedding task failed: {e}")))?
@@ -260,6 +312,42 @@ mod tests {
         assert!(related > 0.4, "paraphrase similarity {related}");
         assert!(related > unrelated + 0.25, "{related} vs {unrelated}");
         assert!(embedder.embed(Vec::new()).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn batches_are_bounded_by_count_and_by_the_longest_text() {
+        // Short texts go BATCH at a time.
+        assert_eq!(batch_ends(&[10; 70]), [32, 64, 70]);
+        // Long ones fewer: 2 of 1 000 characters fit, the third starts the next batch.
+        assert_eq!(batch_ends(&[1000; 5]), [2, 4, 5]);
+        // A batch ends where adding the next, longer text would overflow it.
+        assert_eq!(batch_ends(&[100, 100, 1000, 1100]), [2, 3, 4]);
+        // A text longer than the budget goes alone; nothing is empty.
+        assert_eq!(batch_ends(&[3000, 3000]), [1, 2]);
+        assert!(batch_ends(&[]).is_empty());
+    }
+
+    #[tokio::test]
+    async fn texts_embedded_together_by_length_keep_their_own_vectors_in_order() {
+        let dir = crate::testing::models_dir();
+        let embedder = LocalEmbedder::shared(&dir).unwrap();
+        // Longest first, so the length order is not the input order; more than one batch.
+        let mut texts: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    "Pump {i} is checked {}.",
+                    "every morning before the shift ".repeat(40 - i)
+                )
+            })
+            .collect();
+        texts.push("Short.".to_owned());
+        let together = embedder.embed(texts.clone()).await.unwrap();
+        assert_eq!(together.len(), texts.len());
+        for (i, text) in texts.iter().enumerate().step_by(7) {
+            let alone = embedder.embed(vec![text.clone()]).await.unwrap().remove(0);
+            let similarity = cosine(&alone, &together[i]);
+            assert!(similarity > 0.99, "text {i}: {similarity}");
+        }
     }
 
     #[tokio::test]

@@ -147,3 +147,42 @@ pub fn models_dir() -> PathBuf {
         PathBuf::from,
     )
 }
+
+/// docent's BM25 encoder, as both index adapters build it (for the micro-benchmarks).
+pub fn bm25() -> Result<qdrant_edge::bm25_embed::EdgeBm25, String> {
+    crate::vector::bm25()
+}
+
+/// One candidate of a ranking for [`fuse`]: its document, ordinal, dense similarity when the dense
+/// search found it, and its dense vector when only the keyword search did.
+pub type RankedCandidate = (
+    docent_kernel::DocumentId,
+    u32,
+    Option<f32>,
+    Option<Vec<f32>>,
+);
+
+/// The hybrid search's reciprocal-rank fusion of a dense and a keyword ranking (for the
+/// micro-benchmarks).
+#[must_use]
+pub fn fuse(
+    dense: Vec<RankedCandidate>,
+    sparse: Vec<RankedCandidate>,
+    query: &[f32],
+    limit: usize,
+) -> Vec<docent_documents::ports::VectorHit> {
+    let candidates = |ranking: Vec<RankedCandidate>| {
+        ranking
+            .into_iter()
+            .map(
+                |(document_id, ordinal, dense_score, dense_vector)| crate::vector::Candidate {
+                    document_id,
+                    ordinal,
+                    dense_score,
+                    dense_vector,
+                },
+            )
+            .collect()
+    };
+    crate::vector::fuse(candidates(dense), candidates(sparse), query, limit)
+}

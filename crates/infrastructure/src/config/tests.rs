@@ -201,8 +201,8 @@ fn scaled_backends_need_their_settings() {
 #[test]
 fn a_local_model_directory_replaces_the_default_model() {
     let config = Config::default();
-    assert_eq!(config.local_model().id, "all-MiniLM-L6-v2-int8");
-    assert!(config.local_model().dir.ends_with("all-minilm-l6-v2"));
+    assert_eq!(config.local_model().id, "all-MiniLM-L6-v2-qint8");
+    assert!(config.local_model().dir.ends_with("all-minilm-l6-v2-qint8"));
     let figment = Figment::new()
         .merge(Serialized::default("models.dir", "/opt/models"))
         .merge(Serialized::default("embedding.model_dir", "/opt/bge-small"))
@@ -229,11 +229,11 @@ fn the_previous_embedding_model_is_one_level_deep_and_validated() {
         .merge(Serialized::default("embedding.previous.provider", "local"));
     let config = Config::from_figment(&figment).unwrap();
     // The default model pooled otherwise is another model, with its own collection.
-    assert_eq!(config.local_model().id, "all-MiniLM-L6-v2-int8-cls");
+    assert_eq!(config.local_model().id, "all-MiniLM-L6-v2-qint8-cls");
     let previous = config.embedding.previous.as_deref().unwrap();
     assert_eq!(
         previous.local_model(&config.models_dir()).id,
-        "all-MiniLM-L6-v2-int8"
+        "all-MiniLM-L6-v2-qint8"
     );
     assert!(
         config

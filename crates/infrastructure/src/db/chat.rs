@@ -2,6 +2,8 @@
 //! ([`OrgScoped`]); conversations are further filtered by their owner ([`owned_by`]), and messages
 //! are reached only through a conversation of the organization.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use docent_chat::{
@@ -19,6 +21,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::auth_cache::{MAX_CHATBOTS_PER_ORG, OrgChatbots};
 use super::entity::{chat_messages, chatbots, conversations};
 use super::scope::OrgScoped as _;
 use super::{SqlStore, corrupt, store_error, write_transaction};
@@ -254,17 +257,56 @@ fn message_from(model: chat_messages::Model) -> Result<Message, StoreError> {
     })
 }
 
+impl SqlStore {
+    /// The organization's chatbots in id order, from the cache or read into it; `None` when they
+    /// are not kept (the cache does not answer now, or the organization has too many).
+    async fn kept_chatbots(&self, org: OrgId) -> Result<Option<Arc<[Chatbot]>>, StoreError> {
+        match self.auth.chatbots(org) {
+            Some(OrgChatbots::All(all)) => return Ok(Some(all)),
+            Some(OrgChatbots::TooMany) => return Ok(None),
+            None => {}
+        }
+        let Some(generation) = self.auth.generation() else {
+            return Ok(None);
+        };
+        let rows = chatbots::Entity::of(org)
+            .order_by_asc(chatbots::Column::Id)
+            .limit(MAX_CHATBOTS_PER_ORG as u64 + 1)
+            .all(&self.db)
+            .await
+            .map_err(store_error)?;
+        if rows.len() > MAX_CHATBOTS_PER_ORG {
+            self.auth
+                .put_chatbots(generation, org, OrgChatbots::TooMany);
+            return Ok(None);
+        }
+        let all: Arc<[Chatbot]> = rows
+            .into_iter()
+            .map(chatbot_from)
+            .collect::<Result<Vec<_>, _>>()?
+            .into();
+        self.auth
+            .put_chatbots(generation, org, OrgChatbots::All(all.clone()));
+        Ok(Some(all))
+    }
+}
+
+// Every write of a chatbot empties the caches (here, and through the epoch elsewhere).
 #[async_trait]
 impl ChatbotRepo for SqlStore {
     async fn insert(&self, chatbot: &Chatbot) -> Result<(), StoreError> {
+        let txn = write_transaction(&self.db).await?;
         chatbots::Entity::insert(chatbot_model(chatbot)?)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await
             .map_err(store_error)?;
-        Ok(())
+        self.commit_auth_change(txn).await
     }
 
     async fn get(&self, org: OrgId, id: ChatbotId) -> Result<Option<Chatbot>, StoreError> {
+        if let Some(all) = self.kept_chatbots(org).await? {
+            return Ok(all.iter().find(|b| b.id == id).cloned());
+        }
         chatbots::Entity::of(org)
             .filter(chatbots::Column::Id.eq(id.as_uuid()))
             .one(&self.db)
@@ -275,6 +317,9 @@ impl ChatbotRepo for SqlStore {
     }
 
     async fn by_slug(&self, org: OrgId, slug: &str) -> Result<Option<Chatbot>, StoreError> {
+        if let Some(all) = self.kept_chatbots(org).await? {
+            return Ok(all.iter().find(|b| b.slug.as_str() == slug).cloned());
+        }
         chatbots::Entity::of(org)
             .filter(chatbots::Column::Slug.eq(slug))
             .one(&self.db)
@@ -290,6 +335,16 @@ impl ChatbotRepo for SqlStore {
         only: Option<&[ChatbotId]>,
         page: &PageRequest,
     ) -> Result<Vec<Chatbot>, StoreError> {
+        if let Some(all) = self.kept_chatbots(org).await? {
+            let after = page.after();
+            return Ok(all
+                .iter()
+                .filter(|b| only.is_none_or(|only| only.contains(&b.id)))
+                .filter(|b| after.is_none_or(|after| b.id.as_uuid() > after))
+                .take(usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX))
+                .cloned()
+                .collect());
+        }
         let mut query = chatbots::Entity::of(org);
         if let Some(only) = only {
             query = query.filter(chatbots::Column::Id.is_in(only.iter().map(|id| id.as_uuid())));
@@ -313,22 +368,28 @@ impl ChatbotRepo for SqlStore {
         model.id = sea_orm::ActiveValue::NotSet;
         model.org_id = sea_orm::ActiveValue::NotSet;
         model.created_at = sea_orm::ActiveValue::NotSet;
+        let txn = write_transaction(&self.db).await?;
         let result = chatbots::Entity::update_of(chatbot.org_id)
             .set(model)
             .filter(chatbots::Column::Id.eq(chatbot.id.as_uuid()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_error)?;
-        Ok(result.rows_affected == 1)
+        let updated = result.rows_affected == 1;
+        self.commit_auth_change_if(txn, updated).await?;
+        Ok(updated)
     }
 
     async fn delete(&self, org: OrgId, id: ChatbotId) -> Result<bool, StoreError> {
+        let txn = write_transaction(&self.db).await?;
         let result = chatbots::Entity::delete_of(org)
             .filter(chatbots::Column::Id.eq(id.as_uuid()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_error)?;
-        Ok(result.rows_affected == 1)
+        let deleted = result.rows_affected == 1;
+        self.commit_auth_change_if(txn, deleted).await?;
+        Ok(deleted)
     }
 }
 

@@ -130,15 +130,18 @@ impl UserRepo for SqlStore {
     }
 
     async fn update_name(&self, id: UserId, name: &DisplayName) -> Result<User, StoreError> {
+        // A signed-in user's name travels with the verified session: the change invalidates it.
+        let txn = write_transaction(&self.db).await?;
         let model = users::Entity::find_by_id(id.as_uuid())
-            .one(&self.db)
+            .one(&txn)
             .await
             .map_err(store_error)?
             .ok_or(StoreError::NotFound)?;
         let mut active: users::ActiveModel = model.into();
         active.name = Set(name.as_str().to_owned());
         active.updated_at = Set(Utc::now());
-        let saved = active.update(&self.db).await.map_err(store_error)?;
+        let saved = active.update(&txn).await.map_err(store_error)?;
+        self.commit_auth_change(txn).await?;
         user_from_model(saved)
     }
 
@@ -159,7 +162,7 @@ impl UserRepo for SqlStore {
                 .await
                 .map_err(store_error)?;
         }
-        txn.commit().await.map_err(store_error)
+        self.commit_auth_change(txn).await
     }
 
     async fn change_password(
@@ -186,7 +189,7 @@ impl UserRepo for SqlStore {
         invalidate_resets(&txn, id, now)
             .await
             .map_err(store_error)?;
-        txn.commit().await.map_err(store_error)
+        self.commit_auth_change(txn).await
     }
 }
 
@@ -215,6 +218,10 @@ impl SessionRepo for SqlStore {
         token: &TokenHash,
         now: DateTime<Utc>,
     ) -> Result<Option<(Session, User)>, StoreError> {
+        if let Some(found) = self.auth.session(token, now) {
+            return Ok(Some(found));
+        }
+        let generation = self.auth.generation();
         let found = sessions::Entity::find()
             .find_also_related(users::Entity)
             .filter(sessions::Column::TokenHash.eq(token.to_hex()))
@@ -233,7 +240,11 @@ impl SessionRepo for SqlStore {
         if &stored != token {
             return Ok(None);
         }
-        Ok(Some((session_from_model(session), user_from_model(user)?)))
+        let found = (session_from_model(session), user_from_model(user)?);
+        if let Some(generation) = generation {
+            self.auth.put_session(generation, token, found.clone());
+        }
+        Ok(Some(found))
     }
 
     async fn touch(&self, id: SessionId, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -243,6 +254,7 @@ impl SessionRepo for SqlStore {
             .exec(&self.db)
             .await
             .map_err(store_error)?;
+        self.auth.touch_session(id, now);
         Ok(())
     }
 
@@ -270,26 +282,32 @@ impl SessionRepo for SqlStore {
         id: SessionId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let txn = write_transaction(&self.db).await?;
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now))
             .filter(sessions::Column::Id.eq(id.as_uuid()))
             .filter(sessions::Column::UserId.eq(user.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
             .filter(sessions::Column::ExpiresAt.gt(now))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_error)?;
+        self.commit_auth_change_if(txn, result.rows_affected > 0)
+            .await?;
         Ok(result.rows_affected == 1)
     }
 
     async fn revoke_all(&self, user: UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let txn = write_transaction(&self.db).await?;
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now))
             .filter(sessions::Column::UserId.eq(user.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_error)?;
+        self.commit_auth_change_if(txn, result.rows_affected > 0)
+            .await?;
         Ok(result.rows_affected)
     }
 }
@@ -380,7 +398,7 @@ impl PasswordResetRepo for SqlStore {
         invalidate_resets(&txn, reset.user_id, now)
             .await
             .map_err(store_error)?;
-        txn.commit().await.map_err(store_error)?;
+        self.commit_auth_change(txn).await?;
         Ok(true)
     }
 }

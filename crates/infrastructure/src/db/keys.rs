@@ -14,7 +14,7 @@ use sea_orm::{
 
 use super::entity::{api_keys, memberships, organizations, users};
 use super::scope::OrgScoped as _;
-use super::{SqlStore, corrupt, store_error, stored_hash};
+use super::{SqlStore, corrupt, store_error, stored_hash, write_transaction};
 
 fn key_from(model: api_keys::Model) -> Result<ApiKey, StoreError> {
     let scopes = model
@@ -137,17 +137,24 @@ impl ApiKeyRepo for SqlStore {
         id: ApiKeyId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let txn = write_transaction(&self.db).await?;
         let result = api_keys::Entity::update_of(org)
             .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
             .filter(api_keys::Column::Id.eq(id.as_uuid()))
             .filter(api_keys::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_error)?;
+        self.commit_auth_change_if(txn, result.rows_affected > 0)
+            .await?;
         Ok(result.rows_affected == 1)
     }
 
     async fn find_usable(&self, hash: &TokenHash) -> Result<Option<ApiKey>, StoreError> {
+        if let Some(key) = self.auth.key(hash) {
+            return Ok(Some(key));
+        }
+        let generation = self.auth.generation();
         // One query: the key, its organization (not deleted), its creator (not disabled) and the
         // creator's membership (still in the organization).
         let found = api_keys::Entity::find()
@@ -170,7 +177,11 @@ impl ApiKeyRepo for SqlStore {
         if &stored_hash("api_keys.token_hash", &model.token_hash)? != hash {
             return Ok(None);
         }
-        key_from(model).map(Some)
+        let key = key_from(model)?;
+        if let Some(generation) = generation {
+            self.auth.put_key(generation, hash, key.clone());
+        }
+        Ok(Some(key))
     }
 
     async fn touch(&self, id: ApiKeyId, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -180,6 +191,7 @@ impl ApiKeyRepo for SqlStore {
             .exec(&self.db)
             .await
             .map_err(store_error)?;
+        self.auth.touch_key(id, now);
         Ok(())
     }
 }

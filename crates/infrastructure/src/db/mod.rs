@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod audit;
+pub mod auth_cache;
 mod chat;
 mod documents;
 pub mod entity;
@@ -16,12 +17,18 @@ mod tenancy;
 mod tests;
 mod usage;
 
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use docent_kernel::StoreError;
 use docent_migration::{Migrator, MigratorTrait as _};
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
-use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqlErr, Statement,
+};
+
+use self::auth_cache::{AuthCache, POLL_INTERVAL};
 
 /// An open connection pool.
 pub type Connection = DatabaseConnection;
@@ -33,13 +40,80 @@ pub type MigrationError = DbErr;
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     db: DatabaseConnection,
+    /// Verified credentials; shared by every clone of the store.
+    auth: Arc<AuthCache>,
 }
 
 impl SqlStore {
-    /// Wraps an open connection pool.
+    /// Wraps an open connection pool; every lookup asks the database.
     #[must_use]
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            auth: Arc::new(AuthCache::disabled()),
+        }
+    }
+
+    /// Wraps an open connection pool for a serving process: verified sessions, keys and
+    /// memberships are kept in memory exactly as long as nothing changed them (see
+    /// [`auth_cache`]), once [`SqlStore::watch_auth_epoch`] runs.
+    #[must_use]
+    pub fn with_auth_cache(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            auth: Arc::new(AuthCache::enabled()),
+        }
+    }
+
+    /// Starts the task that reads the authentication epoch every [`POLL_INTERVAL`], so that
+    /// what another process changed empties this store's cache; it ends once every clone of the
+    /// store is gone.
+    pub fn watch_auth_epoch(&self) -> tokio::task::JoinHandle<()> {
+        let cache: Weak<AuthCache> = Arc::downgrade(&self.auth);
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(POLL_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(cache) = cache.upgrade() else {
+                    return;
+                };
+                match read_auth_epoch(&db).await {
+                    Ok(epoch) => cache.observe_epoch(epoch),
+                    // The cache stops answering by itself once the epoch goes unconfirmed.
+                    Err(error) => tracing::debug!(%error, "cannot read the authentication epoch"),
+                }
+            }
+        })
+    }
+
+    /// Increments the authentication epoch in `txn`, commits it, and empties this process's
+    /// cache: how every write that changes authentication ends.
+    pub(crate) async fn commit_auth_change(
+        &self,
+        txn: DatabaseTransaction,
+    ) -> Result<(), StoreError> {
+        txn.execute_unprepared("UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1")
+            .await
+            .map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        self.auth.invalidate();
+        Ok(())
+    }
+
+    /// [`SqlStore::commit_auth_change`] when `changed`, else a plain commit (a revocation that
+    /// matched nothing does not empty anyone's cache).
+    pub(crate) async fn commit_auth_change_if(
+        &self,
+        txn: DatabaseTransaction,
+        changed: bool,
+    ) -> Result<(), StoreError> {
+        if changed {
+            self.commit_auth_change(txn).await
+        } else {
+            txn.commit().await.map_err(store_error)
+        }
     }
 
     /// The connection pool.
@@ -52,6 +126,19 @@ impl SqlStore {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(store_error)
     }
+}
+
+async fn read_auth_epoch(db: &DatabaseConnection) -> Result<i64, StoreError> {
+    let statement = Statement::from_string(
+        db.get_database_backend(),
+        "SELECT epoch FROM auth_epoch WHERE id = 1",
+    );
+    let row = db
+        .query_one_raw(statement)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| corrupt("auth_epoch", "the row is missing"))?;
+    row.try_get::<i64>("", "epoch").map_err(store_error)
 }
 
 /// Opens a connection pool. SQLite files are created when missing and use write-ahead logging so

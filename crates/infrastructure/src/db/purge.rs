@@ -105,7 +105,7 @@ impl SqlStore {
             .await
             .map_err(store_error)?;
         insert_job(&txn, &NewJob::for_org(JobKind::ForgetOrg, org, forget_at)).await?;
-        txn.commit().await.map_err(store_error)?;
+        self.commit_auth_change(txn).await?;
         Ok(true)
     }
 

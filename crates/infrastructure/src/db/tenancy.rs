@@ -159,12 +159,20 @@ impl OrgRepo for SqlStore {
         org: OrgId,
         user: UserId,
     ) -> Result<Option<OrgWithRole>, StoreError> {
+        if let Some(found) = self.auth.member(org, user) {
+            return Ok(Some(found));
+        }
+        let generation = self.auth.generation();
         let row = member_orgs(user)
             .filter(memberships::Entity::in_org(org))
             .one(&self.db)
             .await
             .map_err(store_error)?;
-        row.map(org_with_role).transpose().map(Option::flatten)
+        let found = row.map(org_with_role).transpose()?.flatten();
+        if let (Some(generation), Some(found)) = (generation, &found) {
+            self.auth.put_member(generation, user, found.clone());
+        }
+        Ok(found)
     }
 
     async fn list_for_member(
@@ -192,19 +200,21 @@ impl OrgRepo for SqlStore {
     }
 
     async fn update(&self, org: &Organization) -> Result<(), StoreError> {
+        // The organization travels with a verified membership: renaming invalidates it.
+        let txn = write_transaction(&self.db).await?;
         let result = organizations::Entity::update_many()
             .col_expr(organizations::Column::Name, Expr::value(org.name.as_str()))
             .col_expr(organizations::Column::Slug, Expr::value(org.slug.as_str()))
             .col_expr(organizations::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(organizations::Column::Id.eq(org.id.as_uuid()))
             .filter(organizations::Column::DeletedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(store_error)?;
         if result.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        self.commit_auth_change(txn).await
     }
 
     async fn delete(&self, org: OrgId, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -226,7 +236,7 @@ impl OrgRepo for SqlStore {
             .await
             .map_err(store_error)?;
         super::purge::schedule_purge(&txn, org, now).await?;
-        txn.commit().await.map_err(store_error)
+        self.commit_auth_change(txn).await
     }
 }
 
@@ -287,7 +297,7 @@ impl MemberRepo for SqlStore {
             .exec(&txn)
             .await
             .map_err(store_error)?;
-        txn.commit().await.map_err(store_error)
+        self.commit_auth_change(txn).await
     }
 
     async fn remove(&self, org: OrgId, user: UserId) -> Result<(), StoreError> {
@@ -306,7 +316,7 @@ impl MemberRepo for SqlStore {
             .exec(&txn)
             .await
             .map_err(store_error)?;
-        txn.commit().await.map_err(store_error)
+        self.commit_auth_change(txn).await
     }
 }
 

@@ -56,6 +56,9 @@ on_both_backends!(
     concurrent_claims_never_share_a_job,
     providers_keep_their_sealed_keys_per_org,
     chatbots_and_conversations_are_scoped_to_org_and_owner,
+    verified_credentials_are_forgotten_here_at_once_and_elsewhere_within_the_window,
+    kept_chatbots_follow_every_change_here_at_once_and_elsewhere_within_the_window,
+    organizations_with_many_chatbots_are_read_from_the_database,
 );
 
 async fn run<F, Fut>(backend: Backend, scenario: F)
@@ -64,8 +67,24 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let (database, connection) = TestDatabase::migrated(backend).await;
-    scenario(SqlStore::new(connection)).await;
+    // Every scenario runs on a serving process's store: with its verified-credential cache.
+    let store = SqlStore::with_auth_cache(connection);
+    let watch = store.watch_auth_epoch();
+    trusted(&store).await;
+    scenario(store).await;
+    watch.abort();
     drop(database);
+}
+
+/// Waits until `store`'s cache answers (its first epoch read).
+async fn trusted(store: &SqlStore) {
+    for _ in 0..100 {
+        if store.auth.generation().is_some() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the authentication epoch was never read");
 }
 
 fn new_user(email: &str) -> User {
@@ -1914,4 +1933,377 @@ async fn chatbots_and_conversations_are_scoped_to_org_and_owner(store: SqlStore)
             .await
             .unwrap()
     );
+}
+
+/// How long `check` takes to come true, polled every millisecond, at most two trust windows.
+async fn time_until<F, Fut>(mut check: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < super::auth_cache::TRUST_WINDOW * 2,
+            "still answered from the cache after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    started.elapsed()
+}
+
+async fn verified_credentials_are_forgotten_here_at_once_and_elsewhere_within_the_window(
+    store: SqlStore,
+) {
+    // A second serving process on the same database: its own cache, its own poll.
+    let other = SqlStore::with_auth_cache(store.connection().clone());
+    let watch = other.watch_auth_epoch();
+    trusted(&other).await;
+
+    let user = insert_user(&store, "cached@example.com").await;
+    let owner = insert_user(&store, "owner@example.com").await;
+    let org = new_org(&store, owner.id, "Cached").await;
+    let (invitation, _) = invite(&store, org.id, owner.id, "cached@example.com", Role::Admin).await;
+    assert!(
+        store
+            .accept(&invitation, user.id, Utc::now())
+            .await
+            .unwrap()
+    );
+    let (_, token) = TokenKind::Session.generate();
+    let session = new_session(user.id, Duration::hours(1));
+    SessionRepo::insert(&store, &session, &token).await.unwrap();
+    let now = Utc::now();
+
+    let (here_ref, other_ref) = (&store, &other);
+    let (org_id, user_id) = (org.id, user.id);
+    // Both processes verify the session and the membership, and keep them.
+    for process in [&store, &other] {
+        assert!(process.find_active(&token, now).await.unwrap().is_some());
+        let found = process
+            .find_for_member(org.id, user.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.role, Role::Admin);
+        assert!(process.auth.session(&token, now).is_some());
+        assert!(process.auth.member(org.id, user.id).is_some());
+    }
+
+    // A role change: here at once, there within the window.
+    MemberRepo::set_role(&store, org.id, user.id, Role::Viewer)
+        .await
+        .unwrap();
+    let here = store
+        .find_for_member(org.id, user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        here.role,
+        Role::Viewer,
+        "the writing process sees it at once"
+    );
+    let role_delay = time_until(move || async move {
+        other_ref
+            .find_for_member(org_id, user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .role
+            == Role::Viewer
+    })
+    .await;
+
+    // A rename travels with the membership too.
+    let mut renamed = org.clone();
+    renamed.name = OrgName::parse("Renamed").unwrap();
+    OrgRepo::update(&store, &renamed).await.unwrap();
+    assert_eq!(
+        store
+            .find_for_member(org.id, user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .org
+            .name
+            .as_str(),
+        "Renamed"
+    );
+
+    // A revoked session: refused here at once, there within the window.
+    assert!(other.find_active(&token, now).await.unwrap().is_some());
+    assert!(
+        SessionRepo::revoke(&store, user.id, session.id, now)
+            .await
+            .unwrap()
+    );
+    assert!(store.find_active(&token, now).await.unwrap().is_none());
+    let revoke_delay =
+        time_until(
+            move || async move { other_ref.find_active(&token, now).await.unwrap().is_none() },
+        )
+        .await;
+
+    // A disabled account, through the other process this time.
+    let (_, second_token) = TokenKind::Session.generate();
+    let second = new_session(user.id, Duration::hours(1));
+    SessionRepo::insert(&store, &second, &second_token)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find_active(&second_token, now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    other.set_disabled(user.id, Some(now)).await.unwrap();
+    assert!(
+        other
+            .find_active(&second_token, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let disable_delay = time_until(move || async move {
+        here_ref
+            .find_active(&second_token, now)
+            .await
+            .unwrap()
+            .is_none()
+    })
+    .await;
+
+    // Removing the member.
+    MemberRepo::remove(&store, org.id, user.id).await.unwrap();
+    assert!(
+        store
+            .find_for_member(org.id, user.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    time_until(move || async move {
+        other_ref
+            .find_for_member(org_id, user_id)
+            .await
+            .unwrap()
+            .is_none()
+    })
+    .await;
+
+    // The bound is the poll: well inside the trust window.
+    for delay in [role_delay, revoke_delay, disable_delay] {
+        assert!(delay <= super::auth_cache::TRUST_WINDOW, "{delay:?}");
+    }
+    watch.abort();
+}
+
+/// A chatbot of `org` named `slug`, with a new extractive provider of its own.
+async fn insert_chatbot(store: &SqlStore, org: OrgId, slug: &str) -> docent_chat::Chatbot {
+    use docent_chat::{
+        Chatbot, ChatbotRepo, CitationStyle, KnowledgeScope, RetrievalSettings, Tone,
+    };
+    use docent_kernel::{ChatbotId, ProviderId};
+    use docent_providers::{Provider, ProviderKind, ProviderRepo};
+
+    let now = Utc::now().trunc_subsecs(6);
+    let provider = Provider {
+        id: ProviderId::generate(),
+        org_id: org,
+        name: format!("Provider of {slug}"),
+        kind: ProviderKind::Extractive,
+        base_url: None,
+        default_model: None,
+        api_version: None,
+        api_key_last4: None,
+        timeout_secs: 60,
+        created_at: now,
+        updated_at: now,
+    };
+    ProviderRepo::insert(store, &provider, None).await.unwrap();
+    let bot = Chatbot {
+        id: ChatbotId::generate(),
+        org_id: org,
+        name: slug.to_owned(),
+        slug: Slug::parse(slug).unwrap(),
+        provider_id: provider.id,
+        model: None,
+        system_prompt: "Be useful.".into(),
+        tone: Tone::Template("concise".into()),
+        temperature: 0.25,
+        max_answer_tokens: 300,
+        context_window: 4096,
+        retrieval: RetrievalSettings {
+            top_k: 4,
+            min_score: 0.35,
+        },
+        knowledge: KnowledgeScope::All,
+        welcome_message: None,
+        fallback_answer: "No idea.".into(),
+        citation_style: CitationStyle::Footnotes,
+        created_at: now,
+        updated_at: now,
+    };
+    ChatbotRepo::insert(store, &bot).await.unwrap();
+    bot
+}
+
+/// Lists an organization's chatbots until what was read is kept: the last write's epoch may reach
+/// this store's poll after the read and empty the cache once more (on a loaded machine).
+async fn list_until_kept(
+    store: &SqlStore,
+    org: OrgId,
+    page: &PageRequest,
+) -> Vec<docent_chat::Chatbot> {
+    let started = std::time::Instant::now();
+    loop {
+        let listed = docent_chat::ChatbotRepo::list(store, org, None, page)
+            .await
+            .unwrap();
+        if store.auth.chatbots(org).is_some() {
+            return listed;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the chatbots read were never kept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn kept_chatbots_follow_every_change_here_at_once_and_elsewhere_within_the_window(
+    store: SqlStore,
+) {
+    use docent_chat::ChatbotRepo;
+
+    let other = SqlStore::with_auth_cache(store.connection().clone());
+    let watch = other.watch_auth_epoch();
+    trusted(&other).await;
+    let owner = insert_user(&store, "kept-bots@example.com").await;
+    let org = new_org(&store, owner.id, "Kept bots").await.id;
+    let first = insert_chatbot(&store, org, "first").await;
+    let page = PageRequest::new(None, None).unwrap();
+
+    // Both processes read the organization's chatbots and keep them.
+    for process in [&store, &other] {
+        let listed = list_until_kept(process, org, &page).await;
+        assert_eq!(listed, std::slice::from_ref(&first));
+        assert!(matches!(
+            process.auth.chatbots(org),
+            Some(super::auth_cache::OrgChatbots::All(_))
+        ));
+    }
+
+    // A new chatbot: listed here at once, there within the window.
+    let second = insert_chatbot(&store, org, "second").await;
+    let mut both = vec![first.clone(), second.clone()];
+    both.sort_by_key(|b| b.id.as_uuid());
+    assert_eq!(
+        ChatbotRepo::list(&store, org, None, &page).await.unwrap(),
+        both
+    );
+    let (other_ref, page_ref) = (&other, &page);
+    let created = time_until(move || async move {
+        ChatbotRepo::list(other_ref, org, None, page_ref)
+            .await
+            .unwrap()
+            .len()
+            == 2
+    })
+    .await;
+
+    // Pages, allow-lists, slugs and ids are answered from what is kept as the database would.
+    let one = PageRequest::new(Some(1), None).unwrap();
+    let head = ChatbotRepo::list(&other, org, None, &one).await.unwrap();
+    assert_eq!(head, both, "one item and the look-ahead");
+    let only = ChatbotRepo::list(&other, org, Some(&[second.id]), &page)
+        .await
+        .unwrap();
+    assert_eq!(only, std::slice::from_ref(&second));
+    assert_eq!(
+        other.by_slug(org, "second").await.unwrap().map(|b| b.id),
+        Some(second.id)
+    );
+    assert_eq!(other.by_slug(org, "SECOND").await.unwrap(), None);
+    assert_eq!(
+        ChatbotRepo::get(&other, org, first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    let elsewhere = new_org(&store, owner.id, "Elsewhere").await.id;
+    assert_eq!(
+        ChatbotRepo::get(&other, elsewhere, first.id).await.unwrap(),
+        None
+    );
+
+    // A change, through the other process this time.
+    let renamed = docent_chat::Chatbot {
+        name: "Renamed".into(),
+        ..first.clone()
+    };
+    assert!(ChatbotRepo::update(&other, &renamed).await.unwrap());
+    assert_eq!(
+        ChatbotRepo::get(&other, org, first.id).await.unwrap(),
+        Some(renamed.clone())
+    );
+    let store_ref = &store;
+    let (first_id, updated) = (first.id, renamed.clone());
+    let changed = time_until(move || {
+        let updated = updated.clone();
+        async move { ChatbotRepo::get(store_ref, org, first_id).await.unwrap() == Some(updated) }
+    })
+    .await;
+
+    // A deletion.
+    assert!(ChatbotRepo::delete(&store, org, second.id).await.unwrap());
+    assert_eq!(
+        ChatbotRepo::get(&store, org, second.id).await.unwrap(),
+        None
+    );
+    let second_id = second.id;
+    let deleted = time_until(move || async move {
+        other_ref.by_slug(org, "second").await.unwrap().is_none()
+            && ChatbotRepo::get(other_ref, org, second_id)
+                .await
+                .unwrap()
+                .is_none()
+    })
+    .await;
+    for delay in [created, changed, deleted] {
+        assert!(delay <= super::auth_cache::TRUST_WINDOW, "{delay:?}");
+    }
+    watch.abort();
+}
+
+async fn organizations_with_many_chatbots_are_read_from_the_database(store: SqlStore) {
+    use docent_chat::ChatbotRepo;
+
+    let owner = insert_user(&store, "many-bots@example.com").await;
+    let org = new_org(&store, owner.id, "Many bots").await.id;
+    let mut ids = Vec::new();
+    for n in 0..=super::auth_cache::MAX_CHATBOTS_PER_ORG {
+        ids.push(insert_chatbot(&store, org, &format!("bot-{n}")).await.id);
+    }
+    ids.sort_by_key(|id| id.as_uuid());
+    let page = PageRequest::new(Some(200), None).unwrap();
+    let listed = list_until_kept(&store, org, &page).await;
+    assert_eq!(listed.len(), 201, "a page and the look-ahead");
+    assert!(matches!(
+        store.auth.chatbots(org),
+        Some(super::auth_cache::OrgChatbots::TooMany)
+    ));
+    let last = *ids.last().unwrap();
+    assert_eq!(
+        ChatbotRepo::get(&store, org, last)
+            .await
+            .unwrap()
+            .map(|b| b.id),
+        Some(last)
+    );
+    let after = docent_kernel::Cursor::after(ids[199].as_uuid()).encode();
+    let cursor = PageRequest::new(Some(200), Some(&after)).unwrap();
+    let rest = ChatbotRepo::list(&store, org, None, &cursor).await.unwrap();
+    assert_eq!(rest.iter().map(|b| b.id).collect::<Vec<_>>(), [last]);
 }

@@ -44,19 +44,19 @@ pub fn collection_name(model_id: &str, dimensions: usize) -> String {
 }
 
 /// The BM25 sparse embedder both adapters use (the engine applies IDF at query time).
-fn bm25() -> Result<EdgeBm25, String> {
+pub(crate) fn bm25() -> Result<EdgeBm25, String> {
     EdgeBm25::new(EdgeBm25Config::default()).map_err(|e| format!("BM25 tokenizer: {e}"))
 }
 
 /// A candidate from one side of a search.
 #[derive(Debug, Clone, PartialEq)]
-struct Candidate {
-    document_id: DocumentId,
-    ordinal: u32,
+pub(crate) struct Candidate {
+    pub(crate) document_id: DocumentId,
+    pub(crate) ordinal: u32,
     /// The dense similarity to the query, when known.
-    dense_score: Option<f32>,
+    pub(crate) dense_score: Option<f32>,
     /// The candidate's dense vector (sparse-side candidates), to compute the similarity.
-    dense_vector: Option<Vec<f32>>,
+    pub(crate) dense_vector: Option<Vec<f32>>,
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -66,7 +66,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Fuses a dense and a sparse ranking with reciprocal-rank fusion. Every hit reports its dense
 /// similarity (computed from its vector when only the sparse side found it), since the minimum
 /// score applies to that.
-fn fuse(
+pub(crate) fn fuse(
     dense: Vec<Candidate>,
     sparse: Vec<Candidate>,
     query: &[f32],
