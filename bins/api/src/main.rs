@@ -18,6 +18,7 @@ use docent_app::{Config, MigrateAction, bootstrap, operator, telemetry};
 use crate::cli::{Action, Cli, Command, ConfigCommand};
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
+    docent_app::allocator::bound_arenas();
     // The extraction sandbox is this binary with a hidden first argument; it needs no runtime.
     if let Some(code) = docent_app::sandbox::child_if_requested() {
         return Ok(code);

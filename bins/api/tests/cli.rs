@@ -86,12 +86,31 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
     panic!("docent-api did not stop on SIGTERM");
 }
 
+/// The environment the process `pid` runs with now (after any `exec`).
+fn environment_of(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap()
+        .split(|byte| *byte == 0)
+        .map(|entry| String::from_utf8_lossy(entry).into_owned())
+        .collect()
+}
+
 #[test]
-fn two_instances_run_side_by_side_and_stop_on_sigterm() {
+fn two_instances_run_side_by_side_bound_their_arenas_and_stop_on_sigterm() {
     let root = tempfile::tempdir().unwrap();
     let (first, first_addr) = start(&root.path().join("one"));
-    let (second, second_addr) = start(&root.path().join("two"));
+    // An operator's own arena setting is kept; without one the binary bounds the arenas itself.
+    let (second, second_addr) = start_with(&root.path().join("two"), &[("MALLOC_ARENA_MAX", "4")]);
     assert_ne!(first_addr, second_addr);
+    let first_environment = environment_of(first.id());
+    let expected = format!("MALLOC_ARENA_MAX={}", docent_app::allocator::ARENAS);
+    assert!(
+        first_environment.contains(&expected),
+        "{first_environment:?}"
+    );
+    let second_environment = environment_of(second.id());
+    assert!(second_environment.contains(&"MALLOC_ARENA_MAX=4".to_owned()));
+    assert!(!second_environment.contains(&expected));
     for addr in [&first_addr, &second_addr] {
         let answer = get(addr, "/readyz");
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");

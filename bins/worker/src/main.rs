@@ -26,6 +26,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
+    docent_app::allocator::bound_arenas();
     // The extraction sandbox is this binary with a hidden first argument; it needs no runtime.
     if let Some(code) = docent_app::sandbox::child_if_requested() {
         return Ok(code);

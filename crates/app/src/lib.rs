@@ -18,6 +18,8 @@ pub use access::{Access, AccessError, Caller, Credential, Member, Need, Tenant, 
 pub use bootstrap::{
     BootstrapError, MigrateAction, Services, bootstrap, migrate, rotate_master_key,
 };
+/// The allocator's arena bound, which the binaries apply first.
+pub use docent_infrastructure::allocator;
 /// Configuration loading and its types, as the binaries and the API read them.
 pub use docent_infrastructure::config;
 /// The extraction sandbox's child side, which the binaries run for its hidden subcommand.

@@ -2,6 +2,7 @@
 //! providers' APIs. It implements every domain port and loads the configuration; `docent-app`
 //! wires the implementations into the services.
 
+pub mod allocator;
 pub mod backup;
 pub mod blob;
 pub mod chat_models;
